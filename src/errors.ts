@@ -1,0 +1,62 @@
+/**
+ * One error model for the whole package.
+ *
+ * Every error Purser throws on purpose is a `PurserError`: a stable string `code` that programs switch on
+ * (never the message, which may be reworded), a message that says what was wrong and what to do about it,
+ * and the underlying `cause` when there is one. Each part defines its subclasses next to its code
+ * (`store/errors.ts`, `bus/errors.ts`, …) and the package root re-exports them for `instanceof` checks.
+ *
+ * Codes are SCREAMING_SNAKE_CASE and never change meaning once released; XATMI errors keep their
+ * historical `TPE…` names.
+ */
+export class PurserError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    if (!/^[A-Z][A-Z0-9_]*$/.test(code)) throw new TypeError(`error code must be SCREAMING_SNAKE_CASE: ${code}`);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** Bad configuration: an unknown flag, a malformed value, a value out of range. The CLI exits 2 on it. */
+export class ConfigError extends PurserError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CONFIG_INVALID', message, options);
+  }
+}
+
+/** A caller passed an argument of the wrong type or shape to a public function. Nothing was changed. */
+export class InvalidArgumentError extends PurserError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('INVALID_ARGUMENT', message, options);
+  }
+}
+
+/** The node could not start or stopped because a resource failed (port in use, data directory unusable). */
+export class NodeError extends PurserError {
+  constructor(code: 'NODE_LISTEN_FAILED' | 'NODE_DATA_DIR' | 'NODE_CLOSED', message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** Throws an `InvalidArgumentError` unless `condition` holds. For validating what callers pass in. */
+export function requireArgument(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new InvalidArgumentError(message);
+}
+
+/**
+ * Asserts an internal invariant. A failure is a bug in Purser, not bad input: it is not a PurserError,
+ * it is never caught on purpose, and it crashes loudly rather than letting corrupt state spread.
+ */
+export function assert(condition: unknown, message = 'assertion failed'): asserts condition {
+  if (!condition) throw new AssertionFailure(message);
+}
+
+export class AssertionFailure extends Error {
+  constructor(message: string) {
+    super(`invariant violated: ${message}`);
+    this.name = 'AssertionFailure';
+  }
+}

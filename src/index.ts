@@ -1,0 +1,10 @@
+/**
+ * The package root: the one public surface of Purser. Everything not exported here is internal and may
+ * change without notice. Parts add their exports below as they land.
+ */
+export { PurserError, ConfigError, InvalidArgumentError, NodeError } from './errors.js';
+export { VERSION } from './version.js';
+export { startNode } from './node/node.js';
+export type { PurserNode, StartNodeOptions } from './node/node.js';
+export { defaultConfig } from './node/config.js';
+export type { NodeConfig, LogLevel } from './node/config.js';

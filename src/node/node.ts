@@ -1,0 +1,78 @@
+/**
+ * A node: one process hosting the parts (today: the HTTP listener with health and metrics; the store,
+ * ledger, bus and outbox attach here as they land). `startNode` is what `purser start` runs and what
+ * programs and tests call; it installs no signal handlers — the CLI does that — so it can be embedded.
+ */
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { NodeError } from '../errors.js';
+import { VERSION } from '../version.js';
+import { defaultConfig, validateConfig, type NodeConfig } from './config.js';
+import { startHttpListener, type HttpListener } from './http.js';
+import { createLogger, type Logger } from './logger.js';
+import { createNodeMetrics, type NodeMetrics } from './metrics.js';
+
+export interface StartNodeOptions extends Partial<NodeConfig> {
+  /** A logger to use instead of creating one from `logLevel`/`logPretty` (tests pass a silent one). */
+  logger?: Logger;
+}
+
+export interface PurserNode {
+  readonly config: Readonly<NodeConfig>;
+  /** Where the HTTP listener is bound; `url` is ready to use (`http://127.0.0.1:7780`). */
+  readonly http: { host: string; port: number; url: string };
+  /** Absolute data directory, or undefined for a memory-only node. */
+  readonly dataDir: string | undefined;
+  readonly logger: Logger;
+  readonly metrics: NodeMetrics;
+  /** Stops listeners and parts, in reverse order of starting. Safe to call more than once. */
+  close(): Promise<void>;
+}
+
+/** Starts a node. Throws `ConfigError` for bad options and `NodeError` when a resource cannot be had. */
+export async function startNode(options: StartNodeOptions = {}): Promise<PurserNode> {
+  const { logger: givenLogger, ...overrides } = options;
+  const config = validateConfig({ ...defaultConfig(), ...stripUndefined(overrides) });
+  const logger = givenLogger ?? createLogger({ level: config.logLevel, pretty: config.logPretty });
+  const startedAt = Date.now();
+
+  let dataDir: string | undefined;
+  if (!config.memory) {
+    dataDir = resolve(config.dir);
+    try {
+      await mkdir(dataDir, { recursive: true });
+    } catch (error) {
+      throw new NodeError('NODE_DATA_DIR', `cannot create data directory ${dataDir}: ${(error as Error).message}; choose another with --dir or run with --memory`, { cause: error });
+    }
+  }
+
+  const metrics = createNodeMetrics();
+  const http: HttpListener = await startHttpListener({ host: config.httpHost, port: config.httpPort, logger, metrics });
+  http.route('GET', '/health', () => ({
+    status: 200,
+    body: { status: 'ok', version: VERSION, pid: process.pid, uptimeMs: Date.now() - startedAt, dataDir: dataDir ?? null, memory: config.memory },
+  }));
+  http.route('GET', '/metrics', async () => ({ status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType }));
+
+  logger.info({ http: http.address.url, dataDir: dataDir ?? '(memory)', version: VERSION }, 'purser node started');
+
+  let closing: Promise<void> | undefined;
+  return {
+    config,
+    http: http.address,
+    dataDir,
+    logger,
+    metrics,
+    close() {
+      closing ??= (async () => {
+        await http.close();
+        logger.info('purser node stopped');
+      })();
+      return closing;
+    },
+  };
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
