@@ -1,0 +1,26 @@
+/**
+ * Errors of the network client that are about the connection rather than a call. A call's outcome is
+ * always an `XatmiError` (the same codes as the in-process bus); these are what `connect()` throws and
+ * what a call's error carries as its `cause` when the connection went away under it.
+ */
+import { PurserError } from '../errors.js';
+
+export type ClientErrorCode =
+  /** No TCP connection could be made, or the node did not answer the handshake in time. */
+  | 'CLIENT_CONNECT_FAILED'
+  /** The node speaks another protocol version (or is not a Purser node); it refused the handshake. */
+  | 'CLIENT_VERSION_MISMATCH'
+  /** The connection closed or broke; calls in flight may or may not have run. */
+  | 'CLIENT_CONNECTION_LOST'
+  /** The node reported that this client broke the protocol (a bug in the client) and closed. */
+  | 'CLIENT_PROTOCOL'
+  /** `close()` was called on this client. */
+  | 'CLIENT_CLOSED';
+
+export class ClientError extends PurserError {
+  declare readonly code: ClientErrorCode;
+
+  constructor(code: ClientErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}

@@ -1,0 +1,119 @@
+// The bus wire codec, without sockets: every frame type round-trips through FrameWriter → FrameReader →
+// decodeFrame; data keeps its type (bytes as bytes, the rest through v8); a stream cut at every byte still
+// yields the same frames; bad lengths and random or mutated bodies raise ProtocolViolation and nothing else.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  DataKind, ErrorReason, FRAME_BYTES_MAX, FrameReader, FrameWriter, Op, PROTOCOL_VERSION, ProtocolViolation, decodeFrame, encodeData,
+  messageData, type Frame,
+} from '../../src/client/protocol.js';
+
+function framesOf(writer: FrameWriter, chunkBytes = Infinity): Frame[] {
+  const bytes = writer.take();
+  assert.ok(bytes);
+  const reader = new FrameReader();
+  const frames: Frame[] = [];
+  for (let at = 0; at < bytes.length; at += chunkBytes) {
+    for (const body of reader.push(bytes.subarray(at, Math.min(bytes.length, at + chunkBytes)))) frames.push(decodeFrame(body));
+  }
+  return frames;
+}
+
+function sampleWriter(): FrameWriter {
+  const writer = new FrameWriter();
+  writer.hello(64);
+  writer.call(7, 0x21, 1500, Buffer.from('BALANCE'), encodeData({ account: 42n, tags: new Map([['a', 1]]) }));
+  writer.call(8, 0, 10, Buffer.from('RAW'), encodeData(new Uint8Array([1, 2, 3])));
+  writer.cancel(7);
+  writer.reply(8, undefined, 5, encodeData(Buffer.from('ok')));
+  writer.reply(9, 'TPESVCFAIL', -3, encodeData('insufficient funds'));
+  writer.reply(10, 'TPETIME', 0, messageData('no reply within 10 ms'));
+  writer.error(ErrorReason.frameTooLarge, 'too big');
+  return writer;
+}
+
+test('every frame type round-trips, and data keeps its type', () => {
+  const frames = framesOf(sampleWriter());
+  assert.deepEqual(frames[0], { op: Op.hello, version: PROTOCOL_VERSION, frameBytesMax: FRAME_BYTES_MAX, inFlightMax: 64 });
+  assert.deepEqual(frames[1], { op: Op.call, callId: 7, flags: 0x21, timeoutMs: 1500, service: 'BALANCE', data: { account: 42n, tags: new Map([['a', 1]]) } });
+  assert.deepEqual(frames[2], { op: Op.call, callId: 8, flags: 0, timeoutMs: 10, service: 'RAW', data: new Uint8Array([1, 2, 3]) });
+  assert.deepEqual(frames[3], { op: Op.cancel, callId: 7 });
+  assert.deepEqual(frames[4], { op: Op.reply, callId: 8, code: undefined, urcode: 5, data: Buffer.from('ok'), message: undefined });
+  assert.ok(Buffer.isBuffer((frames[4] as { data: unknown }).data));
+  assert.deepEqual(frames[5], { op: Op.reply, callId: 9, code: 'TPESVCFAIL', urcode: -3, data: 'insufficient funds', message: undefined });
+  assert.deepEqual(frames[6], { op: Op.reply, callId: 10, code: 'TPETIME', urcode: 0, data: undefined, message: 'no reply within 10 ms' });
+  assert.deepEqual(frames[7], { op: Op.error, reason: ErrorReason.frameTooLarge, message: 'too big' });
+  assert.equal(frames.length, 8);
+});
+
+test('data kinds: undefined and bytes travel raw, everything else through v8', () => {
+  assert.equal(encodeData(undefined).kind, DataKind.undefined);
+  assert.equal(encodeData(new Uint8Array(2)).kind, DataKind.uint8array);
+  assert.equal(encodeData(Buffer.alloc(2)).kind, DataKind.buffer);
+  assert.equal(encodeData(null).kind, DataKind.v8);
+  assert.equal(encodeData(new Uint16Array(2)).kind, DataKind.v8);
+  assert.throws(() => encodeData(() => 1));
+});
+
+test('a stream cut at every chunk size yields the same frames', () => {
+  const whole = framesOf(sampleWriter());
+  for (const chunkBytes of [1, 2, 3, 5, 7, 13, 64]) assert.deepEqual(framesOf(sampleWriter(), chunkBytes), whole);
+});
+
+test('a frame larger than the maximum, or empty, is a ProtocolViolation as soon as its length arrives', () => {
+  const tooBig = Buffer.alloc(4);
+  tooBig.writeUInt32LE(FRAME_BYTES_MAX); // plus the prefix: one over
+  assert.throws(() => new FrameReader().push(tooBig), (error) => error instanceof ProtocolViolation && error.reason === ErrorReason.frameTooLarge);
+  assert.throws(() => new FrameReader().push(Buffer.alloc(4)), (error) => error instanceof ProtocolViolation && error.reason === ErrorReason.badFrame);
+  // The largest allowed frame passes.
+  const largest = Buffer.alloc(FRAME_BYTES_MAX);
+  largest.writeUInt32LE(FRAME_BYTES_MAX - 4);
+  largest[4] = Op.cancel;
+  assert.equal(new FrameReader().push(largest).length, 1);
+});
+
+test('bad magic and unknown ops, kinds and codes are ProtocolViolations', () => {
+  const hello = Buffer.from(sampleWriter().take()!.subarray(4, 4 + 17));
+  hello.writeUInt32LE(0x12345678, 1);
+  assert.throws(() => decodeFrame(hello), (error) => error instanceof ProtocolViolation && error.reason === ErrorReason.versionMismatch);
+  assert.throws(() => decodeFrame(Buffer.from([0x55])), ProtocolViolation);
+  assert.throws(() => decodeFrame(Buffer.from([Op.cancel, 1, 0, 0])), ProtocolViolation);
+  const call = Buffer.from([Op.call, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 99, 1, 0x41]);
+  assert.throws(() => decodeFrame(call), /unknown data kind 99/);
+  call[13] = DataKind.message; // a CALL never carries a message
+  assert.throws(() => decodeFrame(call), ProtocolViolation);
+  const reply = Buffer.alloc(17);
+  reply[0] = Op.reply;
+  reply[5] = 200;
+  assert.throws(() => decodeFrame(reply), /unknown XATMI code 200/);
+});
+
+test('fuzz: random and mutated bodies decode or raise ProtocolViolation, never anything else', () => {
+  const valid = sampleWriter().take()!;
+  const bodies: Buffer[] = new FrameReader().push(valid);
+  let seed = 12345;
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  let violations = 0;
+  for (let i = 0; i < 20000; i += 1) {
+    let body: Buffer;
+    if (i % 2 === 0) {
+      body = Buffer.from(bodies[i % bodies.length]);
+      for (let flips = 1 + Math.floor(random() * 4); flips > 0; flips -= 1) body[Math.floor(random() * body.length)] = Math.floor(random() * 256);
+      if (random() < 0.3) body = body.subarray(0, Math.floor(random() * body.length));
+    } else {
+      body = Buffer.alloc(Math.floor(random() * 40));
+      for (let j = 0; j < body.length; j += 1) body[j] = Math.floor(random() * 256);
+    }
+    if (body.length === 0) continue;
+    try {
+      decodeFrame(body);
+    } catch (error) {
+      assert.ok(error instanceof ProtocolViolation, `not a ProtocolViolation: ${String(error)}`);
+      violations += 1;
+    }
+  }
+  assert.ok(violations > 1000, 'the fuzzer should have produced many invalid frames');
+});
