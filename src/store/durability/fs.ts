@@ -1,0 +1,142 @@
+/**
+ * The file-system interface under the store's durability layer.
+ *
+ * The write-ahead log, snapshots, the directory lock and dump/load touch the disk only through this
+ * interface, so tests can run them on `SimDisk` (sim-disk.ts), which loses unsynced writes, tears them at
+ * sector granularity and injects I/O errors, and production runs them on `realFileSystem` (node:fs).
+ *
+ * The interface is deliberately small and positional: every write names its offset, so the caller (not a
+ * hidden file cursor) decides where bytes land, and `sync()` is the only promise of durability. Renames and
+ * unlinks are durable only after `syncDirectory()` of the directory that holds them — as on Linux.
+ */
+import { constants, promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+
+/** An open file. Positions and sizes are in bytes. */
+export interface FileHandle {
+  /** Reads up to `length` bytes at `position` into `buffer` from `offset`; returns how many were read. */
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  /** Writes all of `data` at `position`. Not durable until `sync()` resolves. */
+  write(data: Uint8Array, position: number): Promise<void>;
+  /** Makes every write so far durable (fsync). A rejection means the writes may be lost: never retry. */
+  sync(): Promise<void>;
+  truncate(sizeBytes: number): Promise<void>;
+  size(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** How to open a file: read only, read-write (must exist), or create a new file (fails if it exists). */
+export type OpenMode = 'read' | 'write' | 'create';
+
+export interface FileSystem {
+  open(path: string, mode: OpenMode): Promise<FileHandle>;
+  /** Whole file contents; for small files (lock files, headers). */
+  readFile(path: string): Promise<Uint8Array>;
+  /** Atomically replaces `to` with `from`. Durable after `syncDirectory()`. */
+  rename(from: string, to: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+  /** Names (not paths) of the entries of a directory. */
+  readdir(dir: string): Promise<string[]>;
+  /** Makes creations, renames and unlinks in `dir` durable (fsync of the directory). */
+  syncDirectory(dir: string): Promise<void>;
+  exists(path: string): Promise<boolean>;
+  mkdir(dir: string): Promise<void>;
+}
+
+/** Reads exactly `length` bytes at `position`, or fewer only at end of file. */
+export async function readFully(file: FileHandle, position: number, length: number): Promise<Uint8Array> {
+  const buffer = new Uint8Array(length);
+  let filled = 0;
+  while (filled < length) {
+    const count = await file.read(buffer, filled, length - filled, position + filled);
+    if (count === 0) break;
+    filled += count;
+  }
+  return filled === length ? buffer : buffer.subarray(0, filled);
+}
+
+/** Writes `data` to a new file at `path` durably: create, write, fsync, close. The caller syncs the directory. */
+export async function writeNewFile(fs: FileSystem, path: string, data: Uint8Array): Promise<void> {
+  const file = await fs.open(path, 'create');
+  try {
+    await file.write(data, 0);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+}
+
+class RealFileHandle implements FileHandle {
+  constructor(private readonly handle: fsp.FileHandle) {}
+
+  async read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    const { bytesRead } = await this.handle.read(buffer, offset, length, position);
+    return bytesRead;
+  }
+
+  async write(data: Uint8Array, position: number): Promise<void> {
+    let written = 0;
+    // A short write is legal for write(2); loop until all bytes are out or an error is thrown.
+    while (written < data.length) {
+      const { bytesWritten } = await this.handle.write(data, written, data.length - written, position + written);
+      written += bytesWritten;
+    }
+  }
+
+  sync(): Promise<void> {
+    return this.handle.sync();
+  }
+
+  truncate(sizeBytes: number): Promise<void> {
+    return this.handle.truncate(sizeBytes);
+  }
+
+  async size(): Promise<number> {
+    return (await this.handle.stat()).size;
+  }
+
+  close(): Promise<void> {
+    return this.handle.close();
+  }
+}
+
+const OPEN_FLAGS: Record<OpenMode, number> = {
+  read: constants.O_RDONLY,
+  write: constants.O_RDWR,
+  create: constants.O_RDWR | constants.O_CREAT | constants.O_EXCL,
+};
+
+/** The real file system, on node:fs/promises. */
+export const realFileSystem: FileSystem = {
+  async open(path, mode) {
+    return new RealFileHandle(await fsp.open(path, OPEN_FLAGS[mode], 0o644));
+  },
+  async readFile(path) {
+    return new Uint8Array(await fsp.readFile(path));
+  },
+  rename: (from, to) => fsp.rename(from, to),
+  unlink: (path) => fsp.unlink(path),
+  readdir: (dir) => fsp.readdir(dir),
+  async syncDirectory(dir) {
+    const handle = await fsp.open(dir, constants.O_RDONLY);
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  },
+  async exists(path) {
+    try {
+      await fsp.stat(path);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw error;
+    }
+  },
+  async mkdir(dir) {
+    await fsp.mkdir(dir, { recursive: true });
+  },
+};
+
+export { join as joinPath };
