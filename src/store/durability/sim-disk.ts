@@ -409,7 +409,7 @@ function settle<T>(action: () => T): Promise<T> {
   try {
     return Promise.resolve(action());
   } catch (error) {
-    return Promise.reject(error as Error);
+    return Promise.reject(error instanceof Error ? error : new Error(String(error)));
   }
 }
 
