@@ -8,3 +8,10 @@ export { startNode } from './node/node.js';
 export type { PurserNode, StartNodeOptions } from './node/node.js';
 export { defaultConfig } from './node/config.js';
 export type { NodeConfig, LogLevel } from './node/config.js';
+export { createBus } from './bus/bus.js';
+export { XatmiError, ServiceFailure, ServiceReply } from './bus/errors.js';
+export { TPNOBLOCK, TPNOREPLY, TPNOTRAN, TPNOTIME, TPGETANY } from './bus/interfaces.js';
+export type {
+  Bus, BusOptions, BusLogger, BusStats, AdvertiseOptions, CallOptions, GetReplyOptions, Reply, ServiceRequest, ServiceHandler,
+  Forward, QueueView, ServerView, ServiceView, XatmiErrorCode,
+} from './bus/interfaces.js';
