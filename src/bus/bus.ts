@@ -177,7 +177,7 @@ class BusCore implements Bus, RequestHost {
     try {
       request = this.newRequest(name, data, options, CALL_FLAGS, Kind.Call, inheritedDeadlineMs);
     } catch (error) {
-      return Promise.reject(error);
+      return Promise.reject(asError(error));
     }
     const promise = new Promise<Reply>((resolve, reject) => {
       request.resolve = resolve;
@@ -503,7 +503,7 @@ class BusCore implements Bus, RequestHost {
       }
       return promise;
     } catch (error) {
-      return Promise.reject(error);
+      return Promise.reject(asError(error));
     }
   }
 
@@ -784,6 +784,10 @@ function invalid(message: string): XatmiError {
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
 }
 
 function round(ms: number): number {

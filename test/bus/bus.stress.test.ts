@@ -1,0 +1,84 @@
+// Stress: thousands of calls with random service latencies and random timeouts, some synchronous, some
+// asynchronous (acall + getReply by cd, and TPGETANY), through a small queue. Every reply must be the
+// reply to its own request (the handler echoes a unique token), every request gets exactly one outcome,
+// and every reply that arrived after its caller's TPETIME is counted as late and delivered to no one.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createBus, XatmiError, TPGETANY } from 'purser';
+
+const CALLS = 3000;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+test('under random latencies every reply matches its request; late replies are counted, never delivered', async () => {
+  const bus = createBus();
+  let handled = 0;
+  bus.advertise('RANDOM', async (request) => {
+    const { token, delayMs } = request.data as { token: number; delayMs: number };
+    if (delayMs > 0) await sleep(delayMs);
+    handled += 1;
+    return { token };
+  }, { servers: 16, queueDepth: 64 });
+
+  let timeouts = 0;
+  let replies = 0;
+  const outcomes = new Map<number, string>();
+  const record = (token: number, outcome: string) => {
+    assert.equal(outcomes.has(token), false, `token ${token} got two outcomes`);
+    outcomes.set(token, outcome);
+  };
+  const check = (token: number, promise: Promise<{ data: unknown }>) =>
+    promise.then(
+      (reply) => {
+        assert.equal((reply.data as { token: number }).token, token, 'a reply reached the wrong request');
+        replies += 1;
+        record(token, 'reply');
+      },
+      (error: unknown) => {
+        assert.ok(error instanceof XatmiError);
+        assert.equal(error.code, 'TPETIME');
+        timeouts += 1;
+        record(token, 'TPETIME');
+      },
+    );
+
+  const anyTokens = new Map<number, number>();
+  const work: Array<Promise<unknown>> = [];
+  for (let token = 0; token < CALLS; token++) {
+    const data = { token, delayMs: Math.random() < 0.3 ? 0 : Math.floor(Math.random() * 12) };
+    const timeoutMs = 3 + Math.floor(Math.random() * 20);
+    const mode = token % 3;
+    if (mode === 0) work.push(check(token, bus.call('RANDOM', data, { timeoutMs })));
+    else if (mode === 1) work.push(check(token, bus.getReply(bus.acall('RANDOM', data, { timeoutMs }))));
+    else anyTokens.set(bus.acall('RANDOM', data, { timeoutMs }), token);
+    if (token % 50 === 0) await sleep(1);
+  }
+  for (let remaining = anyTokens.size; remaining > 0; remaining--) {
+    work.push(
+      bus.getReply(TPGETANY).then(
+        (reply) => {
+          const token = anyTokens.get(reply.cd);
+          assert.notEqual(token, undefined, `TPGETANY returned unknown cd ${reply.cd}`);
+          assert.equal((reply.data as { token: number }).token, token, 'a TPGETANY reply reached the wrong descriptor');
+          anyTokens.delete(reply.cd);
+          replies += 1;
+          record(token!, 'reply');
+        },
+        (error: unknown) => {
+          assert.equal((error as XatmiError).code, 'TPETIME');
+          timeouts += 1;
+        },
+      ),
+    );
+  }
+  await Promise.all(work);
+  await bus.close();
+  const stats = bus.stats();
+  assert.equal(replies + timeouts, CALLS, 'every request got exactly one outcome');
+  assert.ok(timeouts > 0 && replies > 0, `the mix should have both outcomes (replies ${replies}, timeouts ${timeouts})`);
+  // Every timed-out request either never ran (expired in the queue) or ran and its reply was late.
+  assert.equal(stats.expiredInQueue + stats.lateReplies, timeouts);
+  assert.equal(handled, CALLS - stats.expiredInQueue);
+});
