@@ -14,7 +14,7 @@ function framesOf(writer: FrameWriter, chunkBytes = Infinity): Frame[] {
   const reader = new FrameReader();
   const frames: Frame[] = [];
   for (let at = 0; at < bytes.length; at += chunkBytes) {
-    for (const body of reader.push(bytes.subarray(at, Math.min(bytes.length, at + chunkBytes)))) frames.push(decodeFrame(body));
+    reader.push(bytes.subarray(at, Math.min(bytes.length, at + chunkBytes)), (body) => frames.push(decodeFrame(body)));
   }
   return frames;
 }
@@ -63,13 +63,21 @@ test('a stream cut at every chunk size yields the same frames', () => {
 test('a frame larger than the maximum, or empty, is a ProtocolViolation as soon as its length arrives', () => {
   const tooBig = Buffer.alloc(4);
   tooBig.writeUInt32LE(FRAME_BYTES_MAX); // plus the prefix: one over
-  assert.throws(() => new FrameReader().push(tooBig), (error) => error instanceof ProtocolViolation && error.reason === ErrorReason.frameTooLarge);
-  assert.throws(() => new FrameReader().push(Buffer.alloc(4)), (error) => error instanceof ProtocolViolation && error.reason === ErrorReason.badFrame);
+  assert.throws(() => new FrameReader().push(tooBig, () => {}), (error) => error instanceof ProtocolViolation && error.reason === ErrorReason.frameTooLarge);
+  assert.throws(() => new FrameReader().push(Buffer.alloc(4), () => {}), (error) => error instanceof ProtocolViolation && error.reason === ErrorReason.badFrame);
   // The largest allowed frame passes.
   const largest = Buffer.alloc(FRAME_BYTES_MAX);
   largest.writeUInt32LE(FRAME_BYTES_MAX - 4);
   largest[4] = Op.cancel;
-  assert.equal(new FrameReader().push(largest).length, 1);
+  let count = 0;
+  new FrameReader().push(largest, () => (count += 1));
+  assert.equal(count, 1);
+  // Frames before a bad one are handed over before the violation is raised.
+  const seen: number[] = [];
+  const writer = new FrameWriter();
+  writer.cancel(1);
+  assert.throws(() => new FrameReader().push(Buffer.concat([writer.take()!, tooBig]), (body) => seen.push(body[0])), ProtocolViolation);
+  assert.deepEqual(seen, [Op.cancel]);
 });
 
 test('bad magic and unknown ops, kinds and codes are ProtocolViolations', () => {
@@ -90,7 +98,8 @@ test('bad magic and unknown ops, kinds and codes are ProtocolViolations', () => 
 
 test('fuzz: random and mutated bodies decode or raise ProtocolViolation, never anything else', () => {
   const valid = sampleWriter().take()!;
-  const bodies: Buffer[] = new FrameReader().push(valid);
+  const bodies: Buffer[] = [];
+  new FrameReader().push(valid, (body) => bodies.push(Buffer.from(body)));
   let seed = 12345;
   const random = () => {
     seed = (seed * 1103515245 + 12345) % 2 ** 31;

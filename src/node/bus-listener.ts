@@ -1,0 +1,313 @@
+/**
+ * The bus listener: the node's side of the TCP protocol in `../client/protocol.ts` (default 127.0.0.1:7700).
+ *
+ * Each CALL frame becomes `bus.acall` with the deadline the client sent (remaining milliseconds, restarted
+ * here), and its outcome goes back as a REPLY with the same call id. CANCEL becomes `bus.cancel`. When a
+ * connection closes, its calls still in flight are cancelled: nobody is left to take their replies.
+ *
+ * Whatever a client sends, the node survives it: every byte goes through `FrameReader`/`decodeFrame`, which
+ * throw only `ProtocolViolation`; a violation gets an ERROR frame and closes that one connection. Limits:
+ * `inFlightMax` calls per connection (past it, TPELIMIT without queueing: back-pressure a client can see),
+ * `FRAME_BYTES_MAX` per frame, `CONNECTIONS_MAX` connections, `HANDSHAKE_TIMEOUT_MS` to say HELLO. When a
+ * client stops reading its replies, the listener stops reading its requests until the socket drains.
+ *
+ * Replies are written once per event-loop turn (one `socket.write` per connection per turn, see
+ * `FrameWriter`), which under load coalesces many replies into one syscall.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { PurserError, NodeError } from '../errors.js';
+import { XatmiError } from '../bus/errors.js';
+import { TPNOREPLY, TPNOTIME, type Bus, type CallOptions, type Reply } from '../bus/interfaces.js';
+import {
+  ErrorReason, FRAME_BYTES_MAX, FrameReader, FrameWriter, Op, PROTOCOL_VERSION, ProtocolViolation, decodeFrame, encodeData,
+  messageData, replyFrameBytes, type CallFrame, type EncodedData, type Frame, type XatmiCodeName,
+} from '../client/protocol.js';
+import type { Logger } from './logger.js';
+
+/** Calls one connection may have in flight; the 1,025th gets TPELIMIT until one finishes. */
+export const DEFAULT_IN_FLIGHT_MAX = 1024;
+/** Connections the listener holds at once; more are refused by the kernel's accept path (Node closes them). */
+export const CONNECTIONS_MAX = 4096;
+/** A client that has not said HELLO within this time is disconnected. */
+export const HANDSHAKE_TIMEOUT_MS = 10 * 1000; // 10 seconds
+/** After an ERROR frame, how long a peer gets to read it before the socket is destroyed. */
+const CLOSE_LINGER_MS = 1000;
+
+export interface BusListenerOptions {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  bus: Bus;
+  logger: Logger;
+  inFlightMax?: number;
+}
+
+export interface BusListener {
+  readonly address: { host: string; port: number };
+  /** Connections open now. */
+  connectionCount(): number;
+  /**
+   * Stops accepting connections and calls, waits up to `drainTimeoutMs` for calls in flight to be answered,
+   * then says goodbye (ERROR "shutting down") and closes every connection. Safe to call more than once.
+   */
+  close(options?: { drainTimeoutMs?: number }): Promise<void>;
+}
+
+export async function startBusListener(options: BusListenerOptions): Promise<BusListener> {
+  const inFlightMax = options.inFlightMax ?? DEFAULT_IN_FLIGHT_MAX;
+  const connections = new Set<ServerConnection>();
+  const server: Server = createServer((socket) => {
+    const connection = new ServerConnection(socket, options.bus, options.logger, inFlightMax, () => connections.delete(connection));
+    connections.add(connection);
+  });
+  server.maxConnections = CONNECTIONS_MAX;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error) => reject(new NodeError('NODE_LISTEN_FAILED', `bus listener cannot listen on ${options.host}:${options.port}: ${error.message}; choose another with --bus-port`, { cause: error })));
+    server.listen(options.port, options.host, () => resolve());
+  });
+  server.on('error', (error) => options.logger.error({ err: error }, 'bus listener error'));
+  const bound = server.address();
+  const address = { host: options.host, port: typeof bound === 'object' && bound !== null ? bound.port : options.port };
+  let closing: Promise<void> | undefined;
+  return {
+    address,
+    connectionCount: () => connections.size,
+    close({ drainTimeoutMs = 5000 } = {}) {
+      closing ??= (async () => {
+        const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+        await Promise.all([...connections].map((connection) => connection.shutdown(drainTimeoutMs)));
+        await serverClosed;
+      })();
+      return closing;
+    },
+  };
+}
+
+class ServerConnection {
+  private readonly reader = new FrameReader(FRAME_BYTES_MAX);
+  private readonly writer = new FrameWriter();
+  private flushScheduled = false;
+  private greeted = false;
+  /** Calls in flight: call id → bus descriptor. */
+  private readonly inFlight = new Map<number, number>();
+  private state: 'open' | 'draining' | 'closed' = 'open';
+  private drained: (() => void) | undefined;
+  private readonly handshakeTimer: NodeJS.Timeout;
+  private readonly peer: string;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly bus: Bus,
+    private readonly logger: Logger,
+    private readonly inFlightMax: number,
+    private readonly onClosed: () => void,
+  ) {
+    this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => socket.resume());
+    // Errors (ECONNRESET and the like) end the connection; 'close' follows and does the cleanup.
+    socket.on('error', (error) => this.logger.debug({ peer: this.peer, err: error }, 'bus connection error'));
+    socket.on('close', () => this.onClose());
+    this.handshakeTimer = setTimeout(() => this.refuse(new ProtocolViolation(ErrorReason.badFrame, `no HELLO within ${HANDSHAKE_TIMEOUT_MS} ms`)), HANDSHAKE_TIMEOUT_MS);
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.state !== 'open') return;
+    try {
+      this.reader.push(chunk, (body) => {
+        // After an ERROR from the client or a shutdown, the rest of the batch is ignored.
+        if (this.state === 'open') this.onFrame(decodeFrame(body));
+      });
+    } catch (error) {
+      if (!(error instanceof ProtocolViolation)) throw error;
+      this.refuse(error);
+    }
+  }
+
+  private onFrame(frame: Frame): void {
+    if (!this.greeted) return this.onHello(frame);
+    switch (frame.op) {
+      case Op.call:
+        return this.onCall(frame);
+      case Op.cancel: {
+        const cd = this.inFlight.get(frame.callId);
+        if (cd === undefined) return; // already answered: the reply crossed the cancel on the wire
+        this.inFlight.delete(frame.callId);
+        cancelQuietly(this.bus, cd);
+        return this.checkDrained();
+      }
+      case Op.error:
+        this.logger.info({ peer: this.peer, reason: frame.reason, message: frame.message }, 'bus client reported an error and is closing');
+        return this.close();
+      default:
+        throw new ProtocolViolation(ErrorReason.badFrame, `op 0x${frame.op.toString(16)} is not a request`);
+    }
+  }
+
+  private onHello(frame: Frame): void {
+    if (frame.op !== Op.hello) throw new ProtocolViolation(ErrorReason.badFrame, 'the first frame must be HELLO');
+    if (frame.version !== PROTOCOL_VERSION) throw new ProtocolViolation(ErrorReason.versionMismatch, `protocol version ${frame.version} is not supported; this node speaks ${PROTOCOL_VERSION}`);
+    clearTimeout(this.handshakeTimer);
+    this.greeted = true;
+    this.writer.hello(this.inFlightMax);
+    this.scheduleFlush();
+  }
+
+  private onCall(frame: CallFrame): void {
+    const noReply = (frame.flags & TPNOREPLY) !== 0;
+    if (!noReply && this.inFlight.has(frame.callId)) throw new ProtocolViolation(ErrorReason.badFrame, `call id ${frame.callId} is already in flight`);
+    if (!noReply && this.inFlight.size >= this.inFlightMax) {
+      return this.writeError(frame.callId, new XatmiError('TPELIMIT', `${this.inFlightMax} calls in flight on this connection`));
+    }
+    const options: CallOptions = (frame.flags & TPNOTIME) !== 0 ? { flags: frame.flags } : { flags: frame.flags, timeoutMs: frame.timeoutMs };
+    let cd: number;
+    try {
+      cd = this.bus.acall(frame.service, frame.data, options);
+    } catch (error) {
+      if (!noReply) this.writeError(frame.callId, error);
+      return;
+    }
+    if (noReply) return;
+    this.inFlight.set(frame.callId, cd);
+    void this.bus.getReply(cd).then(
+      (reply) => this.onOutcome(frame.callId, cd, reply),
+      (error: unknown) => this.onOutcome(frame.callId, cd, error),
+    );
+  }
+
+  private onOutcome(callId: number, cd: number, outcome: unknown): void {
+    // Cancelled, or the connection is gone: nobody waits for this reply.
+    if (this.inFlight.get(callId) !== cd) return;
+    this.inFlight.delete(callId);
+    if (this.state !== 'closed') {
+      if (isReply(outcome)) this.writeReply(callId, outcome);
+      else this.writeError(callId, outcome);
+    }
+    this.checkDrained();
+  }
+
+  private writeReply(callId: number, reply: Reply): void {
+    let data: EncodedData;
+    try {
+      data = encodeData(reply.data);
+    } catch (error) {
+      return this.writeError(callId, new XatmiError('TPESVCERR', `the reply data cannot be sent over the network: ${(error as Error).message}`));
+    }
+    if (replyFrameBytes(data.bytes.length) > FRAME_BYTES_MAX) {
+      return this.writeError(callId, new XatmiError('TPESVCERR', `the reply of ${data.bytes.length} bytes exceeds the frame limit of ${FRAME_BYTES_MAX} bytes`));
+    }
+    this.writer.reply(callId, undefined, reply.urcode, data);
+    this.scheduleFlush();
+  }
+
+  /** Any failure becomes a REPLY with a XATMI code. TPESVCFAIL carries its data; the rest their message. */
+  private writeError(callId: number, error: unknown): void {
+    const { code, message } = toXatmi(error, this.logger);
+    let data: EncodedData = messageData(message);
+    if (error instanceof XatmiError && code === 'TPESVCFAIL' && error.data !== undefined) {
+      try {
+        data = encodeData(error.data);
+        if (replyFrameBytes(data.bytes.length) > FRAME_BYTES_MAX) data = messageData(`${message} (its data of ${data.bytes.length} bytes exceeds the frame limit)`);
+      } catch (encodeError) {
+        data = messageData(`${message} (its data cannot be sent: ${(encodeError as Error).message})`);
+      }
+    }
+    this.writer.reply(callId, code, error instanceof XatmiError ? error.urcode : 0, data);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const bytes = this.writer.take();
+    if (bytes === undefined || this.socket.destroyed) return;
+    // The client is not reading its replies: stop reading its requests until it catches up.
+    if (!this.socket.write(bytes)) this.socket.pause();
+  }
+
+  /** Tells the peer what it did wrong and closes; its calls in flight are cancelled. */
+  private refuse(violation: ProtocolViolation): void {
+    if (this.state === 'closed') return;
+    this.logger.info({ peer: this.peer, reason: violation.reason, message: violation.message }, 'bus connection closed: protocol violation');
+    this.writer.error(violation.reason, violation.message);
+    this.flush();
+    this.close();
+  }
+
+  private close(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.cancelAll();
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), CLOSE_LINGER_MS).unref();
+  }
+
+  /** Graceful: no new calls; answer those in flight (up to the timeout), say goodbye, close. */
+  async shutdown(drainTimeoutMs: number): Promise<void> {
+    if (this.state === 'open') {
+      this.state = 'draining';
+      this.socket.pause();
+      if (this.inFlight.size > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await new Promise<void>((resolve) => {
+          this.drained = resolve;
+          timer = setTimeout(resolve, drainTimeoutMs);
+        });
+        clearTimeout(timer);
+      }
+    }
+    if (this.state !== 'closed') {
+      this.flush();
+      this.refuse(new ProtocolViolation(ErrorReason.shuttingDown, 'the node is shutting down'));
+    }
+    if (!this.socket.destroyed) await new Promise<void>((resolve) => this.socket.once('close', () => resolve()));
+  }
+
+  private checkDrained(): void {
+    if (this.inFlight.size === 0 && this.drained !== undefined) {
+      const drained = this.drained;
+      this.drained = undefined;
+      drained();
+    }
+  }
+
+  private cancelAll(): void {
+    for (const cd of this.inFlight.values()) cancelQuietly(this.bus, cd);
+    this.inFlight.clear();
+    this.checkDrained();
+  }
+
+  private onClose(): void {
+    clearTimeout(this.handshakeTimer);
+    this.state = 'closed';
+    this.cancelAll();
+    this.onClosed();
+  }
+}
+
+function isReply(outcome: unknown): outcome is Reply {
+  return typeof outcome === 'object' && outcome !== null && !(outcome instanceof Error) && 'urcode' in outcome;
+}
+
+/** A cd whose reply is already on its way may be gone from the bus by now; that is fine. */
+function cancelQuietly(bus: Bus, cd: number): void {
+  try {
+    bus.cancel(cd);
+  } catch (error) {
+    if (!(error instanceof XatmiError)) throw error;
+  }
+}
+
+/** Maps what the bus threw to a XATMI code. Anything that is not an XatmiError is a bug: TPESVCERR, logged. */
+function toXatmi(error: unknown, logger: Logger): { code: XatmiCodeName; message: string } {
+  if (error instanceof XatmiError) return { code: error.code, message: error.message };
+  if (error instanceof PurserError && error.code === 'INVALID_ARGUMENT') return { code: 'TPEINVAL', message: error.message };
+  logger.error({ err: error }, 'bus call failed with an unexpected error');
+  return { code: 'TPESVCERR', message: 'the call failed inside the node (see its log)' };
+}

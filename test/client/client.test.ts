@@ -1,0 +1,270 @@
+// connect() against a real bus behind a real TCP listener: every XATMI outcome crosses the wire with its
+// code, data and urcode; acall/getReply/TPGETANY/cancel follow the bus's descriptor rules; the deadline
+// travels; closing a connection cancels its calls; a lost connection ends calls in flight with TPESVCERR;
+// bad input is a typed error and changes nothing.
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { after, before, test } from 'node:test';
+import { pino } from 'pino';
+import { InvalidArgumentError } from 'purser';
+import { createBus } from '../../src/bus/bus.js';
+import { ServiceFailure, ServiceReply, XatmiError } from '../../src/bus/errors.js';
+import { TPGETANY, TPNOBLOCK, TPNOREPLY, TPNOTIME, type Bus } from '../../src/bus/interfaces.js';
+import { connect, type BusClient } from '../../src/client/client.js';
+import { ClientError } from '../../src/client/errors.js';
+import { FRAME_BYTES_MAX, FrameWriter } from '../../src/client/protocol.js';
+import { startBusListener, type BusListener } from '../../src/node/bus-listener.js';
+
+const silent = pino({ level: 'silent' });
+const IN_FLIGHT_MAX = 64;
+let bus: Bus;
+let listener: BusListener;
+let client: BusClient;
+const noReplySeen: unknown[] = [];
+/** Gates that tests open to let a blocked service finish. */
+const gates: Array<() => void> = [];
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function rejectsWith(promise: Promise<unknown>, code: string, check?: (error: XatmiError) => void): Promise<void> {
+  return assert.rejects(promise, (error: unknown) => {
+    assert.ok(error instanceof XatmiError, `expected an XatmiError, got ${String(error)}`);
+    assert.equal(error.code, code, error.message);
+    check?.(error);
+    return true;
+  });
+}
+
+before(async () => {
+  bus = createBus();
+  bus.advertise('ECHO', (request) => request.data, { servers: 4 });
+  bus.advertise('URCODE', (request) => new ServiceReply(request.data, 42));
+  bus.advertise('FAIL', (request) => {
+    throw new ServiceFailure(-7, { declined: request.data });
+  });
+  bus.advertise('BROKEN', () => {
+    throw new Error('bug in the service');
+  });
+  bus.advertise('SLOW', async (request) => {
+    await sleep(request.data as number);
+    return request.data;
+  }, { servers: 64 });
+  bus.advertise('GATE', () => new Promise((resolve) => gates.push(() => resolve('opened'))), { servers: 1, queueDepth: 1 });
+  bus.advertise('REMAINING', (request) => request.remainingMs());
+  bus.advertise('NESTED', async (request) => (await request.call('REMAINING', null)).data);
+  bus.advertise('NOREPLY', (request) => {
+    noReplySeen.push(request.data);
+    return null;
+  });
+  bus.advertise('UNCLONEABLE', () => ({ fn: () => 1 }));
+  listener = await startBusListener({ host: '127.0.0.1', port: 0, bus, logger: silent, inFlightMax: IN_FLIGHT_MAX });
+  client = await connect(`127.0.0.1:${listener.address.port}`);
+});
+
+after(async () => {
+  await client.close();
+  await listener.close({ drainTimeoutMs: 100 });
+  await bus.close({ drainTimeoutMs: 100 });
+});
+
+test('success: data of every kind comes back equal and of the same type; urcode travels', async () => {
+  for (const data of [undefined, null, 'text', 12.5, 7n, { nested: [1, 2, { deep: new Map([[1, 'x']]) }] }, new Date(0)]) {
+    assert.deepEqual((await client.call('ECHO', data)).data, data);
+  }
+  const bytes = await client.call('ECHO', new Uint8Array([1, 2, 3]));
+  assert.deepEqual(bytes, { cd: 0, data: new Uint8Array([1, 2, 3]), urcode: 0 });
+  const buffer = (await client.call('ECHO', Buffer.from('money'))).data;
+  assert.ok(Buffer.isBuffer(buffer));
+  assert.equal(buffer.toString(), 'money');
+  assert.deepEqual(await client.call('URCODE', 'x'), { cd: 0, data: 'x', urcode: 42 });
+});
+
+test('failures carry the bus code: TPENOENT, TPESVCFAIL with data and urcode, TPESVCERR, TPEINVAL', async () => {
+  await rejectsWith(client.call('NO_SUCH_SERVICE', 1), 'TPENOENT');
+  await rejectsWith(client.call('FAIL', 'card 1'), 'TPESVCFAIL', (error) => {
+    assert.deepEqual(error.data, { declined: 'card 1' });
+    assert.equal(error.urcode, -7);
+  });
+  await rejectsWith(client.call('BROKEN', 1), 'TPESVCERR');
+  await rejectsWith(client.call('UNCLONEABLE', 1), 'TPESVCERR', (error) => assert.match(error.message, /cannot be sent/));
+  await rejectsWith(client.call('bad name!', 1), 'TPEINVAL'); // the bus's own name check, answered over the wire
+});
+
+test('TPETIME at the deadline; the late reply is dropped and counted, never given to a later call', async () => {
+  const lateBefore = client.stats().lateReplies;
+  await rejectsWith(client.call('SLOW', 200, { timeoutMs: 30 }), 'TPETIME');
+  const cd = client.acall('SLOW', 200, { timeoutMs: 30 });
+  await rejectsWith(client.getReply(cd), 'TPETIME');
+  await rejectsWith(client.getReply(cd), 'TPEBADDESC'); // the timed-out cd is consumed, as in the bus
+  assert.equal((await client.call('ECHO', 'next')).data, 'next');
+  await sleep(250);
+  // The node's own deadline answers TPETIME too; whatever it sent arrived after the client had given up.
+  assert.ok(client.stats().lateReplies >= lateBefore);
+  assert.equal((await client.call('ECHO', 'after')).data, 'after');
+});
+
+test('TPEBLOCK: a full queue fails at once under TPNOBLOCK; without it the call waits for the slot', async () => {
+  const running = client.call('GATE', null);
+  while (gates.length === 0) await sleep(1);
+  const queued = client.call('GATE', null); // fills the one queue slot
+  await sleep(20);
+  await rejectsWith(client.call('GATE', null, { flags: TPNOBLOCK }), 'TPEBLOCK');
+  const waiting = client.call('GATE', null, { timeoutMs: 5000 });
+  for (let opened = 0; opened < 3; opened += 1) {
+    while (gates.length === 0) await sleep(1);
+    gates.shift()!();
+  }
+  assert.deepEqual((await Promise.all([running, queued, waiting])).map((reply) => reply.data), ['opened', 'opened', 'opened']);
+});
+
+test('acall/getReply by cd and TPGETANY; cancel makes the cd TPEBADDESC; TPNOREPLY returns 0', async () => {
+  const first = client.acall('SLOW', 30);
+  const second = client.acall('ECHO', 'fast');
+  assert.notEqual(first, second);
+  assert.ok(first > TPGETANY && second > TPGETANY);
+  const any = await client.getReply(TPGETANY);
+  assert.deepEqual(any, { cd: second, data: 'fast', urcode: 0 });
+  await rejectsWith(client.getReply(first, { flags: TPNOBLOCK }), 'TPEBLOCK');
+  const byCd = client.getReply(first);
+  await rejectsWith(client.getReply(first), 'TPEPROTO'); // one waiter per cd
+  assert.deepEqual(await byCd, { cd: first, data: 30, urcode: 0 });
+  await rejectsWith(client.getReply(TPGETANY), 'TPEBADDESC'); // nothing outstanding
+
+  const cancelled = client.acall('SLOW', 50);
+  const waiter = client.getReply(cancelled);
+  client.cancel(cancelled);
+  await rejectsWith(waiter, 'TPEBADDESC');
+  await rejectsWith(client.getReply(cancelled), 'TPEBADDESC');
+  assert.throws(() => client.cancel(cancelled), (error: unknown) => error instanceof XatmiError && error.code === 'TPEBADDESC');
+
+  assert.equal(client.acall('NOREPLY', 'fire and forget', { flags: TPNOREPLY }), 0);
+  while (noReplySeen.length === 0) await sleep(1);
+  assert.deepEqual(noReplySeen, ['fire and forget']);
+});
+
+test('TPELIMIT past the connection in-flight limit the node announced', async () => {
+  const cds = Array.from({ length: IN_FLIGHT_MAX }, () => client.acall('SLOW', 20));
+  assert.throws(() => client.acall('ECHO', 1), (error: unknown) => error instanceof XatmiError && error.code === 'TPELIMIT');
+  await rejectsWith(client.call('ECHO', 1), 'TPELIMIT');
+  for (const cd of cds) assert.equal((await client.getReply(cd)).data, 20);
+  assert.equal((await client.call('ECHO', 'room again')).data, 'room again');
+});
+
+test('the deadline travels as remaining time, nested calls inherit it, TPNOTIME has none', async () => {
+  const remaining = (await client.call('REMAINING', null, { timeoutMs: 5000 })).data as number;
+  assert.ok(remaining > 0 && remaining <= 5000, `remaining ${remaining}`);
+  const nested = (await client.call('NESTED', null, { timeoutMs: 3000 })).data as number;
+  assert.ok(nested > 0 && nested <= 3000, `nested remaining ${nested}`);
+  assert.equal((await client.call('REMAINING', null, { flags: TPNOTIME })).data, Infinity);
+  const byDefault = (await client.call('REMAINING', null)).data as number;
+  assert.ok(byDefault > 5000 && byDefault <= 30000, `default remaining ${byDefault}`);
+});
+
+test('many concurrent calls with random latencies and timeouts: every reply matches its request', async () => {
+  const calls = 3000;
+  let seed = 7;
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  let inFlight = 0;
+  let ok = 0;
+  let timedOut = 0;
+  const work: Array<Promise<void>> = [];
+  for (let i = 0; i < calls; i += 1) {
+    while (inFlight >= IN_FLIGHT_MAX) await sleep(0);
+    inFlight += 1;
+    const slow = random() < 0.2;
+    const payload = { i, delayMs: slow ? Math.floor(random() * 20) : 0 };
+    const timeoutMs = slow ? 1 + Math.floor(random() * 20) : 5000;
+    const call = slow ? client.call('SLOW', payload.delayMs, { timeoutMs }) : client.call('ECHO', payload, { timeoutMs });
+    work.push(call.then(
+      (reply) => {
+        assert.deepEqual(reply.data, slow ? payload.delayMs : payload);
+        ok += 1;
+      },
+      (error: unknown) => {
+        assert.ok(error instanceof XatmiError && error.code === 'TPETIME' && slow, String(error));
+        timedOut += 1;
+      },
+    ).finally(() => (inFlight -= 1)));
+  }
+  await Promise.all(work);
+  assert.equal(ok + timedOut, calls);
+  assert.ok(ok > calls * 0.8);
+  await sleep(30);
+  assert.equal(client.stats().inFlight, 0);
+});
+
+test('closing a connection cancels its calls on the node: queued requests are dropped unrun', async () => {
+  const other = await connect(listener.address.port);
+  const blocker = other.acall('GATE', null);
+  while (gates.length === 0) await sleep(1);
+  const queued = other.acall('GATE', null);
+  await sleep(20);
+  assert.equal(bus.pq().find((row) => row.service === 'GATE')?.queued, 1);
+  const waiting = Promise.allSettled([other.getReply(blocker), other.getReply(queued)]);
+  await other.close();
+  const outcomes = await waiting;
+  assert.ok(outcomes.every((outcome) => outcome.status === 'rejected' && (outcome.reason as XatmiError).code === 'TPESVCERR'));
+  while (bus.pq().find((row) => row.service === 'GATE')?.queued !== 0) await sleep(1);
+  gates.shift()!(); // the running one finishes; its reply has nobody to go to
+  await rejectsWith(other.call('ECHO', 1), 'TPEPROTO');
+  assert.equal((await client.call('ECHO', 'others unaffected')).data, 'others unaffected');
+});
+
+test('a lost connection ends calls in flight with TPESVCERR; later calls are TPEPROTO', async () => {
+  const server = createServer((socket) => {
+    socket.once('data', () => {
+      const writer = new FrameWriter();
+      writer.hello(8);
+      socket.write(writer.take()!);
+      socket.once('data', () => socket.destroy()); // the first call kills the connection
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  try {
+    const doomed = await connect({ port: (server.address() as { port: number }).port });
+    await rejectsWith(doomed.call('ECHO', 1), 'TPESVCERR', (error) => {
+      assert.ok(error.cause instanceof ClientError && error.cause.code === 'CLIENT_CONNECTION_LOST');
+    });
+    await rejectsWith(doomed.call('ECHO', 1), 'TPEPROTO');
+    await doomed.close();
+  } finally {
+    server.close();
+  }
+});
+
+test('bad input: typed errors, nothing sent, the connection stays usable', async () => {
+  for (const address of ['nonsense', '127.0.0.1:0', '127.0.0.1:99999', ':7700', 0, 70000, 1.5, null, { port: 'x' }, { host: '', port: 7700 }]) {
+    await assert.rejects(connect(address as never), InvalidArgumentError, `connect(${JSON.stringify(address)})`);
+  }
+  await assert.rejects(connect(7700, { connectTimeoutMs: -1 }), InvalidArgumentError);
+  await assert.rejects(connect(7700, { defaultTimeoutMs: 0 }), InvalidArgumentError);
+  const invalid = (error: unknown) => error instanceof XatmiError && error.code === 'TPEINVAL';
+  await assert.rejects(client.call(42 as never, 1), invalid);
+  await assert.rejects(client.call('', 1), invalid);
+  await assert.rejects(client.call('X'.repeat(300), 1), invalid);
+  await assert.rejects(client.call('ECHO', () => 1), invalid);
+  await assert.rejects(client.call('ECHO', 1, { flags: TPNOREPLY }), invalid);
+  await assert.rejects(client.call('ECHO', 1, { flags: 0x4000 }), invalid);
+  await assert.rejects(client.call('ECHO', 1, { flags: -1 }), invalid);
+  await assert.rejects(client.call('ECHO', 1, { timeoutMs: 0 }), invalid);
+  await assert.rejects(client.call('ECHO', 1, { timeoutMs: 1.5 }), invalid);
+  await assert.rejects(client.call('ECHO', 1, null as never), invalid);
+  await assert.rejects(client.call('ECHO', Buffer.alloc(FRAME_BYTES_MAX)), invalid);
+  assert.throws(() => client.acall('ECHO', 1, { flags: TPGETANY }), invalid);
+  await assert.rejects(client.getReply(1.5), invalid);
+  await assert.rejects(client.getReply(0x100, { flags: 0x4000 }), invalid);
+  await assert.rejects(client.getReply(123456), (error: unknown) => error instanceof XatmiError && error.code === 'TPEBADDESC');
+  assert.throws(() => client.cancel(Number.NaN), invalid);
+  assert.equal(client.stats().inFlight, 0);
+  assert.equal((await client.call('ECHO', 'still fine')).data, 'still fine');
+});
+
+test('connect fails with CLIENT_CONNECT_FAILED when nothing listens', async () => {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await assert.rejects(connect(port), (error: unknown) => error instanceof ClientError && error.code === 'CLIENT_CONNECT_FAILED');
+});
