@@ -127,11 +127,13 @@ export class Decoder {
     return value;
   }
 
-  /** A copy, so the result outlives the read buffer (pages keep what they are given). */
+  /**
+   * A view, not a copy: readers of the log and of snapshots allocate a fresh buffer for every read and
+   * never write into it, so views stay valid and unchanged for as long as anyone holds them.
+   */
   raw(lengthBytes: number): Uint8Array {
     this.need(lengthBytes);
-    const bytes = new Uint8Array(lengthBytes);
-    bytes.set(this.buffer.subarray(this.position, this.position + lengthBytes));
+    const bytes = this.buffer.subarray(this.position, this.position + lengthBytes);
     this.position += lengthBytes;
     return bytes;
   }

@@ -9,13 +9,18 @@
  * hidden file cursor) decides where bytes land, and `sync()` is the only promise of durability. Renames and
  * unlinks are durable only after `syncDirectory()` of the directory that holds them — as on Linux.
  */
-import { constants, promises as fsp } from 'node:fs';
+import { constants, promises as fsp, readSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** An open file. Positions and sizes are in bytes. */
 export interface FileHandle {
   /** Reads up to `length` bytes at `position` into `buffer` from `offset`; returns how many were read. */
   read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  /**
+   * The same, blocking. Only recovery and `load` use it, while no transaction runs: the engine's bulk load
+   * takes a synchronous iterator, and reading a snapshot through one keeps its memory to one read window.
+   */
+  readSync(buffer: Uint8Array, offset: number, length: number, position: number): number;
   /** Writes all of `data` at `position`. Not durable until `sync()` resolves. */
   write(data: Uint8Array, position: number): Promise<void>;
   /** Makes every write so far durable (fsync). A rejection means the writes may be lost: never retry. */
@@ -72,6 +77,10 @@ class RealFileHandle implements FileHandle {
   async read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
     const { bytesRead } = await this.handle.read(buffer, offset, length, position);
     return bytesRead;
+  }
+
+  readSync(buffer: Uint8Array, offset: number, length: number, position: number): number {
+    return readSync(this.handle.fd, buffer, offset, length, position);
   }
 
   async write(data: Uint8Array, position: number): Promise<void> {

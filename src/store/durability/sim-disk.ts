@@ -126,6 +126,20 @@ export class SimDisk implements FileSystem {
     this.mutationsBeforeCrash = mutations;
   }
 
+  /**
+   * The machine stops now: every later call fails with ECRASHED until `powerLoss()`. Tests crash first,
+   * let the dying store's pending work fail, then cut the power — so nothing of the old process touches
+   * the disk after the reboot.
+   */
+  crash(): void {
+    this.crashed = true;
+  }
+
+  /** Counts power losses; the directory lock treats locks from an earlier incarnation as stale. */
+  get incarnation(): number {
+    return this.generation;
+  }
+
   get isCrashed(): boolean {
     return this.crashed;
   }
@@ -366,6 +380,11 @@ class SimFileHandle implements FileHandle {
       this.check(false);
       return this.disk.readAt(this.inode, this.generation, buffer, offset, length, position, this.path);
     });
+  }
+
+  readSync(buffer: Uint8Array, offset: number, length: number, position: number): number {
+    this.check(false);
+    return this.disk.readAt(this.inode, this.generation, buffer, offset, length, position, this.path);
   }
 
   write(data: Uint8Array, position: number): Promise<void> {

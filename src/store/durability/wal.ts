@@ -69,9 +69,9 @@ function decodeLogHeader(header: Buffer): { salt: number; firstLsn: number } | u
   return { salt: header.readUInt32LE(12), firstLsn: Number(header.readBigUInt64LE(16)) };
 }
 
-function newSalt(): number {
-  return randomInt(1, 0xffffffff);
-}
+/** A random salt for a new log file; tests pass a seeded source instead, so a run is reproducible. */
+export type RandomSource = () => number;
+const cryptoRandom: RandomSource = () => randomInt(1, 0xffffffff);
 
 interface Batch {
   encoder: Encoder;
@@ -111,9 +111,10 @@ export class LogWriter {
     private readonly dir: string,
     firstLsn: number,
     private readonly onFailure: (error: StoreFailedError) => void,
+    private readonly random: RandomSource = cryptoRandom,
   ) {
     this.nextLsn = firstLsn;
-    this.salt = newSalt();
+    this.salt = this.newSalt();
     // The first batch creates the first file, the same way a rotation does.
     this.queue.push(this.newBatch({ salt: this.salt, firstLsn }));
   }
@@ -150,14 +151,14 @@ export class LogWriter {
   rotate(): { firstLsn: number; created: Promise<void> } {
     assert(!this.closed, 'rotate after close');
     if (this.failure) return { firstLsn: this.nextLsn, created: Promise.reject(this.failure) };
-    this.salt = newSalt();
     const firstLsn = this.nextLsn;
-    const last = this.queue.at(-1);
-    if (last && last.records === 0 && last.newFile) last.newFile = { salt: this.salt, firstLsn };
-    else this.queue.push(this.newBatch({ salt: this.salt, firstLsn }));
+    // Nothing appended since the newest file began: that file already starts here.
+    if (firstLsn === this.newestFileFirstLsn) return { firstLsn, created: this.newestFileCreated };
+    this.salt = this.newSalt();
+    this.queue.push(this.newBatch({ salt: this.salt, firstLsn }));
     this.bytesSinceRotation = 0;
     this.scheduleFlush();
-    return { firstLsn, created: this.queue.at(-1)!.promise };
+    return { firstLsn, created: this.newestFileCreated };
   }
 
   /** Waits for the last batch and closes the file. Appending after close is a bug. */
@@ -198,6 +199,13 @@ export class LogWriter {
     return batch.promise;
   }
 
+  private newSalt(): number {
+    return this.random() >>> 0 || 1;
+  }
+
+  private newestFileFirstLsn = -1;
+  private newestFileCreated: Promise<void> = Promise.resolve();
+
   private newBatch(newFile: Batch['newFile']): Batch {
     let resolve!: () => void;
     let reject!: (error: Error) => void;
@@ -211,6 +219,10 @@ export class LogWriter {
     const encoder = this.spare ?? new Encoder();
     this.spare = undefined;
     encoder.reset();
+    if (newFile) {
+      this.newestFileFirstLsn = newFile.firstLsn;
+      this.newestFileCreated = promise;
+    }
     return { encoder, records: 0, newFile, promise, resolve, reject };
   }
 
@@ -265,8 +277,13 @@ export class LogWriter {
     this.fileSizeBytes = LOG_HEADER_BYTES;
   }
 
-  private fail(error: unknown): void {
-    this.failure ??= new StoreFailedError(`the write-ahead log in ${this.dir} failed (${(error as Error)?.message ?? String(error)}); the store is stopped and accepts no more commits`, { cause: error });
+  /**
+   * Stops the log for good: the batch in flight and every later append are rejected, `onFailure` is
+   * called once. Used for its own write/fsync errors and by checkpoints for theirs.
+   */
+  fail(error: unknown, what = 'the write-ahead log'): void {
+    if (this.failure) return;
+    this.failure = error instanceof StoreFailedError ? error : new StoreFailedError(`${what} in ${this.dir} failed (${(error as Error)?.message ?? String(error)}); the store is stopped and accepts no more commits`, { cause: error });
     const failure = this.failure;
     for (const batch of [this.inFlight, ...this.queue]) batch?.reject(failure);
     this.inFlight = undefined;

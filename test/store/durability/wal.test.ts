@@ -104,8 +104,9 @@ test('power loss at random points over 300 seeds keeps every acknowledged commit
       if (disk.prng.chance(0.3)) await done;
       if (disk.prng.chance(0.05)) await writer.rotate().created;
     }
-    disk.powerLoss();
+    disk.crash();
     await Promise.all(inFlight);
+    disk.powerLoss();
     const records = await readAll(disk);
     assert.ok(records.length >= acknowledged, `seed ${seed}: ${records.length} records, ${acknowledged} acknowledged`);
     records.forEach((r, i) => {

@@ -1,0 +1,294 @@
+/**
+ * Persistence of one store's data directory: recovery on open, the `Durability` hook the engine logs
+ * through, checkpoints, and the directory lock. This is the one module `openStore` talks to.
+ *
+ * The directory holds `LOCK`, log files `log-<LSN>.wal` (wal.ts) and at most one live snapshot
+ * `snapshot-<LSN>.snap` (image.ts) that covers every record before that LSN.
+ *
+ * Checkpoint, in order: (1) synchronously, take the engine's copy-on-write snapshot and rotate the log, in
+ * the same step, so the snapshot holds exactly the records before the new file's first LSN; (2) wait until
+ * the new log file exists, which — the flush loop being in order — also means every earlier record is
+ * durable; (3) write the snapshot to a `.tmp` file and fsync it, rename it, fsync the directory; (4) delete
+ * older snapshots and logs, fsync the directory. A crash at any point leaves either the old snapshot with
+ * all its logs, or the new snapshot (with or without leftovers that recovery deletes): both recover the
+ * same state. Commits continue during (2)–(4); they only wait for step (1), which is measured.
+ *
+ * Recovery: take the lock, load the newest snapshot, replay the log after it, make the torn tail of the
+ * last log file durably cut (or remove a log file whose header never made it), delete leftovers, and start
+ * a new log file. Every step either changes nothing visible or is safe to repeat, so a crash during
+ * recovery recovers the same state the next time.
+ */
+import { performance } from 'node:perf_hooks';
+import { assert } from '../../errors.js';
+import type { CommitRecord, Durability, EngineHooks } from '../interfaces.js';
+import { DecodeError, decodePayload, Decoder } from './codec.js';
+import { StoreDamagedError, StoreFailedError } from './errors.js';
+import { realFileSystem, type FileSystem } from './fs.js';
+import { ImageDamage, readImage, readImageInfo, writeImage } from './image.js';
+import { acquireDirectoryLock, type DirectoryLock } from './lock.js';
+import { LogWriter, parseLogFileName, readLog, type RandomSource } from './wal.js';
+
+/** Log bytes written since the last checkpoint that trigger the next one. */
+export const DEFAULT_CHECKPOINT_LOG_BYTES = 256 * 1024 * 1024; // 256 MiB
+
+export interface PersistenceOptions {
+  dir: string;
+  /** The file system (tests pass a SimDisk). Default: the real one. */
+  fs?: FileSystem;
+  /** Automatic checkpoint after this many log bytes; 0 turns it off. Default 256 MiB. */
+  checkpointLogBytes?: number;
+  /** Called once when a write or fsync fails and the store stops (the node exits on it). */
+  onFailure?: (error: StoreFailedError) => void;
+  /** Source of log-file salts; tests pass a seeded one so that a run is reproducible. Default: crypto. */
+  random?: RandomSource;
+}
+
+export interface CheckpointResult {
+  coveredLsn: number;
+  records: number;
+  sizeBytes: number;
+  /** The synchronous part (snapshot + log rotation): the only time commits wait for the checkpoint. */
+  syncStepMs: number;
+  totalMs: number;
+}
+
+export interface DurabilityStats {
+  logBatches: number;
+  logRecords: number;
+  nextLsn: number;
+  logBytesSinceCheckpoint: number;
+  checkpoints: number;
+  lastCheckpointSyncStepMs: number;
+  longestCheckpointSyncStepMs: number;
+  recoveredRecords: number;
+  recoveryMs: number;
+  failed: boolean;
+}
+
+export function snapshotFileName(coveredLsn: number): string {
+  return `snapshot-${String(coveredLsn).padStart(20, '0')}.snap`;
+}
+
+function parseSnapshotFileName(name: string): number | undefined {
+  const match = /^snapshot-(\d{20})\.snap$/.exec(name);
+  return match ? Number(match[1]) : undefined;
+}
+
+export class Persistence implements Durability {
+  private writer!: LogWriter;
+  private checkpointing: Promise<CheckpointResult> | undefined;
+  private failure: StoreFailedError | undefined;
+  private closed = false;
+  private checkpoints = 0;
+  private lastCheckpointSyncStepMs = 0;
+  private longestCheckpointSyncStepMs = 0;
+  private recoveredRecords = 0;
+  private recoveryMs = 0;
+  private readonly fs: FileSystem;
+  private readonly dir: string;
+  private readonly checkpointLogBytes: number;
+
+  private constructor(
+    private readonly engine: EngineHooks,
+    private readonly lock: DirectoryLock,
+    options: PersistenceOptions,
+  ) {
+    this.fs = options.fs ?? realFileSystem;
+    this.dir = options.dir;
+    this.checkpointLogBytes = options.checkpointLogBytes ?? DEFAULT_CHECKPOINT_LOG_BYTES;
+    this.onFailure = options.onFailure;
+    this.random = options.random;
+  }
+
+  private readonly onFailure: ((error: StoreFailedError) => void) | undefined;
+  private readonly random: RandomSource | undefined;
+
+  /** Locks the directory, recovers the engine's state from it and installs itself as the engine's durability. */
+  static async open(engine: EngineHooks, options: PersistenceOptions): Promise<Persistence> {
+    const fs = options.fs ?? realFileSystem;
+    await fs.mkdir(options.dir);
+    const lock = await acquireDirectoryLock(fs, options.dir);
+    const persistence = new Persistence(engine, lock, options);
+    try {
+      await persistence.recover();
+    } catch (error) {
+      await lock.release();
+      throw error;
+    }
+    engine.setDurability(persistence);
+    return persistence;
+  }
+
+  // ---- Durability ----
+
+  logCommit(record: CommitRecord): Promise<void> | undefined {
+    const durable = this.writer.appendCommit(record);
+    if (this.checkpointLogBytes > 0 && this.writer.bytesSinceRotation >= this.checkpointLogBytes && !this.checkpointing && !this.failure) {
+      // Failures are reported through onFailure and stop the store; nothing to do with them here.
+      this.checkpoint().catch(() => undefined);
+    }
+    return durable;
+  }
+
+  logSequence(name: string, highWater: bigint): Promise<void> | undefined {
+    return this.writer.appendSequence(name, highWater);
+  }
+
+  durableNow(): Promise<void> | undefined {
+    return this.writer.durableNow();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.checkpointing?.catch(() => undefined);
+    await this.writer.close();
+    await this.lock.release();
+  }
+
+  // ---- checkpoints ----
+
+  /** Writes a snapshot and drops the log before it. Concurrent calls share one checkpoint. */
+  checkpoint(): Promise<CheckpointResult> {
+    if (this.failure) return Promise.reject(this.failure);
+    assert(!this.closed, 'checkpoint after close');
+    this.checkpointing ??= this.runCheckpoint().finally(() => {
+      this.checkpointing = undefined;
+    });
+    return this.checkpointing;
+  }
+
+  private async runCheckpoint(): Promise<CheckpointResult> {
+    const startedAt = performance.now();
+    const image = this.engine.snapshot();
+    const { firstLsn: coveredLsn, created } = this.writer.rotate();
+    const syncStepMs = performance.now() - startedAt;
+    this.lastCheckpointSyncStepMs = syncStepMs;
+    this.longestCheckpointSyncStepMs = Math.max(this.longestCheckpointSyncStepMs, syncStepMs);
+    try {
+      await created;
+      const finalName = snapshotFileName(coveredLsn);
+      const temporary = `${this.dir}/${finalName}.tmp`;
+      const written = await writeImage(this.fs, temporary, 'snapshot', coveredLsn, image);
+      await this.fs.rename(temporary, `${this.dir}/${finalName}`);
+      await this.fs.syncDirectory(this.dir);
+      await this.removeBefore(coveredLsn);
+      this.checkpoints++;
+      return { coveredLsn, records: written.records, sizeBytes: written.sizeBytes, syncStepMs, totalMs: performance.now() - startedAt };
+    } catch (error) {
+      throw this.fail(error);
+    } finally {
+      image.release();
+    }
+  }
+
+  /** Deletes snapshots and log files wholly before `lsn`, and leftover temporary files. */
+  private async removeBefore(lsn: number): Promise<void> {
+    let removed = 0;
+    for (const name of await this.fs.readdir(this.dir)) {
+      const snapshotLsn = parseSnapshotFileName(name);
+      const logLsn = parseLogFileName(name);
+      const obsolete = (snapshotLsn !== undefined && snapshotLsn < lsn) || (logLsn !== undefined && logLsn < lsn) || name.endsWith('.snap.tmp');
+      if (!obsolete) continue;
+      await this.fs.unlink(`${this.dir}/${name}`);
+      removed++;
+    }
+    if (removed > 0) await this.fs.syncDirectory(this.dir);
+  }
+
+  private fail(error: unknown): StoreFailedError {
+    this.writer.fail(error, 'a checkpoint');
+    return this.writer.failed!;
+  }
+
+  private reportFailure(error: StoreFailedError): void {
+    this.failure = error;
+    this.onFailure?.(error);
+  }
+
+  // ---- recovery ----
+
+  private async recover(): Promise<void> {
+    const startedAt = performance.now();
+    const names = await this.fs.readdir(this.dir);
+    const snapshots = names.filter((name) => parseSnapshotFileName(name) !== undefined).sort();
+    const newest = snapshots.at(-1);
+    const coveredLsn = newest === undefined ? 0 : await this.loadSnapshot(newest);
+    let replayed = 0;
+    const log = await readLog(this.fs, this.dir, coveredLsn, (lsn, buffer, start, end) => {
+      this.replay(lsn, buffer, start, end);
+      replayed++;
+    });
+    const last = log.files.at(-1);
+    if (last && (last.headerTorn || last.endLsn === last.firstLsn)) {
+      // A log file without records (or whose header never made it to disk) is removed; the new log file
+      // starts at the same LSN and takes its name.
+      await this.fs.unlink(`${this.dir}/${last.name}`);
+    } else if (last && last.validBytes < last.sizeBytes) {
+      // The torn tail is cut durably before a newer log file exists, because a log file that is not the
+      // last must be whole: otherwise the next recovery would take the tail for damage.
+      const file = await this.fs.open(`${this.dir}/${last.name}`, 'write');
+      try {
+        await file.truncate(last.validBytes);
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+    }
+    for (const name of [...snapshots.slice(0, -1), ...log.obsolete, ...names.filter((n) => n.endsWith('.snap.tmp'))]) {
+      await this.fs.unlink(`${this.dir}/${name}`);
+    }
+    await this.fs.syncDirectory(this.dir);
+    this.writer = new LogWriter(this.fs, this.dir, log.nextLsn, (error) => this.reportFailure(error), this.random);
+    await this.writer.start();
+    this.recoveredRecords = replayed;
+    this.recoveryMs = performance.now() - startedAt;
+  }
+
+  private async loadSnapshot(name: string): Promise<number> {
+    const file = await this.fs.open(`${this.dir}/${name}`, 'read');
+    try {
+      const info = await readImageInfo(file, 'snapshot');
+      readImage(file, info, 'snapshot', {
+        sequence: (state) => this.engine.setSequenceState(state),
+        table: (table, records) => this.engine.bulkLoad(table, records),
+      });
+      return info.coveredLsn;
+    } catch (error) {
+      if (error instanceof ImageDamage) throw new StoreDamagedError(name, error.offsetBytes, error.message);
+      throw error;
+    } finally {
+      await file.close();
+    }
+  }
+
+  private replay(lsn: number, buffer: Buffer, start: number, end: number): void {
+    let payload;
+    try {
+      payload = decodePayload(new Decoder(buffer, start, end));
+    } catch (error) {
+      // The checksum matched, so these are the bytes that were written: a format this build cannot read.
+      if (error instanceof DecodeError) throw new StoreDamagedError(`log record ${lsn}`, start, `undecodable record: ${error.message}`);
+      throw error;
+    }
+    if (payload.kind === 'commit') this.engine.applyRecord(payload.record);
+    else this.engine.setSequenceState({ name: payload.name, highWater: payload.highWater });
+  }
+
+  // ---- observation ----
+
+  stats(): DurabilityStats {
+    return {
+      logBatches: this.writer.batchesWritten,
+      logRecords: this.writer.recordsWritten,
+      nextLsn: this.writer.nextLsn,
+      logBytesSinceCheckpoint: this.writer.bytesSinceRotation,
+      checkpoints: this.checkpoints,
+      lastCheckpointSyncStepMs: this.lastCheckpointSyncStepMs,
+      longestCheckpointSyncStepMs: this.longestCheckpointSyncStepMs,
+      recoveredRecords: this.recoveredRecords,
+      recoveryMs: this.recoveryMs,
+      failed: this.failure !== undefined,
+    };
+  }
+}
