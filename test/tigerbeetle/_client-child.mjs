@@ -17,6 +17,8 @@ try {
 } catch (error) {
   output = { error: String(error?.message ?? error), code: error?.code };
 }
-client.destroy();
+// tigerbeetle-node 0.17.9 panics ("attempt to unwrap error: ClientInvalid", SIGABRT) when an evicted
+// client is destroyed, so an evicted client is left for process exit to clean up.
+if (!String(output.code).startsWith('ERR_CLIENT_')) client.destroy();
 process.stdout.write(`${JSON.stringify(output, replacer)}\n`);
 process.exit(0);
