@@ -1,0 +1,225 @@
+/**
+ * The ledger: TigerBeetle's accounts and transfers with the `tigerbeetle-node` client interface.
+ *
+ * Requests run one at a time (TigerBeetle's state machine is single-threaded too), each in one store
+ * transaction: expire what is due, prefetch the transfer records validation needs, execute the batch on the
+ * in-memory state, then put the derived records (transfers, changed accounts, pending statuses, history,
+ * failed ids) into the transaction. When the transaction commits, the request's promise resolves; if it
+ * fails, the in-memory changes are undone and the request rejects, having changed nothing.
+ *
+ * `ledger.transaction(fn)` gives a caller the store transaction and a session on it, so ledger requests and
+ * the caller's own writes commit or abort together.
+ */
+import { LedgerClosedError } from './errors.js';
+import * as queries from './queries.js';
+import { StateMachine } from './state-machine.js';
+import { LedgerState, META_COMMIT_TIMESTAMP_KEY, Scope, TABLES, u64Key, type LedgerTx } from './state.js';
+import { checkAccountFilter, checkAccounts, checkIds, checkQueryFilter, checkTransfers } from './validate.js';
+import type {
+  Account,
+  AccountBalance,
+  AccountFilter,
+  Client,
+  CreateAccountResult,
+  CreateTransferResult,
+  QueryFilter,
+  Transfer,
+} from './types.js';
+
+/** Where the ledger's tables live: the store, or memory. */
+export interface LedgerBacking {
+  transaction<T>(fn: (tx: LedgerTx) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export type Clock = () => bigint;
+
+export const realtimeClock: Clock = () => BigInt(Date.now()) * 1_000_000n;
+
+/**
+ * The ledger requests available inside a caller's transaction. Same methods and results as `Client`;
+ * they see the transaction's own earlier requests.
+ */
+export interface LedgerSession {
+  createAccounts(batch: Account[]): Promise<CreateAccountResult[]>;
+  createTransfers(batch: Transfer[]): Promise<CreateTransferResult[]>;
+  lookupAccounts(ids: bigint[]): Promise<Account[]>;
+  lookupTransfers(ids: bigint[]): Promise<Transfer[]>;
+  getAccountTransfers(filter: AccountFilter): Promise<Transfer[]>;
+  getAccountBalances(filter: AccountFilter): Promise<AccountBalance[]>;
+  queryAccounts(filter: QueryFilter): Promise<Account[]>;
+  queryTransfers(filter: QueryFilter): Promise<Transfer[]>;
+}
+
+/** One ledger transaction's view: the scope of its changes and the store transaction carrying them. */
+class Session implements LedgerSession {
+  constructor(
+    private readonly ledger: Ledger,
+    private readonly scope: Scope,
+    private readonly tx: LedgerTx,
+  ) {}
+
+  async createAccounts(batch: Account[]): Promise<CreateAccountResult[]> {
+    checkAccounts(batch);
+    const machine = this.ledger.machine;
+    const results = machine.createAccounts(this.scope, batch, machine.prepareTimestamps(batch.length, this.ledger.now()));
+    await this.flush();
+    return results;
+  }
+
+  async createTransfers(batch: Transfer[]): Promise<CreateTransferResult[]> {
+    checkTransfers(batch);
+    const machine = this.ledger.machine;
+    for (const id of machine.prefetchIds(batch)) {
+      if (this.scope.transfers.has(id)) continue;
+      const timestamp = this.ledger.state.transferTimestampById.get(id)!;
+      this.scope.transfers.set(id, await queries.readTransfer(this.tx, timestamp));
+    }
+    const results = machine.createTransfers(this.scope, batch, machine.prepareTimestamps(batch.length, this.ledger.now()));
+    await this.flush();
+    return results;
+  }
+
+  lookupAccounts(ids: bigint[]): Promise<Account[]> {
+    checkIds(ids);
+    return Promise.resolve(queries.lookupAccounts(this.ledger.state, ids));
+  }
+
+  lookupTransfers(ids: bigint[]): Promise<Transfer[]> {
+    checkIds(ids);
+    return queries.lookupTransfers(this.ledger.state, this.tx, ids);
+  }
+
+  getAccountTransfers(filter: AccountFilter): Promise<Transfer[]> {
+    checkAccountFilter(filter);
+    return queries.getAccountTransfers(this.ledger.state, this.tx, filter);
+  }
+
+  getAccountBalances(filter: AccountFilter): Promise<AccountBalance[]> {
+    checkAccountFilter(filter);
+    return queries.getAccountBalances(this.ledger.state, this.tx, filter);
+  }
+
+  queryAccounts(filter: QueryFilter): Promise<Account[]> {
+    checkQueryFilter(filter);
+    return Promise.resolve(queries.queryAccounts(this.ledger.state, filter));
+  }
+
+  queryTransfers(filter: QueryFilter): Promise<Transfer[]> {
+    checkQueryFilter(filter);
+    return queries.queryTransfers(this.ledger.state, this.tx, filter);
+  }
+
+  /** Expires what is due by now; part of every ledger transaction. */
+  async expire(): Promise<void> {
+    const expired = this.ledger.machine.expirePendingTransfers(this.scope, this.ledger.now());
+    if (expired > 0) await this.flush();
+  }
+
+  /** Puts this scope's pending writes into the store transaction, so later reads in it see them. */
+  private async flush(): Promise<void> {
+    this.scope.flushAccounts();
+    const writes = this.scope.writes;
+    for (const write of writes) await this.tx.put(write.table, write.key, write.value);
+    writes.length = 0;
+    await this.tx.put(TABLES.meta, META_COMMIT_TIMESTAMP_KEY, u64Key(this.ledger.state.commitTimestamp));
+  }
+}
+
+export class Ledger implements Client {
+  readonly state = new LedgerState();
+  readonly machine = new StateMachine(this.state);
+  private tail: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    private readonly backing: LedgerBacking,
+    private readonly clock: Clock,
+    private readonly onDestroy: () => Promise<void>,
+  ) {}
+
+  /** Loads the state from the backing's tables. Called once by `openLedger`. */
+  async load(): Promise<void> {
+    await this.backing.transaction((tx) => this.state.load(tx));
+  }
+
+  now(): bigint {
+    return this.clock();
+  }
+
+  /**
+   * Runs `fn` with a ledger session inside one store transaction: its ledger requests and its own writes
+   * (through `tx`) commit together, or not at all if `fn` throws. Ledger transactions run one at a time.
+   */
+  transaction<T>(fn: (session: LedgerSession, tx: LedgerTx) => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new LedgerClosedError());
+    return this.exclusive(() => this.run(fn));
+  }
+
+  private async run<T>(fn: (session: LedgerSession, tx: LedgerTx) => Promise<T>): Promise<T> {
+    let scope: Scope | undefined;
+    const undo = () => {
+      if (scope !== undefined) scope.rollbackTo(0, 0);
+      scope = undefined;
+    };
+    try {
+      return await this.backing.transaction(async (tx) => {
+        undo(); // a retried attempt starts from the committed state
+        scope = new Scope();
+        const session = new Session(this, scope, tx);
+        await session.expire();
+        return fn(session, tx);
+      });
+    } catch (error) {
+      undo();
+      throw error;
+    }
+  }
+
+  /** Chains `task` after every earlier request, so requests see each other's committed effects in order. */
+  private exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(task);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+
+  private request<T>(fn: (session: LedgerSession) => Promise<T>): Promise<T> {
+    return this.transaction((session) => fn(session));
+  }
+
+  createAccounts = (batch: Account[]): Promise<CreateAccountResult[]> => this.checked(() => checkAccounts(batch), (s) => s.createAccounts(batch));
+  createTransfers = (batch: Transfer[]): Promise<CreateTransferResult[]> => this.checked(() => checkTransfers(batch), (s) => s.createTransfers(batch));
+  lookupAccounts = (ids: bigint[]): Promise<Account[]> => this.checked(() => checkIds(ids), (s) => s.lookupAccounts(ids));
+  lookupTransfers = (ids: bigint[]): Promise<Transfer[]> => this.checked(() => checkIds(ids), (s) => s.lookupTransfers(ids));
+  getAccountTransfers = (filter: AccountFilter): Promise<Transfer[]> => this.checked(() => checkAccountFilter(filter), (s) => s.getAccountTransfers(filter));
+  getAccountBalances = (filter: AccountFilter): Promise<AccountBalance[]> => this.checked(() => checkAccountFilter(filter), (s) => s.getAccountBalances(filter));
+  queryAccounts = (filter: QueryFilter): Promise<Account[]> => this.checked(() => checkQueryFilter(filter), (s) => s.queryAccounts(filter));
+  queryTransfers = (filter: QueryFilter): Promise<Transfer[]> => this.checked(() => checkQueryFilter(filter), (s) => s.queryTransfers(filter));
+
+  /** Validates the request's shape before queueing it, so bad input fails fast and touches nothing. */
+  private checked<T>(check: () => void, fn: (session: LedgerSession) => Promise<T>): Promise<T> {
+    try {
+      check();
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    return this.request(fn);
+  }
+
+  /** Closes the ledger after the requests already queued; later requests fail with `LedgerClosedError`. */
+  destroy = (): void => {
+    if (this.closed) return;
+    this.closed = true;
+    void this.exclusive(() => this.onDestroy()).catch(() => undefined);
+  };
+
+  /** Like `destroy()`, but resolves when the ledger (and a store it opened) is closed. */
+  async close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      await this.exclusive(() => this.onDestroy());
+    } else {
+      await this.tail;
+    }
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * Lookups and queries. Every query is answered from the in-memory indexes (see indexes.ts): the conditions
+ * of a filter become lists of timestamps to intersect, so a limit-10 query reads about ten records however
+ * many transfers the ledger holds. Records are then read from the store by timestamp.
+ *
+ * An invalid filter gives an empty result, as in TigerBeetle; limits above 8,189 are capped to it.
+ */
+import { decodeTransfer, readU128 } from './codec.js';
+import { scan, type Condition, type ScanRange } from './indexes.js';
+import { TIMESTAMP_MAX } from './state-machine.js';
+import { LedgerState, TABLES, u128Key, u64Key, HISTORY_VALUE_SIZE_BYTES, type LedgerTx } from './state.js';
+import {
+  AccountFilterFlags,
+  AccountFlags,
+  amount_max,
+  BATCH_EVENTS_MAX,
+  QueryFilterFlags,
+  type Account,
+  type AccountBalance,
+  type AccountFilter,
+  type QueryFilter,
+  type Transfer,
+} from './types.js';
+
+const ACCOUNT_FILTER_FLAGS_KNOWN = AccountFilterFlags.debits | AccountFilterFlags.credits | AccountFilterFlags.reversed;
+const QUERY_FILTER_FLAGS_KNOWN = QueryFilterFlags.reversed;
+const HISTORY_SIDE_DEBIT = 1;
+const HISTORY_SIDE_CREDIT = 2;
+
+export function lookupAccounts(state: LedgerState, ids: bigint[]): Account[] {
+  const found: Account[] = [];
+  for (const id of ids) {
+    const account = state.accounts.get(id);
+    if (account !== undefined) found.push({ ...account });
+  }
+  return found;
+}
+
+export async function readTransfer(tx: LedgerTx, timestamp: bigint): Promise<Transfer> {
+  const bytes = await tx.get(TABLES.transfers, u64Key(timestamp));
+  if (bytes === undefined) throw new Error(`ledger: indexed transfer ${String(timestamp)} has no record`);
+  return decodeTransfer(bytes);
+}
+
+export async function lookupTransfers(state: LedgerState, tx: LedgerTx, ids: bigint[]): Promise<Transfer[]> {
+  const found: Transfer[] = [];
+  for (const id of ids) {
+    const timestamp = state.transferTimestampById.get(id);
+    if (timestamp !== undefined) found.push(await readTransfer(tx, timestamp));
+  }
+  return found;
+}
+
+function rangeValid(timestampMin: bigint, timestampMax: bigint, limit: number): boolean {
+  if (limit === 0) return false;
+  if (timestampMin > TIMESTAMP_MAX || timestampMax > TIMESTAMP_MAX) return false;
+  return timestampMax === 0n || timestampMin <= timestampMax;
+}
+
+function accountFilterValid(filter: AccountFilter): boolean {
+  if (filter.account_id === 0n || filter.account_id === amount_max) return false;
+  if ((filter.flags & ~ACCOUNT_FILTER_FLAGS_KNOWN) !== 0) return false;
+  if ((filter.flags & (AccountFilterFlags.debits | AccountFilterFlags.credits)) === 0) return false;
+  return rangeValid(filter.timestamp_min, filter.timestamp_max, filter.limit);
+}
+
+function scanRange(filter: AccountFilter | QueryFilter, reversedFlag: number): ScanRange {
+  return {
+    timestampMin: filter.timestamp_min,
+    timestampMax: filter.timestamp_max,
+    reversed: (filter.flags & reversedFlag) !== 0,
+    limit: Math.min(filter.limit, BATCH_EVENTS_MAX),
+  };
+}
+
+/** Adds the condition for one filter field; false if the value is indexed nowhere (no result possible). */
+function addCondition<K extends bigint | number>(conditions: Condition[], index: { get(value: K): import('./indexes.js').TimestampList | undefined }, value: K): boolean {
+  if (value === 0 || value === 0n) return true;
+  const list = index.get(value);
+  if (list === undefined) return false;
+  conditions.push([list]);
+  return true;
+}
+
+/** The conditions on a transfer's user data and code shared by the account filter and the query filter. */
+function transferFieldConditions(state: LedgerState, filter: AccountFilter | QueryFilter, conditions: Condition[]): boolean {
+  const indexes = state.transferIndexes;
+  return (
+    addCondition(conditions, indexes.user_data_128, filter.user_data_128) &&
+    addCondition(conditions, indexes.user_data_64, filter.user_data_64) &&
+    addCondition(conditions, indexes.user_data_32, filter.user_data_32) &&
+    addCondition(conditions, indexes.code, filter.code)
+  );
+}
+
+function accountSideCondition(state: LedgerState, filter: AccountFilter): Condition {
+  const condition: Condition = [];
+  const debits = state.transferIndexes.debits.get(filter.account_id);
+  const credits = state.transferIndexes.credits.get(filter.account_id);
+  if ((filter.flags & AccountFilterFlags.debits) !== 0 && debits !== undefined) condition.push(debits);
+  if ((filter.flags & AccountFilterFlags.credits) !== 0 && credits !== undefined) condition.push(credits);
+  return condition;
+}
+
+export async function getAccountTransfers(state: LedgerState, tx: LedgerTx, filter: AccountFilter): Promise<Transfer[]> {
+  if (!accountFilterValid(filter)) return [];
+  const side = accountSideCondition(state, filter);
+  if (side.length === 0) return [];
+  const conditions: Condition[] = [side];
+  if (!transferFieldConditions(state, filter, conditions)) return [];
+  const timestamps = scan(conditions, state.transferTimestamps, scanRange(filter, AccountFilterFlags.reversed));
+  const transfers: Transfer[] = [];
+  for (const timestamp of timestamps) transfers.push(await readTransfer(tx, timestamp));
+  return transfers;
+}
+
+/**
+ * The account's balances after each of its events (transfers, posts, voids and expiries), for accounts
+ * with `flags.history`. `debits`/`credits` select events where the account was on that side; user data
+ * and code select events that are transfers carrying them.
+ */
+export async function getAccountBalances(state: LedgerState, tx: LedgerTx, filter: AccountFilter): Promise<AccountBalance[]> {
+  if (!accountFilterValid(filter)) return [];
+  const account = state.accounts.get(filter.account_id);
+  if (account === undefined || (account.flags & AccountFlags.history) === 0) return [];
+  const history = state.history.get(filter.account_id);
+  if (history === undefined) return [];
+  const conditions: Condition[] = [[history]];
+  if (!transferFieldConditions(state, filter, conditions)) return [];
+  const bothSides = (filter.flags & (AccountFilterFlags.debits | AccountFilterFlags.credits)) === (AccountFilterFlags.debits | AccountFilterFlags.credits);
+  const range = scanRange(filter, AccountFilterFlags.reversed);
+  const limit = range.limit;
+  // With one side only, the side is in the record, so the limit applies after reading.
+  const timestamps = scan(conditions, state.transferTimestamps, bothSides ? range : { ...range, limit: Number.MAX_SAFE_INTEGER });
+  const wantedSide = (filter.flags & AccountFilterFlags.debits) !== 0 ? HISTORY_SIDE_DEBIT : HISTORY_SIDE_CREDIT;
+  const balances: AccountBalance[] = [];
+  const keyPrefix = u128Key(filter.account_id);
+  for (const timestamp of timestamps) {
+    const key = new Uint8Array(24);
+    key.set(keyPrefix, 0);
+    key.set(u64Key(timestamp), 16);
+    const value = await tx.get(TABLES.history, key);
+    if (value === undefined) throw new Error(`ledger: indexed history ${String(timestamp)} has no record`);
+    if (!bothSides && value[HISTORY_VALUE_SIZE_BYTES] !== wantedSide) continue;
+    const view = new DataView(value.buffer, value.byteOffset, value.byteLength);
+    balances.push({
+      debits_pending: readU128(view, 0),
+      debits_posted: readU128(view, 16),
+      credits_pending: readU128(view, 32),
+      credits_posted: readU128(view, 48),
+      timestamp,
+    });
+    if (balances.length === limit) break;
+  }
+  return balances;
+}
+
+function queryFilterValid(filter: QueryFilter): boolean {
+  if ((filter.flags & ~QUERY_FILTER_FLAGS_KNOWN) !== 0) return false;
+  return rangeValid(filter.timestamp_min, filter.timestamp_max, filter.limit);
+}
+
+export function queryAccounts(state: LedgerState, filter: QueryFilter): Account[] {
+  if (!queryFilterValid(filter)) return [];
+  const indexes = state.accountIndexes;
+  const conditions: Condition[] = [];
+  const possible =
+    addCondition(conditions, indexes.user_data_128, filter.user_data_128) &&
+    addCondition(conditions, indexes.user_data_64, filter.user_data_64) &&
+    addCondition(conditions, indexes.user_data_32, filter.user_data_32) &&
+    addCondition(conditions, indexes.ledger, filter.ledger) &&
+    addCondition(conditions, indexes.code, filter.code);
+  if (!possible) return [];
+  const timestamps = scan(conditions, state.accountTimestamps, scanRange(filter, QueryFilterFlags.reversed));
+  return timestamps.map((timestamp) => ({ ...state.accounts.get(state.accountIdByTimestamp.get(timestamp)!)! }));
+}
+
+export async function queryTransfers(state: LedgerState, tx: LedgerTx, filter: QueryFilter): Promise<Transfer[]> {
+  if (!queryFilterValid(filter)) return [];
+  const conditions: Condition[] = [];
+  if (!transferFieldConditions(state, filter, conditions)) return [];
+  if (!addCondition(conditions, state.transferIndexes.ledger, filter.ledger)) return [];
+  const timestamps = scan(conditions, state.transferTimestamps, scanRange(filter, QueryFilterFlags.reversed));
+  const transfers: Transfer[] = [];
+  for (const timestamp of timestamps) transfers.push(await readTransfer(tx, timestamp));
+  return transfers;
+}

@@ -1,0 +1,262 @@
+/**
+ * The ledger's in-memory state: account balances, the id maps, the pending-transfer statuses, the expiry
+ * queue and every secondary index. It is derived entirely from the ledger's tables in the store (rebuilt by
+ * `load()` on open), and every change made while executing a request is (a) undoable through the request's
+ * `Scope` — for linked chains that fail and for store transactions that abort — and (b) mirrored as a write
+ * to those tables, which the caller puts into the store transaction that carries the request.
+ *
+ * Full transfer records live only in the store (128 bytes each, TigerBeetle's layout); the state keeps
+ * what validation and indexes need, so a million transfers cost little heap.
+ */
+import { assert } from '../errors.js';
+import { decodeAccount, decodeTransfer, encodeAccount, RECORD_SIZE_BYTES } from './codec.js';
+import { TimestampList, ValueIndex } from './indexes.js';
+import { TransferFlags, type Account, type Transfer } from './types.js';
+
+export const TABLES = {
+  accounts: 'ledger.accounts',
+  transfers: 'ledger.transfers',
+  failed: 'ledger.failed',
+  pending: 'ledger.pending',
+  history: 'ledger.history',
+  meta: 'ledger.meta',
+} as const;
+
+export const META_COMMIT_TIMESTAMP_KEY = new TextEncoder().encode('commit_timestamp');
+
+/** What became of a pending transfer. Stored as one byte in `ledger.pending`, keyed by its timestamp. */
+export enum PendingStatus {
+  pending = 1,
+  posted = 2,
+  voided = 3,
+  expired = 4,
+}
+
+/** What expiry needs of a pending transfer, kept in memory so expiring needs no read. */
+export interface PendingInfo {
+  status: PendingStatus;
+  /** `timestamp + timeout * 1e9`, or 0n for a pending transfer without timeout. */
+  expiresAtNs: bigint;
+  debitAccountId: bigint;
+  creditAccountId: bigint;
+  amount: bigint;
+  flags: number;
+}
+
+/** The narrow view of a store transaction the ledger needs. `Transaction` from the store satisfies it. */
+export interface LedgerTx {
+  get(table: string, key: Uint8Array): Promise<Uint8Array | undefined>;
+  put(table: string, key: Uint8Array, value: Uint8Array): Promise<void>;
+  range(table: string): AsyncIterable<[Uint8Array, Uint8Array]>;
+}
+
+export interface Write {
+  table: string;
+  key: Uint8Array;
+  value: Uint8Array;
+}
+
+/** Everything one ledger transaction changed, so it can be written out or undone. */
+export class Scope {
+  readonly undo: (() => void)[] = [];
+  readonly writes: Write[] = [];
+  readonly dirtyAccounts = new Set<Account>();
+  /** Transfers read (prefetched) or created in this scope, by id. */
+  readonly transfers = new Map<bigint, Transfer>();
+
+  rollbackTo(undoLength: number, writesLength: number): void {
+    while (this.undo.length > undoLength) this.undo.pop()!();
+    this.writes.length = writesLength;
+  }
+
+  /** Writes for the accounts changed in this scope, after all others. */
+  flushAccounts(): void {
+    for (const account of this.dirtyAccounts) {
+      this.writes.push({ table: TABLES.accounts, key: u128Key(account.id), value: encodeAccount(account) });
+    }
+    this.dirtyAccounts.clear();
+  }
+}
+
+export function u128Key(value: bigint): Uint8Array {
+  const key = new Uint8Array(16);
+  const view = new DataView(key.buffer);
+  view.setBigUint64(0, value >> 64n);
+  view.setBigUint64(8, value & 0xffff_ffff_ffff_ffffn);
+  return key;
+}
+
+export function u64Key(value: bigint): Uint8Array {
+  const key = new Uint8Array(8);
+  new DataView(key.buffer).setBigUint64(0, value);
+  return key;
+}
+
+function readU64Key(key: Uint8Array, offset = 0): bigint {
+  return new DataView(key.buffer, key.byteOffset + offset, 8).getBigUint64(0);
+}
+
+function readU128Key(key: Uint8Array): bigint {
+  const view = new DataView(key.buffer, key.byteOffset, 16);
+  return (view.getBigUint64(0) << 64n) | view.getBigUint64(8);
+}
+
+/** A min-heap of (expiresAtNs, pending timestamp). Stale entries (resolved transfers) are skipped on pop. */
+export class ExpiryQueue {
+  private readonly heap: [bigint, bigint][] = [];
+
+  push(expiresAtNs: bigint, timestamp: bigint): void {
+    const heap = this.heap;
+    heap.push([expiresAtNs, timestamp]);
+    let i = heap.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (heap[parent][0] <= heap[i][0]) break;
+      [heap[parent], heap[i]] = [heap[i], heap[parent]];
+      i = parent;
+    }
+  }
+
+  peek(): [bigint, bigint] | undefined {
+    return this.heap[0];
+  }
+
+  pop(): [bigint, bigint] | undefined {
+    const heap = this.heap;
+    const top = heap[0];
+    const last = heap.pop();
+    if (heap.length > 0 && last !== undefined) {
+      heap[0] = last;
+      let i = 0;
+      for (;;) {
+        const left = 2 * i + 1;
+        const right = left + 1;
+        let smallest = i;
+        if (left < heap.length && heap[left][0] < heap[smallest][0]) smallest = left;
+        if (right < heap.length && heap[right][0] < heap[smallest][0]) smallest = right;
+        if (smallest === i) break;
+        [heap[smallest], heap[i]] = [heap[i], heap[smallest]];
+        i = smallest;
+      }
+    }
+    return top;
+  }
+}
+
+export interface AccountIndexes {
+  user_data_128: ValueIndex<bigint>;
+  user_data_64: ValueIndex<bigint>;
+  user_data_32: ValueIndex<number>;
+  ledger: ValueIndex<number>;
+  code: ValueIndex<number>;
+}
+
+export interface TransferIndexes extends AccountIndexes {
+  debits: ValueIndex<bigint>;
+  credits: ValueIndex<bigint>;
+}
+
+export class LedgerState {
+  readonly accounts = new Map<bigint, Account>();
+  readonly accountIdByTimestamp = new Map<bigint, bigint>();
+  readonly accountTimestamps = new TimestampList();
+  readonly accountIndexes: AccountIndexes = newAccountIndexes();
+
+  readonly transferTimestampById = new Map<bigint, bigint>();
+  /** Ids of transfers that failed with a transient status: they can never be used again. */
+  readonly failedTransferIds = new Set<bigint>();
+  readonly transferTimestamps = new TimestampList();
+  readonly transferIndexes: TransferIndexes = { ...newAccountIndexes(), debits: new ValueIndex(), credits: new ValueIndex() };
+
+  /** Pending transfers by their timestamp. */
+  readonly pending = new Map<bigint, PendingInfo>();
+  readonly expiry = new ExpiryQueue();
+  /** Account id → timestamps of the events that changed it (accounts with `flags.history` only). */
+  readonly history = new ValueIndex<bigint>();
+
+  /** The highest timestamp handed out so far (to an event, failed or not, or to an expiry). */
+  commitTimestamp = 0n;
+
+  /** Indexes an account (new or loaded) and returns how to undo that. */
+  indexAccount(account: Account): () => void {
+    this.accounts.set(account.id, account);
+    this.accountIdByTimestamp.set(account.timestamp, account.id);
+    this.accountTimestamps.push(account.timestamp);
+    const lists = [
+      this.accountIndexes.user_data_128.add(account.user_data_128, account.timestamp),
+      this.accountIndexes.user_data_64.add(account.user_data_64, account.timestamp),
+      this.accountIndexes.user_data_32.add(account.user_data_32, account.timestamp),
+      this.accountIndexes.ledger.add(account.ledger, account.timestamp),
+      this.accountIndexes.code.add(account.code, account.timestamp),
+    ];
+    return () => {
+      this.accounts.delete(account.id);
+      this.accountIdByTimestamp.delete(account.timestamp);
+      this.accountTimestamps.truncate(this.accountTimestamps.length - 1);
+      for (const list of lists) list?.truncate(list.length - 1);
+    };
+  }
+
+  /** Indexes a transfer (new or loaded) and returns how to undo that. */
+  indexTransfer(t: Transfer): () => void {
+    this.transferTimestampById.set(t.id, t.timestamp);
+    this.transferTimestamps.push(t.timestamp);
+    const indexes = this.transferIndexes;
+    const lists = [
+      indexes.debits.add(t.debit_account_id, t.timestamp),
+      indexes.credits.add(t.credit_account_id, t.timestamp),
+      indexes.user_data_128.add(t.user_data_128, t.timestamp),
+      indexes.user_data_64.add(t.user_data_64, t.timestamp),
+      indexes.user_data_32.add(t.user_data_32, t.timestamp),
+      indexes.ledger.add(t.ledger, t.timestamp),
+      indexes.code.add(t.code, t.timestamp),
+    ];
+    return () => {
+      this.transferTimestampById.delete(t.id);
+      this.transferTimestamps.truncate(this.transferTimestamps.length - 1);
+      for (const list of lists) list?.truncate(list.length - 1);
+    };
+  }
+
+  /** Rebuilds the state from the ledger's tables (on open). */
+  async load(tx: LedgerTx): Promise<void> {
+    const accounts: Account[] = [];
+    for await (const [, value] of tx.range(TABLES.accounts)) accounts.push(decodeAccount(value));
+    accounts.sort((a, b) => (a.timestamp < b.timestamp ? -1 : 1));
+    for (const account of accounts) this.indexAccount(account);
+    for await (const [, value] of tx.range(TABLES.transfers)) this.loadTransfer(decodeTransfer(value));
+    for await (const [key, value] of tx.range(TABLES.pending)) {
+      const info = this.pending.get(readU64Key(key));
+      assert(info !== undefined, 'a pending status without its pending transfer');
+      info.status = value[0];
+    }
+    for await (const [key] of tx.range(TABLES.failed)) this.failedTransferIds.add(readU128Key(key));
+    for await (const [key] of tx.range(TABLES.history)) this.history.add(readU128Key(key), readU64Key(key, 16));
+    const meta = await tx.get(TABLES.meta, META_COMMIT_TIMESTAMP_KEY);
+    if (meta !== undefined) this.commitTimestamp = readU64Key(meta);
+  }
+
+  private loadTransfer(t: Transfer): void {
+    this.indexTransfer(t);
+    if ((t.flags & TransferFlags.pending) === 0) return;
+    const expiresAtNs = t.timeout === 0 ? 0n : t.timestamp + BigInt(t.timeout) * 1_000_000_000n;
+    this.pending.set(t.timestamp, {
+      status: PendingStatus.pending, expiresAtNs,
+      debitAccountId: t.debit_account_id, creditAccountId: t.credit_account_id, amount: t.amount, flags: t.flags,
+    });
+    if (expiresAtNs !== 0n) this.expiry.push(expiresAtNs, t.timestamp);
+  }
+}
+
+function newAccountIndexes(): AccountIndexes {
+  return {
+    user_data_128: new ValueIndex(),
+    user_data_64: new ValueIndex(),
+    user_data_32: new ValueIndex(),
+    ledger: new ValueIndex(),
+    code: new ValueIndex(),
+  };
+}
+
+export const HISTORY_VALUE_SIZE_BYTES = 64;
+export { RECORD_SIZE_BYTES };

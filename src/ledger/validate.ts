@@ -1,0 +1,79 @@
+/**
+ * Shape checks for what callers pass to the ledger. TigerBeetle's client encodes every field into a fixed
+ * binary layout, so a missing field, a `number` where a `bigint` belongs or a value wider than its field
+ * cannot reach its state machine; here they are a `LedgerInvalidRequestError` and the request is not run.
+ * Semantic checks (zero ids, flags, amounts) are not done here: they are per-event statuses.
+ */
+import { LedgerBatchTooLargeError, LedgerInvalidRequestError } from './errors.js';
+import { BATCH_EVENTS_MAX, type Account, type AccountFilter, type QueryFilter, type Transfer } from './types.js';
+
+type FieldKind = 'u128' | 'u64' | 'u32' | 'u16';
+
+const ACCOUNT_FIELDS: [keyof Account, FieldKind][] = [
+  ['id', 'u128'], ['debits_pending', 'u128'], ['debits_posted', 'u128'], ['credits_pending', 'u128'],
+  ['credits_posted', 'u128'], ['user_data_128', 'u128'], ['user_data_64', 'u64'], ['user_data_32', 'u32'],
+  ['reserved', 'u32'], ['ledger', 'u32'], ['code', 'u16'], ['flags', 'u16'], ['timestamp', 'u64'],
+];
+
+const TRANSFER_FIELDS: [keyof Transfer, FieldKind][] = [
+  ['id', 'u128'], ['debit_account_id', 'u128'], ['credit_account_id', 'u128'], ['amount', 'u128'],
+  ['pending_id', 'u128'], ['user_data_128', 'u128'], ['user_data_64', 'u64'], ['user_data_32', 'u32'],
+  ['timeout', 'u32'], ['ledger', 'u32'], ['code', 'u16'], ['flags', 'u16'], ['timestamp', 'u64'],
+];
+
+const ACCOUNT_FILTER_FIELDS: [keyof AccountFilter, FieldKind][] = [
+  ['account_id', 'u128'], ['user_data_128', 'u128'], ['user_data_64', 'u64'], ['user_data_32', 'u32'],
+  ['code', 'u16'], ['timestamp_min', 'u64'], ['timestamp_max', 'u64'], ['limit', 'u32'], ['flags', 'u32'],
+];
+
+const QUERY_FILTER_FIELDS: [keyof QueryFilter, FieldKind][] = [
+  ['user_data_128', 'u128'], ['user_data_64', 'u64'], ['user_data_32', 'u32'], ['ledger', 'u32'],
+  ['code', 'u16'], ['timestamp_min', 'u64'], ['timestamp_max', 'u64'], ['limit', 'u32'], ['flags', 'u32'],
+];
+
+const BIGINT_BITS = { u128: 128n, u64: 64n } as const;
+const NUMBER_MAX = { u32: 0xffff_ffff, u16: 0xffff } as const;
+
+function checkField(value: unknown, kind: FieldKind, where: string): void {
+  if (kind === 'u128' || kind === 'u64') {
+    if (typeof value !== 'bigint') throw new LedgerInvalidRequestError(`${where} must be a bigint, got ${typeof value}`);
+    if (value < 0n || value >> BIGINT_BITS[kind] !== 0n) throw new LedgerInvalidRequestError(`${where} is out of range for ${kind}`);
+    return;
+  }
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw new LedgerInvalidRequestError(`${where} must be an integer number`);
+  if (value < 0 || value > NUMBER_MAX[kind]) throw new LedgerInvalidRequestError(`${where} is out of range for ${kind}`);
+}
+
+function checkObject<T>(value: unknown, fields: [keyof T, FieldKind][], where: string): void {
+  if (typeof value !== 'object' || value === null) throw new LedgerInvalidRequestError(`${where} must be an object`);
+  const record = value as Record<string, unknown>;
+  for (const [field, kind] of fields) checkField(record[field as string], kind, `${where}.${String(field)}`);
+}
+
+function checkBatch(batch: unknown, what: string): asserts batch is unknown[] {
+  if (!Array.isArray(batch)) throw new LedgerInvalidRequestError(`${what} must be an array`);
+  if (batch.length > BATCH_EVENTS_MAX) throw new LedgerBatchTooLargeError(batch.length, BATCH_EVENTS_MAX);
+}
+
+export function checkAccounts(batch: unknown): asserts batch is Account[] {
+  checkBatch(batch, 'accounts');
+  for (let i = 0; i < batch.length; i++) checkObject<Account>(batch[i], ACCOUNT_FIELDS, `accounts[${i}]`);
+}
+
+export function checkTransfers(batch: unknown): asserts batch is Transfer[] {
+  checkBatch(batch, 'transfers');
+  for (let i = 0; i < batch.length; i++) checkObject<Transfer>(batch[i], TRANSFER_FIELDS, `transfers[${i}]`);
+}
+
+export function checkIds(batch: unknown): asserts batch is bigint[] {
+  checkBatch(batch, 'ids');
+  for (let i = 0; i < batch.length; i++) checkField(batch[i], 'u128', `ids[${i}]`);
+}
+
+export function checkAccountFilter(filter: unknown): asserts filter is AccountFilter {
+  checkObject<AccountFilter>(filter, ACCOUNT_FILTER_FIELDS, 'filter');
+}
+
+export function checkQueryFilter(filter: unknown): asserts filter is QueryFilter {
+  checkObject<QueryFilter>(filter, QUERY_FILTER_FIELDS, 'filter');
+}
