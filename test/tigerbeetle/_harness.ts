@@ -22,7 +22,9 @@ import type {
   Transfer,
 } from '../../src/ledger/types.js';
 import { CreateAccountStatus, CreateTransferStatus } from '../../src/ledger/types.js';
-import { HEADER_OFFSETS, HEADER_SIZE_BYTES } from '../../src/node/tigerbeetle/header.js';
+import { buildRequest, HEADER_OFFSETS, HEADER_SIZE_BYTES, OPERATION_REGISTER, packRelease, readFrame, readReply } from '../../src/node/tigerbeetle/header.js';
+import { multiBatchSizeBytes, writeMultiBatchTrailer } from '../../src/node/tigerbeetle/multi-batch.js';
+import { encodeAccount, writeU128 } from '../../src/node/tigerbeetle/structs.js';
 import { startTigerBeetleListener, type TigerBeetleListener } from '../../src/node/tigerbeetle/listener.js';
 
 export const silentLogger = pino({ level: 'silent' });
@@ -298,4 +300,93 @@ export class RecordingLedger implements Client {
   }
 
   destroy(): void {}
+}
+
+// ---- A raw session: the protocol as a client speaks it, without the official client -----------------
+
+export const CLIENT_RELEASE = packRelease(0, 17, 9);
+
+/** A multi-batch body of `batches`, each a list of already-encoded elements of `elementSizeBytes`. */
+export function multiBatchBody(elementSizeBytes: number, batches: Uint8Array[][]): Uint8Array {
+  const counts = batches.map((batch) => batch.length);
+  const body = new Uint8Array(multiBatchSizeBytes(elementSizeBytes, counts));
+  let at = 0;
+  for (const batch of batches) {
+    for (const element of batch) {
+      body.set(element, at);
+      at += elementSizeBytes;
+    }
+  }
+  writeMultiBatchTrailer(body, elementSizeBytes, counts);
+  return body;
+}
+
+export function encodeIds(ids: bigint[]): Uint8Array[] {
+  return ids.map((id) => {
+    const bytes = new Uint8Array(16);
+    writeU128(new DataView(bytes.buffer), 0, id);
+    return bytes;
+  });
+}
+
+export function encodeAccounts(accounts: Account[]): Uint8Array[] {
+  return accounts.map((account) => {
+    const bytes = new Uint8Array(128);
+    encodeAccount(new DataView(bytes.buffer), 0, account);
+    return bytes;
+  });
+}
+
+export function newAccount(id: bigint): Account {
+  return { id, debits_pending: 0n, debits_posted: 0n, credits_pending: 0n, credits_posted: 0n, user_data_128: 0n, user_data_64: 0n, user_data_32: 0, reserved: 0, ledger: 1, code: 1, flags: 0, timestamp: 0n };
+}
+
+export class RawSession {
+  session = 0n;
+  parent = 0n;
+  requestNumber = 0;
+  lastRequest: Buffer | undefined;
+
+  constructor(
+    readonly connection: RawConnection,
+    readonly client: bigint,
+    readonly options: { cluster?: bigint; release?: number } = {},
+  ) {}
+
+  /** Sends a message and returns the next message the server sends back (or undefined if it closed). */
+  async exchange(message: Buffer): Promise<Buffer | undefined> {
+    const count = this.connection.messages.length;
+    this.connection.send(message);
+    await this.connection.waitFor(count + 1);
+    return this.connection.messages[count];
+  }
+
+  registerMessage(): Buffer {
+    return buildRequest({ cluster: this.options.cluster ?? 0n, release: this.options.release ?? CLIENT_RELEASE, parent: 0n, client: this.client, session: 0n, request: 0, operation: OPERATION_REGISTER, body: new Uint8Array(256) });
+  }
+
+  async register(): Promise<Buffer> {
+    const reply = await this.exchange(this.registerMessage());
+    if (reply === undefined) throw new Error('connection closed on register');
+    const fields = readReply(reply);
+    this.session = fields.commit;
+    this.parent = fields.context;
+    return reply;
+  }
+
+  requestMessage(operation: number, body: Uint8Array, overrides: Partial<{ release: number; session: bigint; request: number }> = {}): Buffer {
+    return buildRequest({ cluster: this.options.cluster ?? 0n, release: overrides.release ?? this.options.release ?? CLIENT_RELEASE, parent: this.parent, client: this.client, session: overrides.session ?? this.session, request: overrides.request ?? this.requestNumber + 1, operation, body });
+  }
+
+  /** Sends the next request and returns the reply (advancing the chain) or whatever else came back. */
+  async request(operation: number, body: Uint8Array): Promise<Buffer | undefined> {
+    const message = this.requestMessage(operation, body);
+    this.lastRequest = message;
+    const reply = await this.exchange(message);
+    if (reply !== undefined && readFrame(reply).command === 8) {
+      this.requestNumber += 1;
+      this.parent = readReply(reply).context;
+    }
+    return reply;
+  }
 }
