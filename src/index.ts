@@ -15,3 +15,12 @@ export type {
   Bus, BusOptions, BusLogger, BusStats, AdvertiseOptions, CallOptions, GetReplyOptions, Reply, ServiceRequest, ServiceHandler,
   Forward, QueueView, ServerView, ServiceView, XatmiErrorCode,
 } from './bus/interfaces.js';
+export { openStore } from './store/store.js';
+export {
+  StoreArgumentError, DeadlockError, LockTimeoutError, EscrowBoundError, CounterFormatError, TransactionTooLargeError,
+  TransactionFinishedError, TransactionAbortedError, StoreClosedError,
+} from './store/errors.js';
+export { encodeCounter, decodeCounter } from './store/counter.js';
+export type {
+  Store, Transaction, OpenStoreOptions, TransactionOptions, RangeOptions, IncrementOptions, Sequence, SequenceOptions, StoreStats,
+} from './store/interfaces.js';

@@ -1,0 +1,384 @@
+/**
+ * The store engine: tables, the commit step, retries, sequences, statistics, and the hooks durability uses.
+ *
+ * The commit step (`commit`) is the one place pages change. It runs synchronously, start to end:
+ *   1. fold the transaction's pending escrow increments into after-images (counter values);
+ *   2. apply every buffered write to its tree (splits happen here; new pages inherit the old page's locks);
+ *   3. hand the commit record to `Durability.logCommit` (log order is apply order);
+ *   4. release every lock (early lock release: a transaction that saw this data commits later in the log,
+ *      and the log is made durable in order), then merge underfull leaves nobody has locked;
+ *   5. return the durability promise, which `transaction()` awaits before resolving.
+ * Nothing in steps 2–4 can fail on valid state (bad input was refused when it was buffered), so a commit is
+ * never half-applied.
+ */
+import { assert } from '../errors.js';
+import { bytesToMapKey } from './bytes.js';
+import { encodeCounter } from './counter.js';
+import {
+  DeadlockError,
+  StoreArgumentError,
+  StoreClosedError,
+  TransactionAbortedError,
+} from './errors.js';
+import { withdrawPending, type EscrowEntry } from './escrow.js';
+import type {
+  CommitRecord,
+  CommitWrite,
+  Durability,
+  EngineHooks,
+  EngineSnapshot,
+  ExtensionReplayer,
+  OpenStoreOptions,
+  Sequence,
+  SequenceOptions,
+  SequenceState,
+  Store,
+  StoreStats,
+  Transaction,
+  TransactionOptions,
+} from './interfaces.js';
+import { Leaf } from './leaf.js';
+import { LockManager } from './locks.js';
+import { createSequence, SequenceCounter } from './sequence.js';
+import { checkTable, KEY_SIZE_MAX_BYTES, TransactionState, type TransactionContext } from './transaction.js';
+import { Tree } from './tree.js';
+
+export const VALUE_SIZE_DEFAULT_BYTES = 64 * 1024;
+export const VALUE_SIZE_MAX_BYTES = 1024 * 1024;
+export const TRANSACTION_WRITES_DEFAULT = 100_000;
+export const LOCK_TIMEOUT_DEFAULT_MS = 5_000;
+export const RETRIES_DEFAULT = 10;
+/** Upper bound of the jittered back-off before a retry, in milliseconds, doubled per attempt up to this. */
+const RETRY_BACKOFF_MAX_MS = 50;
+const SEQUENCE_NAME_MAX_CHARS = 128;
+
+/** A Durability that keeps nothing: the in-memory store never awaits it. */
+export const NO_DURABILITY: Durability = {
+  logCommit: () => undefined,
+  logSequence: () => undefined,
+  durableNow: () => undefined,
+};
+
+export async function openStore(options: OpenStoreOptions = {}): Promise<Store> {
+  const settings = checkOpenOptions(options);
+  const engine = new StoreEngine(settings);
+  // Durability (issue 4) plugs in here when `options.dir` is given: recover into `engine`, then
+  // `engine.setDurability(…)`. Until then a dir is refused rather than silently ignored.
+  if (options.dir !== undefined) throw new StoreArgumentError('persistent stores (dir) are not available yet: open without dir for a memory-only store');
+  await Promise.resolve();
+  return engine;
+}
+
+interface Settings {
+  valueSizeMaxBytes: number;
+  transactionWritesMax: number;
+  lockTimeoutMs: number;
+  retries: number;
+}
+
+export class StoreEngine implements Store, EngineHooks, TransactionContext {
+  readonly locks = new LockManager();
+  readonly escrowEntries = new Map<string, EscrowEntry>();
+  readonly counters = { escrowRejections: 0, transactionsCommitted: 0, transactionsAborted: 0, retries: 0 };
+  readonly valueSizeMaxBytes: number;
+  readonly transactionWritesMax: number;
+  private readonly tables = new Map<string, Tree>();
+  private readonly sequences = new Map<string, SequenceCounter>();
+  private readonly extensions = new Map<string, ExtensionReplayer>();
+  private readonly active = new Set<Promise<unknown>>();
+  private durability: Durability = NO_DURABILITY;
+  private nextPageId = 1;
+  private nextTransactionId = 1;
+  private closed = false;
+  private failure: Error | null = null;
+
+  constructor(private readonly settings: Settings) {
+    this.valueSizeMaxBytes = settings.valueSizeMaxBytes;
+    this.transactionWritesMax = settings.transactionWritesMax;
+  }
+
+  tableFor(name: string): Tree {
+    let tree = this.tables.get(name);
+    if (tree === undefined) {
+      tree = new Tree(() => this.nextPageId++, (old, fresh) => this.locks.inherit(old, fresh));
+      this.tables.set(name, tree);
+    }
+    return tree;
+  }
+
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    if (typeof fn !== 'function') throw new StoreArgumentError('transaction takes an async function (tx) => …');
+    const { retries, lockTimeoutMs } = this.checkTransactionOptions(options);
+    this.checkOpen();
+    const running = this.runWithRetries(fn, retries, lockTimeoutMs);
+    this.active.add(running);
+    try {
+      return await running;
+    } finally {
+      this.active.delete(running);
+    }
+  }
+
+  sequence(name: string, options: SequenceOptions = {}): Sequence {
+    if (typeof name !== 'string' || name.length === 0 || name.length > SEQUENCE_NAME_MAX_CHARS) {
+      throw new StoreArgumentError(`sequence name must be a string of 1 to ${String(SEQUENCE_NAME_MAX_CHARS)} characters`);
+    }
+    if (typeof options !== 'object' || options === null) throw new StoreArgumentError('sequence options must be an object');
+    if (options.spread !== undefined && typeof options.spread !== 'boolean') throw new StoreArgumentError('sequence spread must be a boolean');
+    this.checkOpen();
+    const sequence = createSequence(this.sequenceCounter(name), options.spread ?? false);
+    return { next: () => (this.checkOpenAsync() ?? sequence.next()) };
+  }
+
+  stats(): StoreStats {
+    let pages = 0;
+    let records = 0;
+    for (const tree of this.tables.values()) {
+      pages += tree.leaves;
+      records += tree.records;
+    }
+    const { lockWaits, lockTimeouts, deadlocks } = this.locks.counters;
+    const { transactionsCommitted, transactionsAborted, retries, escrowRejections } = this.counters;
+    return { transactionsCommitted, transactionsAborted, lockWaits, lockTimeouts, deadlocks, retries, escrowRejections, pages, records, tables: this.tables.size };
+  }
+
+  /** Refuses new transactions, waits for running ones to finish, then closes durability. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([...this.active]);
+    await this.durability.close?.();
+  }
+
+  // ----- EngineHooks (durability) ------------------------------------------------------------------------
+
+  setDurability(durability: Durability): void {
+    this.durability = durability;
+  }
+
+  applyRecord(record: CommitRecord): void {
+    for (const write of record.writes) {
+      const tree = this.tableFor(write.table);
+      if (write.value === undefined) tree.delete(write.key);
+      else tree.put(write.key, write.value);
+    }
+    for (const extension of record.extensions) {
+      const replay = this.extensions.get(extension.kind);
+      assert(replay !== undefined, `a replayer is registered for extension kind ${extension.kind}`);
+      replay(extension.payload, this);
+    }
+  }
+
+  registerExtension(kind: string, replay: ExtensionReplayer): void {
+    if (typeof kind !== 'string' || kind.length === 0) throw new StoreArgumentError('extension kind must be a non-empty string');
+    if (typeof replay !== 'function') throw new StoreArgumentError('extension replayer must be a function');
+    this.extensions.set(kind, replay);
+  }
+
+  bulkLoad(table: string, records: Iterable<[Uint8Array, Uint8Array]>): void {
+    checkTable(table);
+    this.tableFor(table).bulkLoad(records);
+  }
+
+  sequenceStates(): SequenceState[] {
+    return [...this.sequences.values()].map((counter) => ({ name: counter.name, highWater: counter.highWater }));
+  }
+
+  setSequenceState(state: SequenceState): void {
+    const counter = this.sequenceCounter(state.name);
+    assert(state.highWater >= 1n, 'a sequence high-water mark is at least 1');
+    counter.highWater = state.highWater;
+    counter.nextRaw = state.highWater;
+  }
+
+  snapshot(): EngineSnapshot {
+    const frozen = new Map<string, Array<{ leaf: Leaf; buf: Buffer; count: number }>>();
+    for (const [name, tree] of this.tables) {
+      const pages: Array<{ leaf: Leaf; buf: Buffer; count: number }> = [];
+      for (let leaf: Leaf | null = tree.first; leaf !== null; leaf = leaf.next) {
+        leaf.snapshotPins++;
+        pages.push({ leaf, buf: leaf.buf, count: leaf.count });
+      }
+      frozen.set(name, pages);
+    }
+    let released = false;
+    return {
+      sequences: this.sequenceStates(),
+      tables: () => [...frozen.keys()].sort(),
+      records: (table) => frozenRecords(frozen.get(table) ?? []),
+      release: () => {
+        if (released) return;
+        released = true;
+        for (const pages of frozen.values()) for (const page of pages) if (page.leaf.buf === page.buf && page.leaf.snapshotPins > 0) page.leaf.snapshotPins--;
+      },
+    };
+  }
+
+  checkInvariants(): void {
+    for (const tree of this.tables.values()) tree.checkInvariants();
+  }
+
+  // ----- transactions ------------------------------------------------------------------------------------
+
+  private async runWithRetries<T>(fn: (tx: Transaction) => Promise<T>, tries: number, lockTimeoutMs: number): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const tx = new TransactionState(this.nextTransactionId++, this, lockTimeoutMs);
+      let result: T;
+      try {
+        result = await fn(tx);
+        if (tx.doomed !== null) throw tx.doomed;
+      } catch (error) {
+        this.abort(tx);
+        const failure = tx.doomed ?? error;
+        if (failure instanceof DeadlockError && attempt < tries) {
+          this.counters.retries++;
+          await sleep(Math.random() * Math.min(RETRY_BACKOFF_MAX_MS, 2 ** attempt));
+          continue;
+        }
+        if (failure instanceof DeadlockError) throw new DeadlockError(`transaction was a deadlock victim on all ${String(tries)} tries`);
+        throw failure instanceof TransactionAbortedError ? failure : error;
+      }
+      if (this.failure !== null) {
+        this.abort(tx);
+        this.checkOpen();
+      }
+      const durable = this.commit(tx);
+      if (durable !== undefined) await this.awaitDurable(durable);
+      return result;
+    }
+  }
+
+  private async awaitDurable(durable: Promise<void>): Promise<void> {
+    try {
+      await durable;
+    } catch (error) {
+      this.failure ??= error as Error;
+      throw new StoreClosedError('STORE_FAILED', 'the commit could not be made durable; the store has stopped', { cause: error });
+    }
+  }
+
+  private abort(tx: TransactionState): void {
+    tx.finished = true;
+    this.locks.cancelWaits(tx, new StoreArgumentError('the transaction finished while this operation waited for a lock'));
+    tx.discardEscrow();
+    this.locks.releaseAll(tx);
+    this.counters.transactionsAborted++;
+  }
+
+  /** The synchronous commit step (see the file comment). */
+  private commit(tx: TransactionState): Promise<void> | undefined {
+    tx.finished = true;
+    this.locks.cancelWaits(tx, new StoreArgumentError('the transaction function returned while this operation waited for a lock; await every operation'));
+    const writes = this.collectWrites(tx);
+    const emptied = new Map<Leaf, Tree>();
+    for (const write of writes) {
+      const tree = this.tableFor(write.table);
+      if (write.value !== undefined) {
+        tree.put(write.key, write.value);
+      } else {
+        const leaf = tree.delete(write.key);
+        if (leaf !== null) emptied.set(leaf, tree);
+      }
+    }
+    let durable: Promise<void> | undefined;
+    if (writes.length === 0 && tx.extensions.length === 0) {
+      durable = this.durability.durableNow();
+    } else {
+      const logged = tx.replacedTables.size === 0 ? writes : writes.filter((write) => !tx.replacedTables.has(write.table));
+      durable = this.durability.logCommit({ writes: logged, extensions: tx.extensions });
+    }
+    this.locks.releaseAll(tx);
+    for (const [leaf, tree] of emptied) tree.mergeIfUnderfull(leaf, (candidate) => candidate.lock === null);
+    this.counters.transactionsCommitted++;
+    return durable;
+  }
+
+  /** Buffered writes plus escrow after-images, in (table, key) order. Moves escrow deltas into committed values. */
+  private collectWrites(tx: TransactionState): CommitWrite[] {
+    for (const [entryKey, pending] of tx.escrow) {
+      const value = pending.entry.committed + pending.delta;
+      pending.entry.committed = value;
+      if (withdrawPending(pending)) this.escrowEntries.delete(entryKey);
+      let writes = tx.writes.get(pending.table);
+      if (writes === undefined) {
+        writes = { table: pending.table, tree: pending.tree, byKey: new Map(), sorted: null };
+        tx.writes.set(pending.table, writes);
+      }
+      assert(!writes.byKey.has(bytesToMapKey(pending.key)), 'a key with a pending increment has no buffered write');
+      writes.byKey.set(bytesToMapKey(pending.key), { table: pending.table, key: pending.key, value: encodeCounter(value) });
+      writes.sorted = null;
+    }
+    tx.escrow.clear();
+    const tables = [...tx.writes.keys()].sort();
+    if (tables.length === 1) return tx.sortedWrites(tables[0]);
+    const all: CommitWrite[] = [];
+    for (const table of tables) for (const write of tx.sortedWrites(table)) all.push(write);
+    return all;
+  }
+
+  private sequenceCounter(name: string): SequenceCounter {
+    let counter = this.sequences.get(name);
+    if (counter === undefined) {
+      counter = new SequenceCounter(name, () => this.durability);
+      this.sequences.set(name, counter);
+    }
+    return counter;
+  }
+
+  private checkOpen(): void {
+    if (this.failure !== null) throw new StoreClosedError('STORE_FAILED', 'the store failed (a commit could not be made durable) and runs no more transactions', { cause: this.failure });
+    if (this.closed) throw new StoreClosedError('STORE_CLOSED', 'the store is closed');
+  }
+
+  private checkOpenAsync(): Promise<never> | undefined {
+    if (this.failure === null && !this.closed) return undefined;
+    const error = this.failure !== null
+      ? new StoreClosedError('STORE_FAILED', 'the store failed (a commit could not be made durable)', { cause: this.failure })
+      : new StoreClosedError('STORE_CLOSED', 'the store is closed');
+    return Promise.reject(error);
+  }
+
+  private checkTransactionOptions(options: unknown): { retries: number; lockTimeoutMs: number } {
+    if (typeof options !== 'object' || options === null) throw new StoreArgumentError('transaction options must be an object');
+    const { retries = this.settings.retries, lockTimeoutMs = this.settings.lockTimeoutMs } = options as TransactionOptions;
+    if (!Number.isSafeInteger(retries) || retries < 1 || retries > 1000) throw new StoreArgumentError('retries must be an integer from 1 to 1,000 (tries in all)');
+    if (!Number.isSafeInteger(lockTimeoutMs) || lockTimeoutMs < 1 || lockTimeoutMs > 3_600_000) throw new StoreArgumentError('lockTimeoutMs must be an integer from 1 to 3,600,000');
+    return { retries, lockTimeoutMs };
+  }
+}
+
+function checkOpenOptions(options: unknown): Settings {
+  if (typeof options !== 'object' || options === null) throw new StoreArgumentError('openStore options must be an object');
+  const o = options as OpenStoreOptions;
+  if (o.dir !== undefined && (typeof o.dir !== 'string' || o.dir.length === 0)) throw new StoreArgumentError('dir must be a non-empty string');
+  const settings: Settings = {
+    valueSizeMaxBytes: o.valueSizeMaxBytes ?? VALUE_SIZE_DEFAULT_BYTES,
+    transactionWritesMax: o.transactionWritesMax ?? TRANSACTION_WRITES_DEFAULT,
+    lockTimeoutMs: o.lockTimeoutMs ?? LOCK_TIMEOUT_DEFAULT_MS,
+    retries: o.retries ?? RETRIES_DEFAULT,
+  };
+  if (!Number.isSafeInteger(settings.valueSizeMaxBytes) || settings.valueSizeMaxBytes < 0 || settings.valueSizeMaxBytes > VALUE_SIZE_MAX_BYTES) {
+    throw new StoreArgumentError(`valueSizeMaxBytes must be an integer from 0 to ${String(VALUE_SIZE_MAX_BYTES)}`);
+  }
+  if (!Number.isSafeInteger(settings.transactionWritesMax) || settings.transactionWritesMax < 1) throw new StoreArgumentError('transactionWritesMax must be a positive integer');
+  if (!Number.isSafeInteger(settings.lockTimeoutMs) || settings.lockTimeoutMs < 1) throw new StoreArgumentError('lockTimeoutMs must be a positive integer');
+  if (!Number.isSafeInteger(settings.retries) || settings.retries < 1) throw new StoreArgumentError('retries must be a positive integer');
+  assert(KEY_SIZE_MAX_BYTES > 0);
+  return settings;
+}
+
+function* frozenRecords(pages: Array<{ buf: Buffer; count: number }>): Iterable<[Uint8Array, Uint8Array]> {
+  for (const { buf, count } of pages) {
+    for (let i = 0; i < count; i++) {
+      const offset = buf.readUInt32LE(i * 4);
+      const keyLength = buf.readUInt16LE(offset);
+      const valueLength = buf.readUInt32LE(offset + 2);
+      const keyStart = offset + 6;
+      yield [buf.subarray(keyStart, keyStart + keyLength), buf.subarray(keyStart + keyLength, keyStart + keyLength + valueLength)];
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
