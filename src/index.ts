@@ -15,6 +15,10 @@ export type {
   Bus, BusOptions, BusLogger, BusStats, AdvertiseOptions, CallOptions, GetReplyOptions, Reply, ServiceRequest, ServiceHandler,
   Forward, QueueView, ServerView, ServiceView, XatmiErrorCode,
 } from './bus/interfaces.js';
+export { connect } from './client/client.js';
+export type { BusClient, ConnectOptions, ClientStats } from './client/client.js';
+export { ClientError } from './client/errors.js';
+export type { ClientErrorCode } from './client/errors.js';
 export { openStore } from './store/store.js';
 export {
   StoreArgumentError, DeadlockError, LockTimeoutError, EscrowBoundError, CounterFormatError, TransactionTooLargeError,
