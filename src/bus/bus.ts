@@ -101,21 +101,23 @@ class BusCore implements Bus, RequestHost {
     if (this.services_.has(name)) throw invalid(`service ${name} is already advertised; unadvertise it first`);
     const { queueDepth = QUEUE_DEPTH_DEFAULT } = options;
     if (!isCount(queueDepth, 1, QUEUE_DEPTH_MAX)) throw invalid(`advertise ${name}: queueDepth must be an integer from 1 to ${QUEUE_DEPTH_MAX}, got ${String(queueDepth)}`);
+    let service: Service;
+    let count: number;
     if (typeof handler === 'function') {
       if (options.threads !== undefined) throw invalid(`advertise ${name}: threads needs a module URL, not a function`);
       const { servers = 1 } = options;
       if (!isCount(servers, 1, SERVERS_MAX)) throw invalid(`advertise ${name}: servers must be an integer from 1 to ${SERVERS_MAX}, got ${String(servers)}`);
-      const service = new Service(name, queueDepth, 'in-process');
-      for (let index = 0; index < servers; index++) service.servers.push(new InProcessServer(this, service, handler, `${name}/${index + 1}`));
-      this.services_.set(name, service);
+      service = new Service(name, queueDepth, 'in-process');
+      service.createServer = (ordinal) => new InProcessServer(this, service, handler, `${name}/${ordinal}`);
+      count = servers;
     } else {
       const workerOptions = this.workerOptions(name, handler, options);
-      const service = new Service(name, queueDepth, 'threads');
-      for (let index = 0; index < workerOptions.threads; index++) {
-        service.servers.push(new WorkerServer(this.workerHost, service, `${name}/${index + 1}`, workerOptions));
-      }
-      this.services_.set(name, service);
+      service = new Service(name, queueDepth, 'threads');
+      service.createServer = (ordinal) => new WorkerServer(this.workerHost, service, `${name}/${ordinal}`, workerOptions);
+      count = workerOptions.threads;
     }
+    for (let index = 0; index < count; index++) service.addServer();
+    this.services_.set(name, service);
     this.logger?.info({ service: name, kind: typeof handler === 'function' ? 'in-process' : 'threads' }, 'service advertised');
   }
 
@@ -141,12 +143,29 @@ class BusCore implements Bus, RequestHost {
     await Promise.all(service.servers.map((server) => this.retire(server)));
   }
 
+  async resize(name: string, servers: number): Promise<void> {
+    this.checkOpen();
+    checkServiceName(name);
+    const service = this.services_.get(name);
+    if (!service) throw new XatmiError('TPENOENT', `service ${name} is not advertised`);
+    const max = service.kind === 'threads' ? THREADS_MAX : SERVERS_MAX;
+    if (!isCount(servers, 1, max)) throw invalid(`resize ${name}: servers must be an integer from 1 to ${max}, got ${String(servers)}`);
+    const active = service.servers.filter((server) => !server.retiring && server.state !== 'dead');
+    for (let count = active.length; count < servers; count++) service.addServer();
+    this.pump(service);
+    // Shrink from the newest; idle ones leave at once, busy ones after the request they hold.
+    const leaving = active.slice(servers).reverse();
+    this.logger?.info({ service: name, servers }, 'service resized');
+    await Promise.all(leaving.map((server) => this.retire(server)));
+  }
+
   /** Graceful stop of one server: it finishes what it holds and leaves the queue to the others. */
   private async retire(server: Server): Promise<void> {
     server.retiring = true;
     if (server.inflight > 0) await new Promise<void>((resolve) => (server.onIdle = resolve));
     await server.stop();
     const service = server.service;
+    if (!service.withdrawn) service.removeServer(server);
     if (!service.withdrawn && service.hasNoServers()) this.failWaiting(service, 'TPESVCERR', `service ${service.name} has no servers left`);
   }
 
@@ -352,6 +371,11 @@ class BusCore implements Bus, RequestHost {
     }
     this.pump(service);
     this.checkDrained();
+  }
+
+  /** Answers a still-running request TPESVCERR (its server is being stopped); its eventual reply is late. */
+  abandon(request: BusRequest, reason: string): void {
+    this.deliverError(request, 'TPESVCERR', reason);
   }
 
   /** A worker gave a request back unrun (expired before it got to it, or data that cannot cross threads). */
@@ -738,24 +762,36 @@ class InProcessServer implements Server {
     readonly id: string,
   ) {}
 
+  /** The request being run, so a stop after a drain timeout can answer its caller. */
+  private current: BusRequest | undefined;
+
   begin(request: BusRequest): void {
+    this.current = request;
     let result: unknown;
     try {
       result = this.handler(request);
     } catch (error) {
-      this.bus.complete(this, request, error, true);
+      this.finish(request, error, true);
       return;
     }
     if (isThenable(result)) {
       result.then(
-        (value) => this.bus.complete(this, request, value, false),
-        (error: unknown) => this.bus.complete(this, request, error, true),
+        (value) => this.finish(request, value, false),
+        (error: unknown) => this.finish(request, error, true),
       );
-    } else this.bus.complete(this, request, result, false);
+    } else this.finish(request, result, false);
+  }
+
+  private finish(request: BusRequest, outcome: unknown, threw: boolean): void {
+    if (this.current === request) this.current = undefined;
+    this.bus.complete(this, request, outcome, threw);
   }
 
   stop(): Promise<void> {
     this.state = 'dead';
+    const current = this.current;
+    // Only reached with a request still running when a drain ran out of time: its caller stops waiting.
+    if (current && current.phase === Phase.Running) this.bus.abandon(current, `server ${this.id} was stopped while running the request`);
     return Promise.resolve();
   }
 }

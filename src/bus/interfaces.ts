@@ -160,6 +160,12 @@ export interface Bus {
   advertise(service: string, handler: ServiceHandler | URL, options?: AdvertiseOptions): void;
   /** Withdraws a service at once: new calls get TPENOENT, queued ones TPESVCERR; running ones finish. */
   unadvertise(service: string): Promise<void>;
+  /**
+   * Changes a service's number of servers (threads for a module) at once. Growing starts servers that take
+   * queued work immediately; shrinking stops servers gracefully: each finishes the request it holds, takes
+   * nothing new and leaves the queue to the others. Resolves when the leaving servers are gone.
+   */
+  resize(service: string, servers: number): Promise<void>;
   call(service: string, data: unknown, options?: CallOptions): Promise<Reply>;
   acall(service: string, data: unknown, options?: CallOptions): number;
   getReply(cd: number, options?: GetReplyOptions): Promise<Reply>;

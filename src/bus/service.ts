@@ -45,6 +45,22 @@ export class Service {
   /** Re-entrancy guard for the bus's pump (a synchronous handler finishes inside the pump). */
   pumping = false;
   private cursor = 0;
+  /** Makes server number `ordinal` (1-based) of this service; set by advertise. */
+  createServer: (ordinal: number) => Server = () => {
+    throw new Error('service has no server factory');
+  };
+  private ordinals = 0;
+
+  addServer(): void {
+    this.ordinals += 1;
+    this.servers.push(this.createServer(this.ordinals));
+  }
+
+  removeServer(server: Server): void {
+    const index = this.servers.indexOf(server);
+    if (index !== -1) this.servers.splice(index, 1);
+    if (this.cursor >= this.servers.length) this.cursor = 0;
+  }
 
   constructor(name: string, queueDepth: number, kind: 'in-process' | 'threads') {
     this.name = name;

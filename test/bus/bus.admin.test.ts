@@ -1,0 +1,144 @@
+// Checks what operators see and control: pq/psr/psc rows (queued, busy, average queue length, servers,
+// done/failed, current service or IDLE, status), advertise/unadvertise taking effect at once (queued
+// requests answered TPESVCERR, the running one finishes), resize (a shrinking server finishes its request
+// and leaves the queue to the others), close draining queued work before it resolves, and the access log
+// (one line per call with service, outcome, queue wait, service time and busy servers at start).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createBus, XatmiError, type BusLogger } from 'purser';
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function gate(): { wait: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const wait = new Promise<void>((resolve) => (open = resolve));
+  return { wait, open };
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+    return 'replied';
+  } catch (error) {
+    assert.ok(error instanceof XatmiError);
+    return error.code;
+  }
+}
+
+test('pq, psr and psc show queues, servers and outcomes', async () => {
+  const bus = createBus();
+  const door = gate();
+  bus.advertise('BAL', async (request) => {
+    await door.wait;
+    if (request.data === 'fail') throw new Error('x');
+    return request.data;
+  }, { servers: 2, queueDepth: 10 });
+  bus.advertise('IDLE_SVC', () => 1);
+  const calls = ['a', 'b', 'c', 'fail'].map((data) => codeOf(bus.call('BAL', data)));
+  const bal = bus.pq().find((row) => row.service === 'BAL')!;
+  assert.deepEqual(bal, { service: 'BAL', queueDepth: 10, servers: 2, busy: 2, queued: 2, waitingForSlot: 0, averageQueued: (0 + 0 + 0 + 1) / 4, kind: 'in-process' });
+  const servers = bus.psr().filter((row) => row.service === 'BAL');
+  assert.deepEqual(servers.map((row) => [row.serverId, row.current]), [['BAL/1', 'BAL'], ['BAL/2', 'BAL']]);
+  assert.equal(bus.psr().find((row) => row.service === 'IDLE_SVC')!.current, 'IDLE');
+  door.open();
+  assert.deepEqual(await Promise.all(calls), ['replied', 'replied', 'replied', 'TPESVCERR']);
+  const psc = bus.psc().find((row) => row.service === 'BAL')!;
+  assert.deepEqual(psc, { service: 'BAL', done: 3, failed: 1, expiredInQueue: 0, status: 'AVAILABLE' });
+  assert.equal(bus.psr().filter((row) => row.service === 'BAL').reduce((sum, row) => sum + row.done, 0), 4);
+  await bus.close();
+});
+
+test('unadvertise takes effect at once: new calls TPENOENT, queued TPESVCERR, the running one finishes', async () => {
+  const bus = createBus();
+  const door = gate();
+  bus.advertise('GONE', async (request) => {
+    await door.wait;
+    return request.data;
+  }, { servers: 1 });
+  const running = bus.call('GONE', 'running');
+  const queued = codeOf(bus.call('GONE', 'queued'));
+  const withdrawn = bus.unadvertise('GONE');
+  assert.equal(await codeOf(bus.call('GONE', 'new')), 'TPENOENT');
+  assert.equal(await queued, 'TPESVCERR');
+  door.open();
+  assert.equal((await running).data, 'running');
+  await withdrawn;
+  assert.deepEqual(bus.services(), []);
+  bus.advertise('GONE', () => 'again'); // the name is free again at once
+  assert.equal((await bus.call('GONE', null)).data, 'again');
+  await bus.close();
+});
+
+test('resize: a leaving server finishes its request and leaves the queue to the others', async () => {
+  const bus = createBus();
+  const ranBy: string[] = [];
+  bus.advertise('SCALE', async (request) => {
+    await sleep(15);
+    ranBy.push(request.data as string);
+    return request.data;
+  }, { servers: 3 });
+  const calls = ['a', 'b', 'c', 'd', 'e', 'f'].map((data) => bus.call('SCALE', data));
+  assert.equal(bus.pq()[0].busy, 3);
+  const shrinking = bus.resize('SCALE', 1);
+  assert.equal(bus.pq()[0].servers, 1);
+  assert.deepEqual((await Promise.all(calls)).map((reply) => reply.data), ['a', 'b', 'c', 'd', 'e', 'f']);
+  await shrinking;
+  assert.equal(bus.psr().length, 1);
+  await bus.resize('SCALE', 4);
+  assert.equal(bus.pq()[0].servers, 4);
+  await assert.rejects(bus.resize('SCALE', 0), (error: unknown) => (error as XatmiError).code === 'TPEINVAL');
+  await assert.rejects(bus.resize('NOPE', 1), (error: unknown) => (error as XatmiError).code === 'TPENOENT');
+  await bus.close();
+});
+
+test('close drains: queued and running requests finish, new calls are refused', async () => {
+  const bus = createBus();
+  bus.advertise('WORK', async (request) => {
+    await sleep(10);
+    return request.data;
+  }, { servers: 1 });
+  const calls = [1, 2, 3].map((n) => bus.call('WORK', n));
+  const closing = bus.close();
+  assert.equal(await codeOf(bus.call('WORK', 4)), 'TPEPROTO');
+  assert.deepEqual((await Promise.all(calls)).map((reply) => reply.data), [1, 2, 3]);
+  await closing;
+  // A drain that runs out of time answers what is left with TPESVCERR.
+  const stuck = createBus();
+  stuck.advertise('STUCK', () => new Promise(() => {}), { servers: 1 });
+  const running = codeOf(stuck.call('STUCK', 1));
+  const queued = codeOf(stuck.call('STUCK', 2));
+  await stuck.close({ drainTimeoutMs: 20 });
+  assert.equal(await queued, 'TPESVCERR');
+  assert.equal(await running, 'TPESVCERR');
+});
+
+test('one access-log line per call with service, outcome, queue wait, service time and busy servers', async () => {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger: BusLogger = {
+    debug: (object, message) => {
+      if (message === 'call') lines.push(object as Record<string, unknown>);
+    },
+    info: () => {},
+    warn: () => {},
+    error: () => {},
+  };
+  const bus = createBus({ logger });
+  bus.advertise('LOGGED', async () => {
+    await sleep(5);
+    return 1;
+  });
+  await Promise.all([bus.call('LOGGED', 1), bus.call('LOGGED', 2)]);
+  await codeOf(bus.call('NOPE', 1));
+  assert.equal(lines.length, 2); // TPENOENT is refused before a request exists
+  for (const line of lines) {
+    assert.deepEqual(Object.keys(line).sort(), ['busyAtStart', 'outcome', 'queueWaitMs', 'service', 'serviceMs']);
+    assert.equal(line.service, 'LOGGED');
+    assert.equal(line.outcome, 'TPSUCCESS');
+    assert.equal(line.busyAtStart, 1);
+  }
+  assert.ok((lines[1].queueWaitMs as number) >= 3, 'the second call waited for the one server');
+  assert.ok((lines[0].serviceMs as number) >= 3);
+  await bus.close();
+});
