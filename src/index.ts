@@ -28,3 +28,16 @@ export { encodeCounter, decodeCounter } from './store/counter.js';
 export type {
   Store, Transaction, OpenStoreOptions, TransactionOptions, RangeOptions, IncrementOptions, Sequence, SequenceOptions, StoreStats,
 } from './store/interfaces.js';
+export { openLedger } from './ledger/open.js';
+export type { OpenLedgerOptions } from './ledger/open.js';
+export type { Ledger, LedgerSession } from './ledger/ledger.js';
+export { id } from './ledger/id.js';
+export { LedgerInvalidRequestError, LedgerBatchTooLargeError, LedgerClosedError } from './ledger/errors.js';
+export {
+  AccountFlags, TransferFlags, AccountFilterFlags, QueryFilterFlags, CreateAccountStatus, CreateTransferStatus, amount_max,
+  BATCH_EVENTS_MAX,
+} from './ledger/types.js';
+export type {
+  Account, Transfer, AccountBalance, AccountFilter, QueryFilter, CreateAccountResult, CreateTransferResult, Client, AccountID,
+  TransferID,
+} from './ledger/types.js';
