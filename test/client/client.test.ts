@@ -6,12 +6,10 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
-import { InvalidArgumentError } from 'purser';
-import { createBus } from '../../src/bus/bus.js';
-import { ServiceFailure, ServiceReply, XatmiError } from '../../src/bus/errors.js';
-import { TPGETANY, TPNOBLOCK, TPNOREPLY, TPNOTIME, type Bus } from '../../src/bus/interfaces.js';
-import { connect, type BusClient } from '../../src/client/client.js';
-import { ClientError } from '../../src/client/errors.js';
+import {
+  ClientError, InvalidArgumentError, ServiceFailure, ServiceReply, TPGETANY, TPNOBLOCK, TPNOREPLY, TPNOTIME, XatmiError, connect, createBus,
+  type Bus, type BusClient,
+} from 'purser';
 import { FRAME_BYTES_MAX, FrameWriter } from '../../src/client/protocol.js';
 import { startBusListener, type BusListener } from '../../src/node/bus-listener.js';
 

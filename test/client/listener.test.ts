@@ -7,10 +7,7 @@ import assert from 'node:assert/strict';
 import { connect as connectSocket, createServer, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
-import { createBus } from '../../src/bus/bus.js';
-import type { Bus } from '../../src/bus/interfaces.js';
-import { connect } from '../../src/client/client.js';
-import { ClientError } from '../../src/client/errors.js';
+import { ClientError, connect, createBus, type Bus } from 'purser';
 import { ErrorReason, FRAME_BYTES_MAX, FrameReader, FrameWriter, Op, PROTOCOL_VERSION, decodeFrame, encodeData, type Frame } from '../../src/client/protocol.js';
 import { startBusListener, type BusListener } from '../../src/node/bus-listener.js';
 
