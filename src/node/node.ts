@@ -11,6 +11,9 @@ import { defaultConfig, validateConfig, type NodeConfig } from './config.js';
 import { startHttpListener, type HttpListener } from './http.js';
 import { createLogger, type Logger } from './logger.js';
 import { createNodeMetrics, type NodeMetrics } from './metrics.js';
+import { createBus } from '../bus/bus.js';
+import { busHttpRoutes } from '../bus/http.js';
+import type { Bus } from '../bus/interfaces.js';
 
 export interface StartNodeOptions extends Partial<NodeConfig> {
   /** A logger to use instead of creating one from `logLevel`/`logPretty` (tests pass a silent one). */
@@ -25,6 +28,8 @@ export interface PurserNode {
   readonly dataDir: string | undefined;
   readonly logger: Logger;
   readonly metrics: NodeMetrics;
+  /** The XATMI service bus: advertise services here; JSON calls at POST /v1/call/:service, admin at /v1/admin/*. */
+  readonly bus: Bus;
   /** Stops listeners and parts, in reverse order of starting. Safe to call more than once. */
   close(): Promise<void>;
 }
@@ -52,6 +57,9 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
     status: 200,
     body: { status: 'ok', version: VERSION, pid: process.pid, uptimeMs: Date.now() - startedAt, dataDir: dataDir ?? null, memory: config.memory },
   }));
+  // The bus drains on close for up to half the shutdown timeout, leaving the rest for the other parts.
+  const bus = createBus({ logger, metricsRegistry: metrics.registry });
+  for (const route of busHttpRoutes(bus)) http.route(route.method, route.path, route.handler);
   http.route('GET', '/metrics', async () => ({ status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType }));
 
   logger.info({ http: http.address.url, dataDir: dataDir ?? '(memory)', version: VERSION }, 'purser node started');
@@ -63,8 +71,10 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
     dataDir,
     logger,
     metrics,
+    bus,
     close() {
       closing ??= (async () => {
+        await bus.close({ drainTimeoutMs: Math.floor(config.shutdownTimeoutMs / 2) });
         await http.close();
         logger.info('purser node stopped');
       })();
