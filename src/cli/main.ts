@@ -3,10 +3,12 @@
  * into exit codes: 2 for a usage or configuration mistake (one line, no stack trace), 1 for a failure at
  * run time (also one line for a PurserError; a stack only for a bug).
  */
+import { adminCommand } from './admin.js';
 import { ConfigError, PurserError } from '../errors.js';
 import { optionsHelp, resolveConfig } from '../node/config.js';
 import { startNode } from '../node/node.js';
 import { VERSION } from '../version.js';
+import { checkpointHelp, dumpHelp, loadHelp, runCheckpoint, runDump, runLoad } from './store-commands.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -26,6 +28,24 @@ const COMMANDS: Record<string, Command> = {
     help: () => `Options (flags win over PURSER_* environment variables):\n${optionsHelp()}`,
     run: runStart,
   },
+  checkpoint: {
+    summary: 'write a store snapshot and drop the log before it (running node via --url, or a closed --dir)',
+    usage: 'purser checkpoint [--url <url> | --dir <path>]',
+    help: checkpointHelp,
+    run: runCheckpoint,
+  },
+  dump: {
+    summary: 'write a closed store to a portable, checksummed dump file',
+    usage: 'purser dump [--dir <path>] [--out <file>]',
+    help: dumpHelp,
+    run: runDump,
+  },
+  load: {
+    summary: 'load a dump file into an empty data directory (checked whole first)',
+    usage: 'purser load [--dir <path>] [--in <file>]',
+    help: loadHelp,
+    run: runLoad,
+  },
   version: {
     summary: 'print the version',
     usage: 'purser version',
@@ -36,6 +56,7 @@ const COMMANDS: Record<string, Command> = {
       return Promise.resolve(EXIT_OK);
     },
   },
+  admin: adminCommand,
   help: {
     summary: 'show help for purser or for one command',
     usage: 'purser help [command]',

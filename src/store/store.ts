@@ -42,6 +42,7 @@ import { LockManager } from './locks.js';
 import { createSequence, SequenceCounter } from './sequence.js';
 import { checkTable, KEY_SIZE_MAX_BYTES, TransactionState, type TransactionContext } from './transaction.js';
 import { Tree } from './tree.js';
+import { attachPersistence, type StorePersistenceOptions } from './durability/attach.js';
 
 export const VALUE_SIZE_DEFAULT_BYTES = 64 * 1024;
 export const VALUE_SIZE_MAX_BYTES = 1024 * 1024;
@@ -59,13 +60,12 @@ export const NO_DURABILITY: Durability = {
   durableNow: () => undefined,
 };
 
-export async function openStore(options: OpenStoreOptions = {}): Promise<Store> {
+export async function openStore(options: OpenStoreOptions & StorePersistenceOptions = {}): Promise<Store> {
   const settings = checkOpenOptions(options);
   const engine = new StoreEngine(settings);
-  // Durability (issue 4) plugs in here when `options.dir` is given: recover into `engine`, then
-  // `engine.setDurability(…)`. Until then a dir is refused rather than silently ignored.
-  if (options.dir !== undefined) throw new StoreArgumentError('persistent stores (dir) are not available yet: open without dir for a memory-only store');
-  await Promise.resolve();
+  // With a dir: lock it, recover into `engine` (snapshot + log replay), then install the log as the
+  // engine's durability (durability/attach.ts). Without: memory only.
+  if (options.dir !== undefined) await attachPersistence(engine, options.dir, options);
   return engine;
 }
 

@@ -1,0 +1,105 @@
+/**
+ * `purser dump`, `purser load` and `purser checkpoint`: the store's offline tools.
+ *
+ * dump and load work on a data directory that no node has open (the directory lock refuses otherwise).
+ * checkpoint works either way: with `--url` it asks a running node over its HTTP listener
+ * (POST /v1/admin/checkpoint); without, it opens the directory, checkpoints and closes it.
+ * A progress bar is drawn on stderr when stderr is a terminal.
+ */
+import { parseArgs } from 'node:util';
+import cliProgress from 'cli-progress';
+import { ConfigError, PurserError } from '../errors.js';
+import { checkpointStore } from '../store/durability/attach.js';
+import { dumpStore, loadStore, type ProgressListener } from '../store/durability/dump.js';
+import { openStore } from '../store/store.js';
+
+const DEFAULT_DIR = './purser-data';
+export const DEFAULT_DUMP_FILE = './purser.dump';
+
+function parse(args: string[], options: Record<string, { type: 'string' }>, command: string): Record<string, string | undefined> {
+  try {
+    const { values, positionals } = parseArgs({ args, options, strict: true, allowPositionals: true });
+    if (positionals.length > 0) throw new ConfigError(`'purser ${command}' takes no arguments, got ${positionals[0]}`);
+    return values;
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(`purser ${command}: ${(error as Error).message}`);
+  }
+}
+
+function progressBar(label: string): { listener: ProgressListener | undefined; stop: () => void } {
+  if (!process.stderr.isTTY) return { listener: undefined, stop: () => undefined };
+  const bar = new cliProgress.SingleBar({ stream: process.stderr, format: `${label} [{bar}] {percentage}% | {value}/{total} records`, hideCursor: true }, cliProgress.Presets.shades_classic);
+  let started = false;
+  return {
+    listener: (done, total) => {
+      if (!started) bar.start(total, 0);
+      started = true;
+      bar.update(Math.min(done, total));
+    },
+    stop: () => {
+      if (started) bar.stop();
+    },
+  };
+}
+
+export const dumpHelp = () => `Options:\n  --dir <path>   data directory (default: PURSER_DIR or ${DEFAULT_DIR}); no node may have it open\n  --out <file>   dump file to write (default ${DEFAULT_DUMP_FILE}); written whole or not at all`;
+
+export async function runDump(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const values = parse(args, { dir: { type: 'string' }, out: { type: 'string' } }, 'dump');
+  const dir = values.dir ?? env.PURSER_DIR ?? DEFAULT_DIR;
+  const file = values.out ?? DEFAULT_DUMP_FILE;
+  const progress = progressBar('dump');
+  try {
+    const result = await dumpStore({ dir, file, onProgress: progress.listener });
+    process.stdout.write(`dumped ${result.records} records (${result.sizeBytes} bytes) from ${dir} to ${file}\n`);
+  } finally {
+    progress.stop();
+  }
+  return 0;
+}
+
+export const loadHelp = () => `Options:\n  --dir <path>   data directory to load into (default: PURSER_DIR or ${DEFAULT_DIR}); must hold no data\n  --in <file>    dump file to read (default ${DEFAULT_DUMP_FILE}); checked whole before anything is written`;
+
+export async function runLoad(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const values = parse(args, { dir: { type: 'string' }, in: { type: 'string' } }, 'load');
+  const dir = values.dir ?? env.PURSER_DIR ?? DEFAULT_DIR;
+  const file = values.in ?? DEFAULT_DUMP_FILE;
+  const progress = progressBar('load');
+  try {
+    const result = await loadStore({ dir, file, onProgress: progress.listener });
+    process.stdout.write(`loaded ${result.records} records from ${file} into ${dir}\n`);
+  } finally {
+    progress.stop();
+  }
+  return 0;
+}
+
+export const checkpointHelp = () =>
+  `Options:\n  --url <url>    a running node's HTTP address (e.g. http://127.0.0.1:7780): it checkpoints while serving\n  --dir <path>   without --url: open this data directory (default: PURSER_DIR or ${DEFAULT_DIR}), checkpoint, close`;
+
+export async function runCheckpoint(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const values = parse(args, { dir: { type: 'string' }, url: { type: 'string' } }, 'checkpoint');
+  if (values.url !== undefined && values.dir !== undefined) throw new ConfigError('purser checkpoint: give --url or --dir, not both');
+  if (values.url !== undefined) {
+    let response: Response;
+    try {
+      response = await fetch(new URL('/v1/admin/checkpoint', values.url), { method: 'POST' });
+    } catch (error) {
+      throw new PurserError('CHECKPOINT_UNREACHABLE', `cannot reach a node at ${values.url}: ${(error as Error).message}`);
+    }
+    const body = await response.text();
+    if (!response.ok) throw new PurserError('CHECKPOINT_FAILED', `the node answered ${response.status}: ${body}`);
+    process.stdout.write(`${body.trim()}\n`);
+    return 0;
+  }
+  const dir = values.dir ?? env.PURSER_DIR ?? DEFAULT_DIR;
+  const store = await openStore({ dir, checkpointLogBytes: 0 });
+  try {
+    const result = await checkpointStore(store);
+    process.stdout.write(`checkpoint of ${dir}: ${result.records} records, ${result.sizeBytes} bytes, covers LSN ${result.coveredLsn}\n`);
+  } finally {
+    await store.close();
+  }
+  return 0;
+}
