@@ -1,0 +1,106 @@
+// Checks the bus inside a started node: node.bus, the JSON call route (POST /v1/call/:service: replies,
+// TPESVCFAIL with urcode, status codes for errors, bad bodies), the admin views over HTTP, the bus metrics
+// on /metrics, `purser admin pq|psr|psc` (run through the CLI's main() against the node, table and --json,
+// bad arguments exit 2, an unreachable node exits 1), and that node.close() drains a call in flight.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { startNode, ServiceFailure, type PurserNode } from 'purser';
+import { main } from '../../src/cli/main.js';
+
+const silent = pino({ level: 'silent' });
+
+async function post(node: PurserNode, service: string, body: string): Promise<{ status: number; json: Record<string, unknown> }> {
+  const response = await fetch(`${node.http.url}/v1/call/${service}`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+  return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+}
+
+async function captureStdout(run: () => Promise<number>): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const writeOut = process.stdout.write.bind(process.stdout);
+  const writeErr = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((chunk: string) => out.push(String(chunk)) > 0);
+  process.stderr.write = ((chunk: string) => err.push(String(chunk)) > 0);
+  try {
+    const code = await run();
+    return { code, out: out.join(''), err: err.join('') };
+  } finally {
+    process.stdout.write = writeOut;
+    process.stderr.write = writeErr;
+  }
+}
+
+test('JSON calls over HTTP, admin views, metrics and the admin command against a started node', async () => {
+  // HANG never answers, so close() waits out the drain: keep it short.
+  const node = await startNode({ memory: true, httpPort: 0, logger: silent, shutdownTimeoutMs: 200 });
+  try {
+    node.bus.advertise('BALANCE', (request) => ({ account: (request.data as { account: string }).account, balance: 100 }), { servers: 2, queueDepth: 50 });
+    node.bus.advertise('DECLINE', () => {
+      throw new ServiceFailure(51, { reason: 'insufficient funds' });
+    });
+    node.bus.advertise('BYTES', () => new Uint8Array([1, 2, 255]));
+    node.bus.advertise('HANG', () => new Promise(() => {}));
+
+    assert.deepEqual(await post(node, 'BALANCE', JSON.stringify({ data: { account: 'A1' } })), { status: 200, json: { data: { account: 'A1', balance: 100 }, urcode: 0 } });
+    const declined = await post(node, 'DECLINE', '{}');
+    assert.equal(declined.status, 422);
+    assert.deepEqual(declined.json.error, { code: 'TPESVCFAIL', message: 'service DECLINE failed with urcode 51', urcode: 51, data: { reason: 'insufficient funds' } });
+    assert.deepEqual((await post(node, 'BYTES', '')).json.data, { $base64: Buffer.from([1, 2, 255]).toString('base64') });
+    const codeOf = (reply: { status: number; json: Record<string, unknown> }) => [reply.status, (reply.json.error as { code: string }).code];
+    assert.deepEqual(codeOf(await post(node, 'NOPE', '{}')), [404, 'TPENOENT']);
+    assert.deepEqual(codeOf(await post(node, 'HANG', '{"timeoutMs": 20}')), [504, 'TPETIME']);
+    assert.deepEqual(codeOf(await post(node, 'BALANCE', '{not json')), [400, 'TPEINVAL']);
+    assert.deepEqual(codeOf(await post(node, 'BALANCE', '[1]')), [400, 'TPEINVAL']);
+    assert.deepEqual(codeOf(await post(node, 'BALANCE', '{"data": 1, "extra": 2}')), [400, 'TPEINVAL']);
+    assert.deepEqual(codeOf(await post(node, 'BALANCE', '{"timeoutMs": "soon"}')), [400, 'TPEINVAL']);
+    assert.deepEqual(codeOf(await post(node, 'BALANCE', '{"timeoutMs": -1}')), [400, 'TPEINVAL']);
+    assert.deepEqual(codeOf(await post(node, 'BAD%20NAME', '{}')), [400, 'TPEINVAL']);
+
+    const pq = (await (await fetch(`${node.http.url}/v1/admin/pq`)).json()) as Array<{ service: string; servers: number; queueDepth: number }>;
+    assert.deepEqual(pq.find((row) => row.service === 'BALANCE'), { service: 'BALANCE', queueDepth: 50, servers: 2, busy: 0, queued: 0, waitingForSlot: 0, averageQueued: 0, kind: 'in-process' });
+    const psc = (await (await fetch(`${node.http.url}/v1/admin/psc`)).json()) as Array<{ service: string; done: number; failed: number }>;
+    assert.deepEqual(psc.find((row) => row.service === 'DECLINE'), { service: 'DECLINE', done: 0, failed: 1, expiredInQueue: 0, status: 'AVAILABLE' });
+
+    const metrics = await (await fetch(`${node.http.url}/metrics`)).text();
+    for (const name of ['purser_bus_queue_depth', 'purser_bus_busy_servers', 'purser_bus_queue_wait_seconds_bucket', 'purser_bus_service_seconds_bucket', 'purser_bus_expired_in_queue_total', 'purser_bus_late_replies_total', 'purser_bus_worker_restarts_total']) {
+      assert.match(metrics, new RegExp(`^${name}`, 'm'), `${name} missing from /metrics`);
+    }
+    assert.match(metrics, /purser_bus_busy_servers\{service="HANG"\} 1/);
+    assert.match(metrics, /purser_bus_calls_total\{service="DECLINE",outcome="TPESVCFAIL"\} 1/);
+
+    const pqTable = await captureStdout(() => main(['admin', 'pq', '--url', node.http.url]));
+    assert.equal(pqTable.code, 0);
+    assert.match(pqTable.out, /^Service\s+Queue depth\s+Servers\s+Busy\s+Queued\s+Waiting\s+Ave\. queued\s+Kind$/m);
+    assert.match(pqTable.out, /^BALANCE\s+50\s+2\s+0\s+0\s+0\s+0\s+in-process$/m);
+    const psr = await captureStdout(() => main(['admin', 'psr', '--url', node.http.url]));
+    assert.match(psr.out, /^BALANCE\/1\s+BALANCE\s+\d+\s+IDLE\s+running\s+0$/m);
+    assert.match(psr.out, /^HANG\/1\s+HANG\s+0\s+HANG\s+running\s+0$/m);
+    const pscJson = await captureStdout(() => main(['admin', 'psc', '--json'], { PURSER_URL: node.http.url }));
+    assert.equal(pscJson.code, 0);
+    assert.deepEqual((JSON.parse(pscJson.out) as Array<{ service: string }>).map((row) => row.service).sort(), ['BALANCE', 'BYTES', 'DECLINE', 'HANG']);
+
+    for (const bad of [['admin'], ['admin', 'pt'], ['admin', 'pq', 'extra'], ['admin', 'pq', '--bogus'], ['admin', 'pq', '--url', 'not a url']]) {
+      const result = await captureStdout(() => main(bad));
+      assert.equal(result.code, 2, `${bad.join(' ')} should exit 2`);
+      assert.match(result.err, /^purser: /);
+    }
+    const unreachable = await captureStdout(() => main(['admin', 'pq', '--url', 'http://127.0.0.1:1']));
+    assert.equal(unreachable.code, 1);
+    assert.match(unreachable.err, /cannot reach the node.*\[ADMIN_UNREACHABLE\]/);
+  } finally {
+    await node.close();
+  }
+});
+
+test('node.close() drains: a call in flight is answered before the node stops', async () => {
+  const node = await startNode({ memory: true, httpPort: 0, logger: silent, shutdownTimeoutMs: 4000 });
+  node.bus.advertise('SLOW', async (request) => {
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    return request.data;
+  });
+  const inFlight = node.bus.call('SLOW', 'finished');
+  await node.close();
+  assert.equal((await inFlight).data, 'finished');
+  await assert.rejects(node.bus.call('SLOW', 1), (error: unknown) => (error as { code: string }).code === 'TPEPROTO');
+});
