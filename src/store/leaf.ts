@@ -103,20 +103,20 @@ export class Leaf {
   }
 
   /** A fresh copy of record `index`'s key (callers may keep it; the page changes later). */
-  keyAt(index: number): Buffer {
+  keyAt(index: number): Uint8Array {
     const offset = this.recordOffset(index);
     const length = this.keyLengthAt(offset);
-    const key = Buffer.allocUnsafe(length);
+    const key = new Uint8Array(length);
     this.buf.copy(key, 0, offset + RECORD_HEADER_BYTES, offset + RECORD_HEADER_BYTES + length);
     return key;
   }
 
-  /** A fresh copy of record `index`'s value. */
-  valueAt(index: number): Buffer {
+  /** A fresh copy of record `index`'s value: a plain Uint8Array, like every value the store returns. */
+  valueAt(index: number): Uint8Array {
     const offset = this.recordOffset(index);
     const start = offset + RECORD_HEADER_BYTES + this.keyLengthAt(offset);
     const length = this.valueLengthAt(offset);
-    const value = Buffer.allocUnsafe(length);
+    const value = new Uint8Array(length);
     this.buf.copy(value, 0, start, start + length);
     return value;
   }

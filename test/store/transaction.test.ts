@@ -1,0 +1,252 @@
+// Concurrency tests of store transactions: serializable money movement under interleaving (checked by
+// replaying the commit log, taken from the engine's durability hook in commit order, against a model),
+// gzochi's a1/a2/a3 sequence, phantoms on ranges, deadlock detection with retry, lock timeouts, and undo
+// on throw and tx.abort(). Interleavings are forced with awaits and sleeps, not timing assertions.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DeadlockError, LockTimeoutError, openStore, TransactionAbortedError, type Store } from 'purser';
+import type { CommitRecord } from '../../src/store/interfaces.js';
+import { engineOf, random, sleep, text, u32Key } from './_helpers.js';
+
+function amount(bytes: Uint8Array | undefined): number {
+  assert.ok(bytes !== undefined);
+  return new DataView(bytes.buffer, bytes.byteOffset).getInt32(0);
+}
+function amountBytes(value: number): Uint8Array {
+  const bytes = new Uint8Array(4);
+  new DataView(bytes.buffer).setInt32(0, value);
+  return bytes;
+}
+
+function recordCommits(store: Store): CommitRecord[] {
+  const log: CommitRecord[] = [];
+  engineOf(store).setDurability({ logCommit: (record) => void log.push(record), logSequence: () => undefined, durableNow: () => undefined });
+  return log;
+}
+
+test('100 concurrent transfers with awaits between read and write: total unchanged, history serializable', async () => {
+  const store = await openStore();
+  const accounts = 12;
+  await store.transaction(async (tx) => {
+    for (let i = 0; i < accounts; i++) await tx.put('accounts', u32Key(i), amountBytes(1_000));
+  });
+  const log = recordCommits(store);
+  const reads = new Map<number, Map<number, number>>();
+  const next = random(99);
+  const plans = Array.from({ length: 100 }, (_, id) => {
+    const from = Math.floor(next() * accounts);
+    const to = (from + 1 + Math.floor(next() * (accounts - 1))) % accounts;
+    return { id, from, to, value: 1 + Math.floor(next() * 50), pauseMs: Math.floor(next() * 3) };
+  });
+  await Promise.all(plans.map((plan) => store.transaction(async (tx) => {
+    const seen = new Map<number, number>();
+    const fromBalance = amount(await tx.get('accounts', u32Key(plan.from)));
+    seen.set(plan.from, fromBalance);
+    await sleep(plan.pauseMs);
+    const toBalance = amount(await tx.get('accounts', u32Key(plan.to)));
+    seen.set(plan.to, toBalance);
+    await sleep(plan.pauseMs);
+    await tx.put('accounts', u32Key(plan.from), amountBytes(fromBalance - plan.value));
+    await tx.put('accounts', u32Key(plan.to), amountBytes(toBalance + plan.value));
+    await tx.put('marks', u32Key(plan.id), new Uint8Array(0));
+    reads.set(plan.id, seen); // the last attempt's reads: the one that commits
+  }, { retries: 1000 })));
+
+  // Replay in commit order: every transaction must have read exactly the state its predecessors left.
+  const model = new Map<number, number>(Array.from({ length: accounts }, (_, i) => [i, 1_000]));
+  assert.equal(log.length, 100);
+  for (const record of log) {
+    const mark = record.writes.find((write) => write.table === 'marks');
+    assert.ok(mark !== undefined);
+    const id = new DataView(mark.key.buffer, mark.key.byteOffset).getUint32(0);
+    for (const [account, balance] of reads.get(id) ?? []) assert.equal(balance, model.get(account), `transfer ${String(id)} read account ${String(account)}`);
+    for (const write of record.writes) {
+      if (write.table === 'accounts') model.set(new DataView(write.key.buffer, write.key.byteOffset).getUint32(0), amount(write.value));
+    }
+  }
+  const final = await store.transaction(async (tx) => {
+    let total = 0;
+    for await (const [key, value] of tx.range('accounts')) {
+      total += amount(value);
+      assert.equal(amount(value), model.get(new DataView(key.buffer, key.byteOffset).getUint32(0)));
+    }
+    return total;
+  });
+  assert.equal(final, accounts * 1_000);
+  assert.ok(store.stats().lockWaits > 0, 'the transfers did contend');
+  engineOf(store).checkInvariants();
+  await store.close();
+});
+
+test('gzochi a1/a2/a3: page locks serialize the two transactions instead of deadlocking', async () => {
+  const store = await openStore();
+  await store.transaction(async (tx) => {
+    await tx.put('a', text('a1'), text('1'));
+    await tx.put('a', text('a2'), text('2'));
+  });
+  const order: string[] = [];
+  const t1 = store.transaction(async (tx) => {
+    await tx.put('a', text('a1'), text('1 by T1')); // 1. T1 updates a1
+    await sleep(5); // let T2 try to read a2 and insert a3
+    await tx.put('a', text('a2'), text('2 by T1')); // 4. T1 updates a2
+    order.push('T1 commits');
+  }, { retries: 1 });
+  const t2 = store.transaction(async (tx) => {
+    await sleep(1);
+    const a2 = await tx.get('a', text('a2')); // 2. T2 reads a2: waits for T1's page lock
+    await tx.put('a', text('a3'), text('3 by T2')); // 3. T2 inserts a3
+    order.push('T2 commits');
+    return new TextDecoder().decode(a2);
+  }, { retries: 1 });
+  const [, seenByT2] = await Promise.all([t1, t2]);
+  assert.deepEqual(order, ['T1 commits', 'T2 commits']);
+  assert.equal(seenByT2, '2 by T1');
+  assert.equal(store.stats().deadlocks, 0);
+  await store.close();
+});
+
+test('no phantoms: a range locks every page it covers, including the one where it ends', async () => {
+  const store = await openStore();
+  await store.transaction(async (tx) => {
+    for (let i = 0; i < 3_000; i += 2) await tx.put('t', u32Key(i), new Uint8Array(100));
+  });
+  assert.ok(store.stats().pages > 10);
+  const low = u32Key(1_000);
+  const high = u32Key(1_600);
+  const order: string[] = [];
+  const scans: number[] = [];
+  const reader = store.transaction(async (tx) => {
+    const count = async () => {
+      let n = 0;
+      for await (const entry of tx.range('t', { gte: low, lt: high })) if (entry) n++;
+      return n;
+    };
+    scans.push(await count());
+    await sleep(20);
+    scans.push(await count());
+    order.push('reader commits');
+  });
+  await sleep(2);
+  // Odd keys fall in the gaps: at the range's start, middle, and just below its end bound.
+  const writers = [1_001, 1_301, 1_599].map((key) => store.transaction(async (tx) => {
+    await tx.put('t', u32Key(key), new Uint8Array(100));
+    order.push(`insert ${String(key)}`);
+  }));
+  // A key pages past the range's end is not blocked by the reader: that writer finishes first.
+  const farWriter = store.transaction(async (tx) => {
+    await tx.put('t', u32Key(2_901), new Uint8Array(100));
+    order.push('insert 2901');
+  });
+  await Promise.all([reader, farWriter, ...writers]);
+  assert.deepEqual(scans, [300, 300]);
+  assert.deepEqual(order.slice(0, 2), ['insert 2901', 'reader commits']);
+  engineOf(store).checkInvariants();
+  await store.close();
+});
+
+test('a deadlock picks the requester that closes the cycle; the victim is retried and both commit', async () => {
+  const store = await openStore();
+  let attempts = 0;
+  const t1 = store.transaction(async (tx) => {
+    await tx.put('left', text('k'), text('T1'));
+    await sleep(10);
+    await tx.put('right', text('k'), text('T1'));
+  });
+  const t2 = store.transaction(async (tx) => {
+    attempts++;
+    await tx.put('right', text('k'), text('T2'));
+    await sleep(20);
+    await tx.put('left', text('k'), text('T2')); // closes the cycle T2 -> T1 -> T2 on its first try
+  });
+  await Promise.all([t1, t2]);
+  assert.ok(attempts >= 2, 'the victim ran again');
+  assert.ok(store.stats().deadlocks >= 1);
+  assert.ok(store.stats().retries >= 1);
+  const values = await store.transaction(async (tx) => [await tx.get('left', text('k')), await tx.get('right', text('k'))]);
+  assert.deepEqual(values.map((v) => new TextDecoder().decode(v)), ['T2', 'T2']);
+  await store.close();
+});
+
+test('a victim out of retries gets DeadlockError and its writes are undone', async () => {
+  const store = await openStore();
+  const t1 = store.transaction(async (tx) => {
+    await tx.put('left', text('k'), text('T1'));
+    await sleep(10);
+    await tx.put('right', text('k'), text('T1'));
+  });
+  const t2 = store.transaction(async (tx) => {
+    await tx.put('right', text('k'), text('T2'));
+    await tx.put('other', text('k'), text('T2'));
+    await sleep(20);
+    await tx.put('left', text('k'), text('T2'));
+  }, { retries: 1 });
+  const [first, second] = await Promise.allSettled([t1, t2]);
+  assert.equal(first.status, 'fulfilled');
+  assert.ok(second.status === 'rejected' && second.reason instanceof DeadlockError);
+  assert.equal(second.reason.code, 'STORE_DEADLOCK');
+  assert.equal(await store.transaction(async (tx) => tx.get('other', text('k'))), undefined);
+  await store.close();
+});
+
+test('a lock wait longer than lockTimeoutMs fails with LockTimeoutError and undoes the waiter', async () => {
+  const store = await openStore();
+  const holder = store.transaction(async (tx) => {
+    await tx.put('t', text('k'), text('holder'));
+    await sleep(200);
+  });
+  await sleep(5);
+  const waiter = store.transaction(async (tx) => {
+    await tx.put('u', text('k'), text('waiter'));
+    await tx.get('t', text('k'));
+  }, { lockTimeoutMs: 30 });
+  await assert.rejects(waiter, (error) => error instanceof LockTimeoutError && error.code === 'STORE_LOCK_TIMEOUT');
+  await holder;
+  assert.equal(await store.transaction(async (tx) => tx.get('u', text('k'))), undefined);
+  assert.equal(store.stats().lockTimeouts, 1);
+  await store.close();
+});
+
+test('throwing or tx.abort() undoes every write and increment and releases every lock', async () => {
+  const store = await openStore();
+  await store.transaction(async (tx) => tx.put('t', text('keep'), text('v0')));
+  await assert.rejects(store.transaction(async (tx) => {
+    await tx.put('t', text('keep'), text('v1'));
+    await tx.put('t', text('new'), text('v1'));
+    await tx.delete('t', text('keep'));
+    await tx.increment('c', text('n'), 5n);
+    throw new Error('boom');
+  }), /boom/);
+  await assert.rejects(store.transaction(async (tx) => {
+    await tx.put('t', text('new'), text('v2'));
+    await tx.increment('c', text('n'), 7n);
+    tx.abort();
+  }), (error) => error instanceof TransactionAbortedError && error.code === 'STORE_TRANSACTION_ABORTED');
+  // Nothing remains and nothing is locked: a reader with a tiny lock timeout gets through at once.
+  const seen = await store.transaction(async (tx) => [
+    await tx.get('t', text('keep')), await tx.get('t', text('new')), await tx.counter('c', text('n')),
+  ], { lockTimeoutMs: 1 });
+  assert.deepEqual(seen, [text('v0'), undefined, 0n]);
+  assert.equal(store.stats().records, 1);
+  assert.equal(store.stats().transactionsAborted, 2);
+  await store.close();
+});
+
+test('reads see the transaction\'s own writes, including in ranges, in both directions', async () => {
+  const store = await openStore();
+  await store.transaction(async (tx) => {
+    for (const k of ['a', 'c', 'e']) await tx.put('t', text(k), text(`old ${k}`));
+  });
+  await store.transaction(async (tx) => {
+    await tx.put('t', text('b'), text('new b'));
+    await tx.put('t', text('c'), text('new c'));
+    await tx.delete('t', text('e'));
+    const forward: string[] = [];
+    for await (const [k, v] of tx.range('t')) forward.push(`${new TextDecoder().decode(k)}=${new TextDecoder().decode(v)}`);
+    assert.deepEqual(forward, ['a=old a', 'b=new b', 'c=new c']);
+    const backward: string[] = [];
+    for await (const [k] of tx.range('t', { reverse: true, lte: text('c') })) backward.push(new TextDecoder().decode(k));
+    assert.deepEqual(backward, ['c', 'b', 'a']);
+    assert.equal(await tx.delete('t', text('e')), false);
+  });
+  await store.close();
+});
