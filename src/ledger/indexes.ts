@@ -72,6 +72,14 @@ export class ValueIndex<K extends bigint | number> {
     return list;
   }
 
+  /** Undoes the latest `add(value, timestamp)`. */
+  removeLast(value: K, timestamp: bigint): void {
+    if (value === 0 || value === 0n) return;
+    const list = this.lists.get(value);
+    assert(list !== undefined && list.last() === timestamp, 'index undo out of order');
+    list.truncate(list.length - 1);
+  }
+
   get(value: K): TimestampList | undefined {
     return this.lists.get(value);
   }

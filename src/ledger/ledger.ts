@@ -13,8 +13,10 @@
 import { LedgerClosedError } from './errors.js';
 import * as queries from './queries.js';
 import { StateMachine } from './state-machine.js';
+import { pageKey } from './pages.js';
 import { LedgerState, META_COMMIT_TIMESTAMP_KEY, Scope, TABLES, u64Key, type LedgerTx } from './state.js';
 import { checkAccountFilter, checkAccounts, checkIds, checkQueryFilter, checkTransfers } from './validate.js';
+import type { Store, Transaction } from '../store/interfaces.js';
 import type {
   Account,
   AccountBalance,
@@ -25,12 +27,6 @@ import type {
   QueryFilter,
   Transfer,
 } from './types.js';
-
-/** Where the ledger's tables live: the store, or memory. */
-export interface LedgerBacking {
-  transaction<T>(fn: (tx: LedgerTx) => Promise<T>): Promise<T>;
-  close(): Promise<void>;
-}
 
 export type Clock = () => bigint;
 
@@ -73,7 +69,7 @@ class Session implements LedgerSession {
     for (const id of machine.prefetchIds(batch)) {
       if (this.scope.transfers.has(id)) continue;
       const timestamp = this.ledger.state.transferTimestampById.get(id)!;
-      this.scope.transfers.set(id, await queries.readTransfer(this.tx, timestamp));
+      this.scope.transfers.set(id, await queries.readTransfer(this.ledger.state, this.tx, timestamp));
     }
     const results = machine.createTransfers(this.scope, batch, machine.prepareTimestamps(batch.length, this.ledger.now()));
     await this.flush();
@@ -118,11 +114,20 @@ class Session implements LedgerSession {
 
   /** Puts this scope's pending writes into the store transaction, so later reads in it see them. */
   private async flush(): Promise<void> {
-    this.scope.flushAccounts();
-    const writes = this.scope.writes;
-    for (const write of writes) await this.tx.put(write.table, write.key, write.value);
-    writes.length = 0;
-    await this.tx.put(TABLES.meta, META_COMMIT_TIMESTAMP_KEY, u64Key(this.ledger.state.commitTimestamp));
+    const state = this.ledger.state;
+    const scope = this.scope;
+    for (const [key, value] of state.transferPages.append(scope.createdTransfers)) await this.tx.put(TABLES.transfers, key, value);
+    scope.createdTransfers.length = 0;
+    const pages = new Set<number>();
+    for (const account of scope.dirtyAccounts) {
+      pages.add(state.accountPages.write(state.accountSlotById.get(account.id)!, account));
+      scope.writtenAccounts.add(account);
+    }
+    scope.dirtyAccounts.clear();
+    for (const page of pages) await this.tx.put(TABLES.accounts, pageKey(page), state.accountPages.value(page));
+    for (const write of scope.writes) await this.tx.put(write.table, write.key, write.value);
+    scope.writes.length = 0;
+    await this.tx.put(TABLES.meta, META_COMMIT_TIMESTAMP_KEY, u64Key(state.commitTimestamp));
   }
 }
 
@@ -133,14 +138,14 @@ export class Ledger implements Client {
   private closed = false;
 
   constructor(
-    private readonly backing: LedgerBacking,
+    private readonly store: Store,
     private readonly clock: Clock,
     private readonly onDestroy: () => Promise<void>,
   ) {}
 
-  /** Loads the state from the backing's tables. Called once by `openLedger`. */
+  /** Loads the state from the ledger's tables. Called once by `openLedger`. */
   async load(): Promise<void> {
-    await this.backing.transaction((tx) => this.state.load(tx));
+    await this.store.transaction((tx) => this.state.load(tx));
   }
 
   now(): bigint {
@@ -151,19 +156,28 @@ export class Ledger implements Client {
    * Runs `fn` with a ledger session inside one store transaction: its ledger requests and its own writes
    * (through `tx`) commit together, or not at all if `fn` throws. Ledger transactions run one at a time.
    */
-  transaction<T>(fn: (session: LedgerSession, tx: LedgerTx) => Promise<T>): Promise<T> {
+  transaction<T>(fn: (session: LedgerSession, tx: Transaction) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new LedgerClosedError());
     return this.exclusive(() => this.run(fn));
   }
 
-  private async run<T>(fn: (session: LedgerSession, tx: LedgerTx) => Promise<T>): Promise<T> {
+  private async run<T>(fn: (session: LedgerSession, tx: Transaction) => Promise<T>): Promise<T> {
     let scope: Scope | undefined;
+    const mark = this.state.transferPages.mark();
     const undo = () => {
-      if (scope !== undefined) scope.rollbackTo(0, 0);
+      if (scope === undefined) return;
+      scope.rollbackTo(0, 0);
+      this.state.transferPages.restore(mark);
+      // Accounts created in the scope are gone (their slots are free again); the others get their
+      // restored values back into their pages.
+      for (const account of scope.writtenAccounts) {
+        const slot = this.state.accountSlotById.get(account.id);
+        if (slot !== undefined) this.state.accountPages.write(slot, account);
+      }
       scope = undefined;
     };
     try {
-      return await this.backing.transaction(async (tx) => {
+      return await this.store.transaction(async (tx) => {
         undo(); // a retried attempt starts from the committed state
         scope = new Scope();
         const session = new Session(this, scope, tx);

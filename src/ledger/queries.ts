@@ -5,7 +5,8 @@
  *
  * An invalid filter gives an empty result, as in TigerBeetle; limits above 8,189 are capped to it.
  */
-import { decodeTransfer, readU128 } from './codec.js';
+import { readU128 } from './codec.js';
+import { findInPage } from './pages.js';
 import { scan, type Condition, type ScanRange } from './indexes.js';
 import { TIMESTAMP_MAX } from './state-machine.js';
 import { LedgerState, TABLES, u128Key, u64Key, HISTORY_VALUE_SIZE_BYTES, type LedgerTx } from './state.js';
@@ -36,17 +37,18 @@ export function lookupAccounts(state: LedgerState, ids: bigint[]): Account[] {
   return found;
 }
 
-export async function readTransfer(tx: LedgerTx, timestamp: bigint): Promise<Transfer> {
-  const bytes = await tx.get(TABLES.transfers, u64Key(timestamp));
-  if (bytes === undefined) throw new Error(`ledger: indexed transfer ${String(timestamp)} has no record`);
-  return decodeTransfer(bytes);
+export async function readTransfer(state: LedgerState, tx: LedgerTx, timestamp: bigint): Promise<Transfer> {
+  const page = await tx.get(TABLES.transfers, state.transferPages.keyOf(timestamp));
+  const found = page === undefined ? undefined : findInPage(page, timestamp);
+  if (found === undefined) throw new Error(`ledger: indexed transfer ${String(timestamp)} has no record`);
+  return found;
 }
 
 export async function lookupTransfers(state: LedgerState, tx: LedgerTx, ids: bigint[]): Promise<Transfer[]> {
   const found: Transfer[] = [];
   for (const id of ids) {
     const timestamp = state.transferTimestampById.get(id);
-    if (timestamp !== undefined) found.push(await readTransfer(tx, timestamp));
+    if (timestamp !== undefined) found.push(await readTransfer(state, tx, timestamp));
   }
   return found;
 }
@@ -110,7 +112,7 @@ export async function getAccountTransfers(state: LedgerState, tx: LedgerTx, filt
   if (!transferFieldConditions(state, filter, conditions)) return [];
   const timestamps = scan(conditions, state.transferTimestamps, scanRange(filter, AccountFilterFlags.reversed));
   const transfers: Transfer[] = [];
-  for (const timestamp of timestamps) transfers.push(await readTransfer(tx, timestamp));
+  for (const timestamp of timestamps) transfers.push(await readTransfer(state, tx, timestamp));
   return transfers;
 }
 
@@ -182,6 +184,6 @@ export async function queryTransfers(state: LedgerState, tx: LedgerTx, filter: Q
   if (!addCondition(conditions, state.transferIndexes.ledger, filter.ledger)) return [];
   const timestamps = scan(conditions, state.transferTimestamps, scanRange(filter, QueryFilterFlags.reversed));
   const transfers: Transfer[] = [];
-  for (const timestamp of timestamps) transfers.push(await readTransfer(tx, timestamp));
+  for (const timestamp of timestamps) transfers.push(await readTransfer(state, tx, timestamp));
   return transfers;
 }

@@ -13,7 +13,7 @@
  * prefetches before it commits; `prefetchIds()` says which.
  */
 import { assert } from '../errors.js';
-import { encodeTransfer, writeU128 } from './codec.js';
+import { writeU128 } from './codec.js';
 import { LedgerState, PendingStatus, Scope, TABLES, u128Key, u64Key, HISTORY_VALUE_SIZE_BYTES } from './state.js';
 import {
   AccountFlags,
@@ -212,7 +212,7 @@ export class StateMachine {
     if (t.id === U128_MAX) return TransferStatus.id_must_not_be_int_max;
     const existing = this.findTransfer(scope, t.id);
     if (existing !== undefined) return this.transferExists(scope, t, existing);
-    if (this.state.failedTransferIds.has(t.id)) return TransferStatus.id_already_failed;
+    if (this.state.failedTransferIds.size > 0 && this.state.failedTransferIds.has(t.id)) return TransferStatus.id_already_failed;
     if ((t.flags & (TransferFlags.post_pending_transfer | TransferFlags.void_pending_transfer)) !== 0) {
       return this.postOrVoidPendingTransfer(scope, t, timestamp);
     }
@@ -289,12 +289,13 @@ export class StateMachine {
 
   private insertTransfer(scope: Scope, t: Transfer): void {
     scope.transfers.set(t.id, t);
-    const unindex = this.state.indexTransfer(t);
+    scope.createdTransfers.push(t);
+    this.state.indexTransfer(t);
     scope.undo.push(() => {
-      unindex();
+      this.state.unindexTransfer(t);
       scope.transfers.delete(t.id);
+      scope.createdTransfers.pop();
     });
-    scope.writes.push({ table: TABLES.transfers, key: u64Key(t.timestamp), value: encodeTransfer(t) });
   }
 
   /** Remembers an account's balances and flags so the scope can restore them. */
@@ -312,6 +313,7 @@ export class StateMachine {
 
   /** Records the balances after an event for the accounts that keep history. */
   private recordHistory(scope: Scope, timestamp: bigint, dr: Account, cr: Account): void {
+    if (((dr.flags | cr.flags) & AccountFlags.history) === 0) return;
     for (const [account, side] of [[dr, HISTORY_SIDE_DEBIT], [cr, HISTORY_SIDE_CREDIT]] as const) {
       if ((account.flags & AccountFlags.history) === 0) continue;
       const list = this.state.history.add(account.id, timestamp)!;
@@ -331,8 +333,9 @@ export class StateMachine {
   }
 
   private findTransfer(scope: Scope, id: bigint): Transfer | undefined {
+    if (!this.state.transferTimestampById.has(id)) return undefined;
     const found = scope.transfers.get(id);
-    assert(found !== undefined || !this.state.transferTimestampById.has(id), 'transfer record was not prefetched');
+    assert(found !== undefined, 'transfer record was not prefetched');
     return found;
   }
 

@@ -9,8 +9,9 @@
  * what validation and indexes need, so a million transfers cost little heap.
  */
 import { assert } from '../errors.js';
-import { decodeAccount, decodeTransfer, encodeAccount, RECORD_SIZE_BYTES } from './codec.js';
+import { decodeAccount, RECORD_SIZE_BYTES } from './codec.js';
 import { TimestampList, ValueIndex } from './indexes.js';
+import { AccountPages, TransferPages } from './pages.js';
 import { TransferFlags, type Account, type Transfer } from './types.js';
 
 export const TABLES = {
@@ -61,20 +62,16 @@ export class Scope {
   readonly undo: (() => void)[] = [];
   readonly writes: Write[] = [];
   readonly dirtyAccounts = new Set<Account>();
+  /** Accounts already encoded into their pages by this scope: re-encoded if the scope is undone. */
+  readonly writtenAccounts = new Set<Account>();
   /** Transfers read (prefetched) or created in this scope, by id. */
   readonly transfers = new Map<bigint, Transfer>();
+  /** Transfers created and not yet appended to the transfer pages, in timestamp order. */
+  readonly createdTransfers: Transfer[] = [];
 
   rollbackTo(undoLength: number, writesLength: number): void {
     while (this.undo.length > undoLength) this.undo.pop()!();
     this.writes.length = writesLength;
-  }
-
-  /** Writes for the accounts changed in this scope, after all others. */
-  flushAccounts(): void {
-    for (const account of this.dirtyAccounts) {
-      this.writes.push({ table: TABLES.accounts, key: u128Key(account.id), value: encodeAccount(account) });
-    }
-    this.dirtyAccounts.clear();
   }
 }
 
@@ -158,6 +155,10 @@ export interface TransferIndexes extends AccountIndexes {
 
 export class LedgerState {
   readonly accounts = new Map<bigint, Account>();
+  /** Account id → slot in `accountPages` (creation order). */
+  readonly accountSlotById = new Map<bigint, number>();
+  readonly accountPages = new AccountPages();
+  readonly transferPages = new TransferPages();
   readonly accountIdByTimestamp = new Map<bigint, bigint>();
   readonly accountTimestamps = new TimestampList();
   readonly accountIndexes: AccountIndexes = newAccountIndexes();
@@ -180,6 +181,7 @@ export class LedgerState {
   /** Indexes an account (new or loaded) and returns how to undo that. */
   indexAccount(account: Account): () => void {
     this.accounts.set(account.id, account);
+    this.accountSlotById.set(account.id, this.accountPages.count++);
     this.accountIdByTimestamp.set(account.timestamp, account.id);
     this.accountTimestamps.push(account.timestamp);
     const lists = [
@@ -191,40 +193,56 @@ export class LedgerState {
     ];
     return () => {
       this.accounts.delete(account.id);
+      this.accountSlotById.delete(account.id);
+      this.accountPages.count--;
       this.accountIdByTimestamp.delete(account.timestamp);
       this.accountTimestamps.truncate(this.accountTimestamps.length - 1);
       for (const list of lists) list?.truncate(list.length - 1);
     };
   }
 
-  /** Indexes a transfer (new or loaded) and returns how to undo that. */
-  indexTransfer(t: Transfer): () => void {
+  /** Indexes a transfer (new or loaded). Undo with `unindexTransfer(t)` while it is the latest. */
+  indexTransfer(t: Transfer): void {
     this.transferTimestampById.set(t.id, t.timestamp);
     this.transferTimestamps.push(t.timestamp);
     const indexes = this.transferIndexes;
-    const lists = [
-      indexes.debits.add(t.debit_account_id, t.timestamp),
-      indexes.credits.add(t.credit_account_id, t.timestamp),
-      indexes.user_data_128.add(t.user_data_128, t.timestamp),
-      indexes.user_data_64.add(t.user_data_64, t.timestamp),
-      indexes.user_data_32.add(t.user_data_32, t.timestamp),
-      indexes.ledger.add(t.ledger, t.timestamp),
-      indexes.code.add(t.code, t.timestamp),
-    ];
-    return () => {
-      this.transferTimestampById.delete(t.id);
-      this.transferTimestamps.truncate(this.transferTimestamps.length - 1);
-      for (const list of lists) list?.truncate(list.length - 1);
-    };
+    indexes.debits.add(t.debit_account_id, t.timestamp);
+    indexes.credits.add(t.credit_account_id, t.timestamp);
+    indexes.user_data_128.add(t.user_data_128, t.timestamp);
+    indexes.user_data_64.add(t.user_data_64, t.timestamp);
+    indexes.user_data_32.add(t.user_data_32, t.timestamp);
+    indexes.ledger.add(t.ledger, t.timestamp);
+    indexes.code.add(t.code, t.timestamp);
+  }
+
+  /** Removes the most recently indexed transfer from every index (indexes are append-only). */
+  unindexTransfer(t: Transfer): void {
+    assert(this.transferTimestamps.last() === t.timestamp, 'only the latest transfer can be unindexed');
+    this.transferTimestampById.delete(t.id);
+    this.transferTimestamps.truncate(this.transferTimestamps.length - 1);
+    const indexes = this.transferIndexes;
+    indexes.debits.removeLast(t.debit_account_id, t.timestamp);
+    indexes.credits.removeLast(t.credit_account_id, t.timestamp);
+    indexes.user_data_128.removeLast(t.user_data_128, t.timestamp);
+    indexes.user_data_64.removeLast(t.user_data_64, t.timestamp);
+    indexes.user_data_32.removeLast(t.user_data_32, t.timestamp);
+    indexes.ledger.removeLast(t.ledger, t.timestamp);
+    indexes.code.removeLast(t.code, t.timestamp);
   }
 
   /** Rebuilds the state from the ledger's tables (on open). */
   async load(tx: LedgerTx): Promise<void> {
-    const accounts: Account[] = [];
-    for await (const [, value] of tx.range(TABLES.accounts)) accounts.push(decodeAccount(value));
-    accounts.sort((a, b) => (a.timestamp < b.timestamp ? -1 : 1));
-    for (const account of accounts) this.indexAccount(account);
-    for await (const [, value] of tx.range(TABLES.transfers)) this.loadTransfer(decodeTransfer(value));
+    // Pages come in key order: accounts by slot (creation order), transfers by timestamp.
+    for await (const [, value] of tx.range(TABLES.accounts)) {
+      for (let offset = 0; offset < value.length; offset += RECORD_SIZE_BYTES) {
+        const account = decodeAccount(value, offset);
+        this.indexAccount(account);
+        this.accountPages.write(this.accountPages.count - 1, account);
+      }
+    }
+    for await (const [, value] of tx.range(TABLES.transfers)) {
+      for (const t of this.transferPages.load(value)) this.loadTransfer(t);
+    }
     for await (const [key, value] of tx.range(TABLES.pending)) {
       const info = this.pending.get(readU64Key(key));
       assert(info !== undefined, 'a pending status without its pending transfer');
@@ -259,4 +277,3 @@ function newAccountIndexes(): AccountIndexes {
 }
 
 export const HISTORY_VALUE_SIZE_BYTES = 64;
-export { RECORD_SIZE_BYTES };

@@ -34,20 +34,31 @@ const QUERY_FILTER_FIELDS: [keyof QueryFilter, FieldKind][] = [
 const BIGINT_BITS = { u128: 128n, u64: 64n } as const;
 const NUMBER_MAX = { u32: 0xffff_ffff, u16: 0xffff } as const;
 
-function checkField(value: unknown, kind: FieldKind, where: string): void {
+/** Why `value` does not fit `kind`, or undefined if it does. Messages are built only on failure. */
+function fieldProblem(value: unknown, kind: FieldKind): string | undefined {
   if (kind === 'u128' || kind === 'u64') {
-    if (typeof value !== 'bigint') throw new LedgerInvalidRequestError(`${where} must be a bigint, got ${typeof value}`);
-    if (value < 0n || value >> BIGINT_BITS[kind] !== 0n) throw new LedgerInvalidRequestError(`${where} is out of range for ${kind}`);
-    return;
+    if (typeof value !== 'bigint') return `must be a bigint, got ${typeof value}`;
+    if (value < 0n || value >> BIGINT_BITS[kind] !== 0n) return `is out of range for ${kind}`;
+    return undefined;
   }
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw new LedgerInvalidRequestError(`${where} must be an integer number`);
-  if (value < 0 || value > NUMBER_MAX[kind]) throw new LedgerInvalidRequestError(`${where} is out of range for ${kind}`);
+  if (typeof value !== 'number' || !Number.isInteger(value)) return 'must be an integer number';
+  if (value < 0 || value > NUMBER_MAX[kind]) return `is out of range for ${kind}`;
+  return undefined;
 }
 
-function checkObject<T>(value: unknown, fields: [keyof T, FieldKind][], where: string): void {
+function checkField(value: unknown, kind: FieldKind, where: string): void {
+  const problem = fieldProblem(value, kind);
+  if (problem !== undefined) throw new LedgerInvalidRequestError(`${where} ${problem}`);
+}
+
+function checkObject<T>(value: unknown, fields: [keyof T, FieldKind][], what: string, index?: number): void {
+  const where = index === undefined ? what : `${what}[${index}]`;
   if (typeof value !== 'object' || value === null) throw new LedgerInvalidRequestError(`${where} must be an object`);
   const record = value as Record<string, unknown>;
-  for (const [field, kind] of fields) checkField(record[field as string], kind, `${where}.${String(field)}`);
+  for (const [field, kind] of fields) {
+    const problem = fieldProblem(record[field as string], kind);
+    if (problem !== undefined) throw new LedgerInvalidRequestError(`${where}.${String(field)} ${problem}`);
+  }
 }
 
 function checkBatch(batch: unknown, what: string): asserts batch is unknown[] {
@@ -57,12 +68,12 @@ function checkBatch(batch: unknown, what: string): asserts batch is unknown[] {
 
 export function checkAccounts(batch: unknown): asserts batch is Account[] {
   checkBatch(batch, 'accounts');
-  for (let i = 0; i < batch.length; i++) checkObject<Account>(batch[i], ACCOUNT_FIELDS, `accounts[${i}]`);
+  for (let i = 0; i < batch.length; i++) checkObject<Account>(batch[i], ACCOUNT_FIELDS, 'accounts', i);
 }
 
 export function checkTransfers(batch: unknown): asserts batch is Transfer[] {
   checkBatch(batch, 'transfers');
-  for (let i = 0; i < batch.length; i++) checkObject<Transfer>(batch[i], TRANSFER_FIELDS, `transfers[${i}]`);
+  for (let i = 0; i < batch.length; i++) checkObject<Transfer>(batch[i], TRANSFER_FIELDS, 'transfers', i);
 }
 
 export function checkIds(batch: unknown): asserts batch is bigint[] {
