@@ -20,7 +20,10 @@ export const ID_SIZE_BYTES = 16;
 const U64_MASK = (1n << 64n) - 1n;
 
 export function readU128(view: DataView, offset: number): bigint {
-  return view.getBigUint64(offset, true) | (view.getBigUint64(offset + 8, true) << 64n);
+  const low = view.getBigUint64(offset, true);
+  const high = view.getBigUint64(offset + 8, true);
+  // Most ids and amounts fit in 64 bits; skipping the shift and the OR saves two BigInt allocations.
+  return high === 0n ? low : low | (high << 64n);
 }
 
 export function writeU128(view: DataView, offset: number, value: bigint): void {
