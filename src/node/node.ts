@@ -14,10 +14,20 @@ import { createNodeMetrics, type NodeMetrics } from './metrics.js';
 import { createBus } from '../bus/bus.js';
 import { busHttpRoutes } from '../bus/http.js';
 import type { Bus } from '../bus/interfaces.js';
+import type { Store } from '../store/interfaces.js';
+import { openNodeStore, registerStoreMetrics, storeHttpRoutes } from '../store/durability/node-store.js';
+import type { FileSystem } from '../store/durability/fs.js';
 
 export interface StartNodeOptions extends Partial<NodeConfig> {
   /** A logger to use instead of creating one from `logLevel`/`logPretty` (tests pass a silent one). */
   logger?: Logger;
+  /**
+   * Called after the node stopped itself because a store write or fsync failed (it is logged first).
+   * Default: set `process.exitCode = 1`, so the process ends non-zero once the node's handles are gone.
+   */
+  onFatal?: (error: Error) => void;
+  /** The file system under the store (tests pass a simulated disk that fails on purpose). Default: the real one. */
+  storeFileSystem?: FileSystem;
 }
 
 export interface PurserNode {
@@ -30,13 +40,15 @@ export interface PurserNode {
   readonly metrics: NodeMetrics;
   /** The XATMI service bus: advertise services here; JSON calls at POST /v1/call/:service, admin at /v1/admin/*. */
   readonly bus: Bus;
+  /** The embedded store: on the data directory (recovered on start), or in memory with `memory`. */
+  readonly store: Store;
   /** Stops listeners and parts, in reverse order of starting. Safe to call more than once. */
   close(): Promise<void>;
 }
 
 /** Starts a node. Throws `ConfigError` for bad options and `NodeError` when a resource cannot be had. */
 export async function startNode(options: StartNodeOptions = {}): Promise<PurserNode> {
-  const { logger: givenLogger, ...overrides } = options;
+  const { logger: givenLogger, onFatal, storeFileSystem, ...overrides } = options;
   const config = validateConfig({ ...defaultConfig(), ...stripUndefined(overrides) });
   const logger = givenLogger ?? createLogger({ level: config.logLevel, pretty: config.logPretty });
   const startedAt = Date.now();
@@ -51,7 +63,17 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
     }
   }
 
+  // A failed write or fsync stops the node: the store already refuses every commit; nothing is retried.
+  let node: PurserNode | undefined = undefined; // set below; the failure handler needs it
+  const stopOnStoreFailure = (error: Error) => {
+    logger.fatal({ err: error }, 'store write or fsync failed; stopping the node');
+    const done = () => (onFatal ?? (() => (process.exitCode = 1)))(error);
+    void node?.close().then(done, done);
+  };
+  const store = await openNodeStore(dataDir, stopOnStoreFailure, storeFileSystem);
+
   const metrics = createNodeMetrics();
+  registerStoreMetrics(metrics.registry, store);
   const http: HttpListener = await startHttpListener({ host: config.httpHost, port: config.httpPort, logger, metrics });
   http.route('GET', '/health', () => ({
     status: 200,
@@ -60,27 +82,31 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
   // The bus drains on close for up to half the shutdown timeout, leaving the rest for the other parts.
   const bus = createBus({ logger, metricsRegistry: metrics.registry });
   for (const route of busHttpRoutes(bus)) http.route(route.method, route.path, route.handler);
+  for (const route of storeHttpRoutes(store)) http.route(route.method, route.path, route.handler);
   http.route('GET', '/metrics', async () => ({ status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType }));
 
   logger.info({ http: http.address.url, dataDir: dataDir ?? '(memory)', version: VERSION }, 'purser node started');
 
   let closing: Promise<void> | undefined;
-  return {
+  node = {
     config,
     http: http.address,
     dataDir,
     logger,
     metrics,
     bus,
+    store,
     close() {
       closing ??= (async () => {
         await bus.close({ drainTimeoutMs: Math.floor(config.shutdownTimeoutMs / 2) });
         await http.close();
+        await store.close();
         logger.info('purser node stopped');
       })();
       return closing;
     },
   };
+  return node;
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
