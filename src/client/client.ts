@@ -25,8 +25,8 @@ import { DEFAULT_TIMEOUT_MS, TIMEOUT_MS_MAX } from '../bus/bus.js';
 import { TPGETANY, TPNOBLOCK, TPNOREPLY, TPNOTIME, TP_FLAGS_ALL, type CallOptions, type GetReplyOptions, type Reply } from '../bus/interfaces.js';
 import { ClientError } from './errors.js';
 import {
-  CALL_ID_MAX, DEFAULT_BUS_PORT, ErrorReason, FRAME_BYTES_MAX, FrameReader, FrameWriter, Op, PROTOCOL_VERSION, ProtocolViolation,
-  SERVICE_NAME_BYTES_MAX, callFrameBytes, decodeFrame, encodeData, type EncodedData, type Frame, type ReplyFrame,
+  CALL_ID_MAX, DEFAULT_BUS_PORT, DataError, ErrorReason, FRAME_BYTES_MAX, FrameDecoder, FrameReader, FrameWriter, Op, PROTOCOL_VERSION,
+  ProtocolViolation, SERVICE_NAME_BYTES_MAX, type Frame, type ReplyFrame,
 } from './protocol.js';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5 * 1000; // 5 seconds
@@ -113,6 +113,7 @@ class Connection implements BusClient {
   readonly address: string;
   private readonly socket = new Socket();
   private readonly reader = new FrameReader(FRAME_BYTES_MAX);
+  private readonly decoder = new FrameDecoder();
   private writer = new FrameWriter();
   private flushScheduled = false;
   private readonly pending = new Map<number, Pending>();
@@ -237,10 +238,13 @@ class Connection implements BusClient {
     requireXatmi((flags & TPNOTIME) !== 0 || (Number.isInteger(timeoutMs) && timeoutMs > 0 && timeoutMs <= TIMEOUT_MS_MAX), `timeoutMs must be an integer from 1 to ${TIMEOUT_MS_MAX}, got ${String(timeoutMs)}`);
     const noReply = (flags & TPNOREPLY) !== 0;
     if (!noReply && this.pending.size >= this.inFlightMax) throw new XatmiError('TPELIMIT', `${this.pending.size} calls in flight on this connection, the node's limit`);
-    const encoded = encodeCallData(data);
-    requireXatmi(callFrameBytes(serviceBytes.length, encoded.bytes.length) <= FRAME_BYTES_MAX, `data of ${encoded.bytes.length} bytes does not fit in a frame of at most ${FRAME_BYTES_MAX} bytes`);
     const callId = noReply ? 0 : this.takeCallId();
-    this.writer.call(callId, flags, timeoutMs, serviceBytes, encoded);
+    try {
+      this.writer.call(callId, flags, timeoutMs, serviceBytes, data);
+    } catch (error) {
+      if (error instanceof DataError) throw new XatmiError('TPEINVAL', `data cannot be sent: ${error.message}`, { cause: error });
+      throw error;
+    }
     this.scheduleFlush();
     const pending: Pending = { callId, internal, timer: undefined, outcome: undefined, waiter: undefined };
     if (noReply) return pending;
@@ -285,7 +289,10 @@ class Connection implements BusClient {
 
   private onData(chunk: Buffer): void {
     try {
-      this.reader.push(chunk, (body) => this.onFrame(decodeFrame(body)));
+      this.reader.push(chunk, (body) => {
+        const frame = this.decoder.decode(body);
+        if (frame !== undefined) this.onFrame(frame);
+      });
     } catch (error) {
       if (!(error instanceof ProtocolViolation)) throw error;
       // The node sent something this client cannot read: tell it why, and give up on the connection.
@@ -420,14 +427,6 @@ class Connection implements BusClient {
     }
     for (const waiter of this.anyWaiters.splice(0)) waiter.reject(lost());
     if (!this.socket.destroyed && reason.code !== 'CLIENT_CLOSED') this.socket.destroy();
-  }
-}
-
-function encodeCallData(data: unknown): EncodedData {
-  try {
-    return encodeData(data);
-  } catch (error) {
-    throw new XatmiError('TPEINVAL', `data cannot be sent: ${(error as Error).message}`, { cause: error });
   }
 }
 

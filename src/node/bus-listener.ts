@@ -19,8 +19,8 @@ import { PurserError, NodeError } from '../errors.js';
 import { XatmiError } from '../bus/errors.js';
 import { TPNOREPLY, TPNOTIME, type Bus, type CallOptions, type Reply } from '../bus/interfaces.js';
 import {
-  ErrorReason, FRAME_BYTES_MAX, FrameReader, FrameWriter, Op, PROTOCOL_VERSION, ProtocolViolation, decodeFrame, encodeData,
-  messageData, replyFrameBytes, type CallFrame, type EncodedData, type Frame, type XatmiCodeName,
+  DataError, ErrorReason, FRAME_BYTES_MAX, FrameDecoder, FrameReader, FrameWriter, Op, PROTOCOL_VERSION, ProtocolViolation,
+  type CallFrame, type Frame, type XatmiCodeName,
 } from '../client/protocol.js';
 import type { Logger } from './logger.js';
 
@@ -85,6 +85,7 @@ export async function startBusListener(options: BusListenerOptions): Promise<Bus
 
 class ServerConnection {
   private readonly reader = new FrameReader(FRAME_BYTES_MAX);
+  private readonly decoder = new FrameDecoder();
   private readonly writer = new FrameWriter();
   private flushScheduled = false;
   private greeted = false;
@@ -117,7 +118,9 @@ class ServerConnection {
     try {
       this.reader.push(chunk, (body) => {
         // After an ERROR from the client or a shutdown, the rest of the batch is ignored.
-        if (this.state === 'open') this.onFrame(decodeFrame(body));
+        // Every body is decoded, even ignored ones, so that VALUES streams stay in step.
+        const frame = this.decoder.decode(body);
+        if (frame !== undefined && this.state === 'open') this.onFrame(frame);
       });
     } catch (error) {
       if (!(error instanceof ProtocolViolation)) throw error;
@@ -188,33 +191,29 @@ class ServerConnection {
   }
 
   private writeReply(callId: number, reply: Reply): void {
-    let data: EncodedData;
     try {
-      data = encodeData(reply.data);
+      this.writer.reply(callId, undefined, reply.urcode, reply.data);
     } catch (error) {
-      return this.writeError(callId, new XatmiError('TPESVCERR', `the reply data cannot be sent over the network: ${(error as Error).message}`));
+      if (!(error instanceof DataError)) throw error;
+      this.writer.replyMessage(callId, 'TPESVCERR', 0, `the reply data cannot be sent over the network: ${error.message}`);
     }
-    if (replyFrameBytes(data.bytes.length) > FRAME_BYTES_MAX) {
-      return this.writeError(callId, new XatmiError('TPESVCERR', `the reply of ${data.bytes.length} bytes exceeds the frame limit of ${FRAME_BYTES_MAX} bytes`));
-    }
-    this.writer.reply(callId, undefined, reply.urcode, data);
     this.scheduleFlush();
   }
 
   /** Any failure becomes a REPLY with a XATMI code. TPESVCFAIL carries its data; the rest their message. */
   private writeError(callId: number, error: unknown): void {
     const { code, message } = toXatmi(error, this.logger);
-    let data: EncodedData = messageData(message);
+    const urcode = error instanceof XatmiError ? error.urcode : 0;
+    this.scheduleFlush();
     if (error instanceof XatmiError && code === 'TPESVCFAIL' && error.data !== undefined) {
       try {
-        data = encodeData(error.data);
-        if (replyFrameBytes(data.bytes.length) > FRAME_BYTES_MAX) data = messageData(`${message} (its data of ${data.bytes.length} bytes exceeds the frame limit)`);
-      } catch (encodeError) {
-        data = messageData(`${message} (its data cannot be sent: ${(encodeError as Error).message})`);
+        return this.writer.reply(callId, code, urcode, error.data);
+      } catch (dataError) {
+        if (!(dataError instanceof DataError)) throw dataError;
+        return this.writer.replyMessage(callId, code, urcode, `${message} (its data cannot be sent: ${dataError.message})`);
       }
     }
-    this.writer.reply(callId, code, error instanceof XatmiError ? error.urcode : 0, data);
-    this.scheduleFlush();
+    this.writer.replyMessage(callId, code, urcode, message);
   }
 
   private scheduleFlush(): void {

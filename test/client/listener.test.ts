@@ -8,7 +8,7 @@ import { connect as connectSocket, createServer, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { ClientError, connect, createBus, type Bus } from 'purser';
-import { ErrorReason, FRAME_BYTES_MAX, FrameReader, FrameWriter, Op, PROTOCOL_VERSION, decodeFrame, encodeData, type Frame } from '../../src/client/protocol.js';
+import { ErrorReason, FRAME_BYTES_MAX, FrameDecoder, FrameReader, FrameWriter, Op, PROTOCOL_VERSION, type Frame } from '../../src/client/protocol.js';
 import { startBusListener, type BusListener } from '../../src/node/bus-listener.js';
 
 let bus: Bus;
@@ -29,9 +29,13 @@ after(async () => {
 async function exchange(bytes: Buffer[], closeWaitMs = 2000): Promise<{ frames: Frame[]; closed: boolean }> {
   const socket: Socket = connectSocket(listener.address.port, '127.0.0.1');
   const reader = new FrameReader();
+  const decoder = new FrameDecoder();
   const frames: Frame[] = [];
   socket.on('data', (chunk: Buffer) => {
-    reader.push(chunk, (body) => frames.push(decodeFrame(body)));
+    reader.push(chunk, (body) => {
+      const frame = decoder.decode(body);
+      if (frame !== undefined) frames.push(frame);
+    });
   });
   socket.on('error', () => {}); // a reset after the node's close is expected
   await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
@@ -52,7 +56,7 @@ function hello(version = PROTOCOL_VERSION, magic?: number): Buffer {
 
 function call(callId: number, service = 'ECHO', data: unknown = 1): Buffer {
   const writer = new FrameWriter();
-  writer.call(callId, 0, 1000, Buffer.from(service), encodeData(data));
+  writer.call(callId, 0, 1000, Buffer.from(service), data);
   return writer.take()!;
 }
 
@@ -110,9 +114,13 @@ test('an oversized frame, an unknown op and a reused call id each close the conn
 test('calls over a raw socket are answered with their call ids, in any order', async () => {
   const socket = connectSocket(listener.address.port, '127.0.0.1');
   const reader = new FrameReader();
+  const decoder = new FrameDecoder();
   const frames: Frame[] = [];
   socket.on('data', (chunk: Buffer) => {
-    reader.push(chunk, (body) => frames.push(decodeFrame(body)));
+    reader.push(chunk, (body) => {
+      const frame = decoder.decode(body);
+      if (frame !== undefined) frames.push(frame);
+    });
   });
   socket.write(Buffer.concat([hello(), call(0x200, 'ECHO', 'a'), call(0x201, 'ECHO', 'b'), call(0x202, 'NOPE')]));
   while (frames.length < 4) await new Promise((resolve) => setTimeout(resolve, 5));

@@ -1,20 +1,31 @@
 // The bus wire codec, without sockets: every frame type round-trips through FrameWriter → FrameReader →
-// decodeFrame; data keeps its type (bytes as bytes, the rest through v8); a stream cut at every byte still
-// yields the same frames; bad lengths and random or mutated bodies raise ProtocolViolation and nothing else.
+// FrameDecoder; data keeps its type (bytes as bytes, the rest through batched v8 streams, cut into several
+// VALUES frames when big); a stream cut at every byte still yields the same frames; data that cannot be sent
+// is a DataError that writes nothing; bad lengths and random or mutated bodies raise ProtocolViolation and
+// nothing else.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  DataKind, ErrorReason, FRAME_BYTES_MAX, FrameReader, FrameWriter, Op, PROTOCOL_VERSION, ProtocolViolation, decodeFrame, encodeData,
-  messageData, type Frame,
+  DataError, DataKind, ErrorReason, FRAME_BYTES_MAX, FrameDecoder, FrameReader, FrameWriter, Op, PROTOCOL_VERSION, ProtocolViolation,
+  VALUES_BATCH_BYTES_SOFT_MAX, type Frame,
 } from '../../src/client/protocol.js';
+
+function decodeAll(bodies: Buffer[]): Frame[] {
+  const decoder = new FrameDecoder();
+  return bodies.map((body) => decoder.decode(body)).filter((frame): frame is Frame => frame !== undefined);
+}
 
 function framesOf(writer: FrameWriter, chunkBytes = Infinity): Frame[] {
   const bytes = writer.take();
   assert.ok(bytes);
   const reader = new FrameReader();
+  const decoder = new FrameDecoder();
   const frames: Frame[] = [];
   for (let at = 0; at < bytes.length; at += chunkBytes) {
-    reader.push(bytes.subarray(at, Math.min(bytes.length, at + chunkBytes)), (body) => frames.push(decodeFrame(body)));
+    reader.push(bytes.subarray(at, Math.min(bytes.length, at + chunkBytes)), (body) => {
+      const frame = decoder.decode(body);
+      if (frame !== undefined) frames.push(frame);
+    });
   }
   return frames;
 }
@@ -22,12 +33,12 @@ function framesOf(writer: FrameWriter, chunkBytes = Infinity): Frame[] {
 function sampleWriter(): FrameWriter {
   const writer = new FrameWriter();
   writer.hello(64);
-  writer.call(7, 0x21, 1500, Buffer.from('BALANCE'), encodeData({ account: 42n, tags: new Map([['a', 1]]) }));
-  writer.call(8, 0, 10, Buffer.from('RAW'), encodeData(new Uint8Array([1, 2, 3])));
+  writer.call(7, 0x21, 1500, Buffer.from('BALANCE'), { account: 42n, tags: new Map([['a', 1]]) });
+  writer.call(8, 0, 10, Buffer.from('RAW'), new Uint8Array([1, 2, 3]));
   writer.cancel(7);
-  writer.reply(8, undefined, 5, encodeData(Buffer.from('ok')));
-  writer.reply(9, 'TPESVCFAIL', -3, encodeData('insufficient funds'));
-  writer.reply(10, 'TPETIME', 0, messageData('no reply within 10 ms'));
+  writer.reply(8, undefined, 5, Buffer.from('ok'));
+  writer.reply(9, 'TPESVCFAIL', -3, 'insufficient funds');
+  writer.replyMessage(10, 'TPETIME', 0, 'no reply within 10 ms');
   writer.error(ErrorReason.frameTooLarge, 'too big');
   return writer;
 }
@@ -46,13 +57,57 @@ test('every frame type round-trips, and data keeps its type', () => {
   assert.equal(frames.length, 8);
 });
 
-test('data kinds: undefined and bytes travel raw, everything else through v8', () => {
-  assert.equal(encodeData(undefined).kind, DataKind.undefined);
-  assert.equal(encodeData(new Uint8Array(2)).kind, DataKind.uint8array);
-  assert.equal(encodeData(Buffer.alloc(2)).kind, DataKind.buffer);
-  assert.equal(encodeData(null).kind, DataKind.v8);
-  assert.equal(encodeData(new Uint16Array(2)).kind, DataKind.v8);
-  assert.throws(() => encodeData(() => 1));
+test('data kinds: undefined and bytes travel inline, everything else batched in VALUES frames', () => {
+  const writer = new FrameWriter();
+  const values = [undefined, new Uint8Array(2), Buffer.alloc(2), null, new Uint16Array(2), 'x', { shared: 1 }];
+  values.forEach((value, i) => writer.reply(i + 1, undefined, 0, value));
+  const bodies: Buffer[] = [];
+  new FrameReader().push(writer.take()!, (body) => bodies.push(body));
+  assert.deepEqual(bodies.map((body) => body[0]), [Op.reply, Op.reply, Op.reply, Op.values, Op.reply, Op.reply, Op.reply, Op.reply]);
+  assert.deepEqual(bodies.filter((body) => body[0] === Op.reply).map((body) => body[6]), [
+    DataKind.undefined, DataKind.uint8array, DataKind.buffer, DataKind.batched, DataKind.batched, DataKind.batched, DataKind.batched,
+  ]);
+  assert.deepEqual(decodeAll(bodies).map((frame) => (frame as { data: unknown }).data), values);
+});
+
+test('a value that cannot be sent is a DataError and writes nothing; the batch goes on', () => {
+  const writer = new FrameWriter();
+  writer.reply(1, undefined, 0, { before: true });
+  assert.throws(() => writer.reply(2, undefined, 0, { fn: () => 1 }), DataError);
+  assert.throws(() => writer.call(3, 0, 10, Buffer.from('S'), Buffer.alloc(FRAME_BYTES_MAX)), DataError);
+  assert.throws(() => writer.call(4, 0, 10, Buffer.from('S'), { big: 'x'.repeat(FRAME_BYTES_MAX) }), DataError);
+  writer.reply(5, undefined, 0, { after: true });
+  const frames = framesOf(writer);
+  assert.deepEqual(frames.map((frame) => [(frame as { callId: number }).callId, (frame as { data: unknown }).data]), [[1, { before: true }], [5, { after: true }]]);
+});
+
+test('big values are spread over several VALUES frames, none over the frame limit', () => {
+  const writer = new FrameWriter();
+  const value = 'v'.repeat(VALUES_BATCH_BYTES_SOFT_MAX / 3);
+  const big = 'b'.repeat(FRAME_BYTES_MAX / 2);
+  const sent = [value, value, value, value, big, value, big, big];
+  sent.forEach((data, i) => writer.reply(i + 1, undefined, 0, data));
+  const bytes = writer.take()!;
+  const bodies: Buffer[] = [];
+  new FrameReader().push(bytes, (body) => bodies.push(body));
+  assert.ok(bodies.every((body) => body.length + 4 <= FRAME_BYTES_MAX));
+  assert.ok(bodies.filter((body) => body[0] === Op.values).length >= 4);
+  assert.deepEqual(decodeAll(bodies).map((frame) => (frame as { data: unknown }).data), sent);
+});
+
+test('VALUES misuse is a ProtocolViolation: batched data without values, unused values, an empty batch', () => {
+  const writer = new FrameWriter();
+  writer.reply(1, undefined, 0, { a: 1 });
+  writer.reply(2, undefined, 0, { b: 2 });
+  const bodies: Buffer[] = [];
+  new FrameReader().push(writer.take()!, (body) => bodies.push(Buffer.from(body)));
+  assert.throws(() => new FrameDecoder().decode(bodies[1]), /without a VALUES frame/);
+  const decoder = new FrameDecoder();
+  decoder.decode(bodies[0]);
+  assert.throws(() => decoder.decode(bodies[0]), /unused/);
+  const empty = Buffer.from(bodies[0]);
+  empty.writeUInt32LE(0, 1);
+  assert.throws(() => new FrameDecoder().decode(empty), /without values/);
 });
 
 test('a stream cut at every chunk size yields the same frames', () => {
@@ -81,25 +136,28 @@ test('a frame larger than the maximum, or empty, is a ProtocolViolation as soon 
 });
 
 test('bad magic and unknown ops, kinds and codes are ProtocolViolations', () => {
+  const decoder = new FrameDecoder();
   const hello = Buffer.from(sampleWriter().take()!.subarray(4, 4 + 17));
   hello.writeUInt32LE(0x12345678, 1);
-  assert.throws(() => decodeFrame(hello), (error) => error instanceof ProtocolViolation && error.reason === ErrorReason.versionMismatch);
-  assert.throws(() => decodeFrame(Buffer.from([0x55])), ProtocolViolation);
-  assert.throws(() => decodeFrame(Buffer.from([Op.cancel, 1, 0, 0])), ProtocolViolation);
+  assert.throws(() => decoder.decode(hello), (error) => error instanceof ProtocolViolation && error.reason === ErrorReason.versionMismatch);
+  assert.throws(() => decoder.decode(Buffer.from([0x55])), ProtocolViolation);
+  assert.throws(() => decoder.decode(Buffer.from([Op.cancel, 1, 0, 0])), ProtocolViolation);
   const call = Buffer.from([Op.call, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 99, 1, 0x41]);
-  assert.throws(() => decodeFrame(call), /unknown data kind 99/);
+  assert.throws(() => decoder.decode(call), /unknown data kind 99/);
   call[13] = DataKind.message; // a CALL never carries a message
-  assert.throws(() => decodeFrame(call), ProtocolViolation);
+  assert.throws(() => decoder.decode(call), ProtocolViolation);
   const reply = Buffer.alloc(17);
   reply[0] = Op.reply;
   reply[5] = 200;
-  assert.throws(() => decodeFrame(reply), /unknown XATMI code 200/);
+  assert.throws(() => decoder.decode(reply), /unknown XATMI code 200/);
 });
 
 test('fuzz: random and mutated bodies decode or raise ProtocolViolation, never anything else', () => {
   const valid = sampleWriter().take()!;
   const bodies: Buffer[] = [];
   new FrameReader().push(valid, (body) => bodies.push(Buffer.from(body)));
+  // One decoder for the whole run, as a connection has: VALUES state carries over from frame to frame.
+  const decoder = new FrameDecoder();
   let seed = 12345;
   const random = () => {
     seed = (seed * 1103515245 + 12345) % 2 ** 31;
@@ -118,7 +176,7 @@ test('fuzz: random and mutated bodies decode or raise ProtocolViolation, never a
     }
     if (body.length === 0) continue;
     try {
-      decodeFrame(body);
+      decoder.decode(body);
     } catch (error) {
       assert.ok(error instanceof ProtocolViolation, `not a ProtocolViolation: ${String(error)}`);
       violations += 1;
