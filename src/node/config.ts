@@ -10,6 +10,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../errors.js';
+import { parseTigerBeetleAddress } from './tigerbeetle/address.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -23,6 +24,11 @@ export interface NodeConfig {
   httpHost: string;
   /** Port of the HTTP listener; 0 picks a free port (tests use this). */
   httpPort: number;
+  /**
+   * Where the TigerBeetle client-protocol listener binds (`host:port`, or a port on 127.0.0.1), or `off`.
+   * Off by default so that several nodes (tests, benchmarks) never contend for TigerBeetle's port 3000.
+   */
+  tbAddress: string;
   logLevel: LogLevel;
   /** Force human-readable logs (`true`), JSON lines (`false`), or decide by whether stdout is a terminal. */
   logPretty: boolean | 'auto';
@@ -39,6 +45,7 @@ export function defaultConfig(): NodeConfig {
     memory: false,
     httpHost: '127.0.0.1',
     httpPort: DEFAULT_HTTP_PORT,
+    tbAddress: 'off',
     logLevel: 'info',
     logPretty: 'auto',
     shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS,
@@ -62,6 +69,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'memory', flag: 'memory', env: 'PURSER_MEMORY', kind: 'boolean', help: 'keep all data in memory; nothing is written to disk' },
   { key: 'httpHost', flag: 'http-host', env: 'PURSER_HTTP_HOST', kind: 'string', valueName: 'host', help: 'address of the HTTP listener (/health, /metrics)' },
   { key: 'httpPort', flag: 'http-port', env: 'PURSER_HTTP_PORT', kind: 'port', valueName: 'port', help: 'port of the HTTP listener; 0 picks a free one' },
+  { key: 'tbAddress', flag: 'tb-address', env: 'PURSER_TB_ADDRESS', kind: 'string', valueName: 'host:port|port|off', help: 'TigerBeetle client protocol listener (tigerbeetle-node connects here), e.g. 127.0.0.1:3000' },
   { key: 'logLevel', flag: 'log-level', env: 'PURSER_LOG_LEVEL', kind: 'log_level', valueName: 'level', help: `one of ${LOG_LEVELS.join(', ')}` },
   { key: 'logPretty', flag: 'log-pretty', env: 'PURSER_LOG_PRETTY', kind: 'tristate', valueName: 'auto|true|false', help: 'human-readable logs; auto = when stdout is a terminal' },
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout-ms', env: 'PURSER_SHUTDOWN_TIMEOUT_MS', kind: 'duration_ms', valueName: 'ms', help: 'longest graceful shutdown before forcing exit' },
@@ -140,6 +148,11 @@ export function validateConfig(config: NodeConfig): NodeConfig {
   if (typeof config.memory !== 'boolean') fail('memory must be true or false');
   if (typeof config.httpHost !== 'string' || config.httpHost.length === 0) fail('httpHost must be a host name or address');
   if (!Number.isInteger(config.httpPort) || config.httpPort < 0 || config.httpPort > 65535) fail(`httpPort must be an integer 0..65535, got ${String(config.httpPort)}`);
+  try {
+    parseTigerBeetleAddress(config.tbAddress);
+  } catch (error) {
+    fail(`tbAddress: ${(error as Error).message}`);
+  }
   if (!LOG_LEVELS.includes(config.logLevel)) fail(`logLevel must be one of ${LOG_LEVELS.join(', ')}`);
   if (config.logPretty !== 'auto' && typeof config.logPretty !== 'boolean') fail('logPretty must be auto, true or false');
   if (!Number.isInteger(config.shutdownTimeoutMs) || config.shutdownTimeoutMs < 0) fail('shutdownTimeoutMs must be a non-negative integer');

@@ -49,6 +49,8 @@ import { BATCH_EVENTS_MAX, operationSpec, type OperationSpec } from './operation
 import { CLIENT_SESSIONS_MAX, SessionTable, type ReplySink, type Session } from './sessions.js';
 import { TigerBeetleError } from './errors.js';
 
+export { parseTigerBeetleAddress } from './address.js';
+
 /** The release Purser implements, sent in evictions and pongs: TigerBeetle 0.17.9. */
 export const SERVER_RELEASE = packRelease(0, 17, 9);
 /** Client releases served: the 0.17 line up to the one implemented. Older or newer clients are evicted. */
@@ -410,20 +412,4 @@ function assertReplyValid(reply: Buffer, multiBatch: { resultSizeBytes: number; 
   if (multiBatch === undefined) return;
   const decoded = decodeMultiBatch(reply.subarray(HEADER_SIZE_BYTES), multiBatch.resultSizeBytes);
   assert(decoded !== undefined && decoded.counts.length === multiBatch.batchCount, 'reply multi-batch does not mirror the request');
-}
-
-/**
- * Parses `--tb-address`: `off`, a port (on 127.0.0.1), or `host:port` (`[v6]:port` for IPv6).
- * Returns undefined for `off`.
- */
-export function parseTigerBeetleAddress(value: string): { host: string; port: number } | undefined {
-  const invalid = () => new TigerBeetleError('TB_ADDRESS_INVALID', `TigerBeetle address ${JSON.stringify(value)} is not off, a port, or host:port`);
-  if (typeof value !== 'string') throw invalid();
-  if (value === 'off') return undefined;
-  const match = /^(?:(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):)?(\d{1,5})$/.exec(value);
-  if (match === null) throw invalid();
-  const port = Number(match[2]);
-  if (port > 65535) throw invalid();
-  const host = match[1] === undefined ? '127.0.0.1' : match[1].replace(/^\[(.*)\]$/, '$1');
-  return { host, port };
 }
