@@ -25,6 +25,11 @@ export {
   TransactionFinishedError, TransactionAbortedError, StoreClosedError,
 } from './store/errors.js';
 export { encodeCounter, decodeCounter } from './store/counter.js';
+export { checkpointStore, storeDurability } from './store/durability/attach.js';
+export type { StorePersistenceOptions } from './store/durability/attach.js';
+export type { CheckpointResult, DurabilityStats } from './store/durability/persistence.js';
+export { dumpStore, loadStore } from './store/durability/dump.js';
+export { StoreDamagedError, StoreLockedError, StoreFailedError, DumpInvalidError, StoreNotEmptyError } from './store/durability/errors.js';
 export type {
   Store, Transaction, OpenStoreOptions, TransactionOptions, RangeOptions, IncrementOptions, Sequence, SequenceOptions, StoreStats,
 } from './store/interfaces.js';

@@ -8,6 +8,7 @@
  * loaded store is one snapshot and an empty log.
  */
 import { dirname, resolve } from 'node:path';
+import { requireArgument } from '../../errors.js';
 import type { EngineHooks, Store } from '../interfaces.js';
 import { openStore } from '../store.js';
 import { checkpointStore } from './attach.js';
@@ -25,7 +26,15 @@ export interface DumpOptions {
   onProgress?: ProgressListener;
 }
 
+function checkDumpOptions(options: DumpOptions): void {
+  requireArgument(typeof options === 'object' && options !== null, 'options must be an object { dir, file }');
+  requireArgument(typeof options.dir === 'string' && options.dir.length > 0, 'dir must be a non-empty string');
+  requireArgument(typeof options.file === 'string' && options.file.length > 0, 'file must be a non-empty string');
+  requireArgument(options.onProgress === undefined || typeof options.onProgress === 'function', 'onProgress must be a function');
+}
+
 export async function dumpStore(options: DumpOptions): Promise<{ records: number; sizeBytes: number }> {
+  checkDumpOptions(options);
   const fs = options.fs ?? realFileSystem;
   const store = await openStore({ dir: options.dir, fs, checkpointLogBytes: 0 });
   try {
@@ -76,6 +85,7 @@ const CHECK_ONLY: ImageSink = {
 };
 
 export async function loadStore(options: DumpOptions): Promise<{ records: number }> {
+  checkDumpOptions(options);
   const fs = options.fs ?? realFileSystem;
   const path = resolve(options.file);
   // First pass: the whole file is checked before anything is written.

@@ -107,6 +107,10 @@ test('loading into a store that holds data is refused; bad input to the durabili
   await memory.close();
   await assert.rejects(openStore({ dir: join(work, 'x'), checkpointLogBytes: -1 }), InvalidArgumentError);
   await assert.rejects(openStore({ dir: join(work, 'y'), onFailure: 'no' as unknown as () => void }), InvalidArgumentError);
+  for (const bad of [null, {}, { dir: '', file: 'x' }, { dir: 'x', file: 3 }, { dir: 'x', file: 'y', onProgress: 1 }]) {
+    await assert.rejects(dumpStore(bad as never), InvalidArgumentError);
+    await assert.rejects(loadStore(bad as never), InvalidArgumentError);
+  }
 });
 
 test('purser dump, load and checkpoint on the command line', async () => {
