@@ -65,6 +65,7 @@ export function createBusMetrics(registry: Registry, source: { pq(): QueueView[]
   // Label lookups cost a hash of the label set; cache the children per service.
   const waitChildren = new Map<string, Histogram.Internal<'service'>>();
   const serviceChildren = new Map<string, Histogram.Internal<'service'>>();
+  const outcomeChildren = new Map<string, Counter.Internal>();
   return {
     observeService(service, queueWaitMs, serviceMs) {
       let wait = waitChildren.get(service);
@@ -75,7 +76,10 @@ export function createBusMetrics(registry: Registry, source: { pq(): QueueView[]
       time.observe(serviceMs / 1000);
     },
     outcome(service, outcome) {
-      calls.inc({ service, outcome });
+      const key = `${service}\n${outcome}`;
+      let child = outcomeChildren.get(key);
+      if (!child) outcomeChildren.set(key, (child = calls.labels(service, outcome)));
+      child.inc();
     },
     expired,
     late,
