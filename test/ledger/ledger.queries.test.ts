@@ -30,7 +30,7 @@ before(async () => {
     }));
   }
   const results = await client.createTransfers(tBatch);
-  assert.ok(results.every((r) => r.status === CreateAccountStatus.created), JSON.stringify(results.filter((r) => r.status !== CreateTransferStatus.created).slice(0, 3), (_, v: unknown) => (typeof v === 'bigint' ? String(v) : v)));
+  assert.ok(results.every((r) => r.status === CreateTransferStatus.created), JSON.stringify(results.filter((r) => r.status !== CreateTransferStatus.created).slice(0, 3), (_, v: unknown) => (typeof v === 'bigint' ? String(v) : v)));
   accounts = await client.lookupAccounts(batch.map((a) => a.id));
   transfers = await client.lookupTransfers(tBatch.map((t) => t.id));
 });
