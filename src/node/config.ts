@@ -9,6 +9,7 @@
  * Parts that come later (the bus listener, the TigerBeetle listener) add their rows here.
  */
 import { parseArgs } from 'node:util';
+import { DEFAULT_BUS_PORT } from '../client/protocol.js';
 import { ConfigError } from '../errors.js';
 import { parseTigerBeetleAddress } from './tigerbeetle/address.js';
 
@@ -24,6 +25,13 @@ export interface NodeConfig {
   httpHost: string;
   /** Port of the HTTP listener; 0 picks a free port (tests use this). */
   httpPort: number;
+  /** Address the bus's TCP listener (the `connect()` client's protocol) binds to. Loopback unless told otherwise. */
+  busHost: string;
+  /**
+   * Port of the bus's TCP listener; 0 picks a free port. When `httpPort` is 0 and this is not given, it is 0
+   * too, so that test and embedded nodes (which ask for any HTTP port) never contend for 7700.
+   */
+  busPort: number;
   /**
    * Where the TigerBeetle client-protocol listener binds (`host:port`, or a port on 127.0.0.1), or `off`.
    * Off by default so that several nodes (tests, benchmarks) never contend for TigerBeetle's port 3000.
@@ -37,6 +45,7 @@ export interface NodeConfig {
 }
 
 export const DEFAULT_HTTP_PORT = 7780;
+export { DEFAULT_BUS_PORT };
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10 * 1000; // 10 seconds
 
 export function defaultConfig(): NodeConfig {
@@ -45,6 +54,8 @@ export function defaultConfig(): NodeConfig {
     memory: false,
     httpHost: '127.0.0.1',
     httpPort: DEFAULT_HTTP_PORT,
+    busHost: '127.0.0.1',
+    busPort: DEFAULT_BUS_PORT,
     tbAddress: 'off',
     logLevel: 'info',
     logPretty: 'auto',
@@ -69,6 +80,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'memory', flag: 'memory', env: 'PURSER_MEMORY', kind: 'boolean', help: 'keep all data in memory; nothing is written to disk' },
   { key: 'httpHost', flag: 'http-host', env: 'PURSER_HTTP_HOST', kind: 'string', valueName: 'host', help: 'address of the HTTP listener (/health, /metrics)' },
   { key: 'httpPort', flag: 'http-port', env: 'PURSER_HTTP_PORT', kind: 'port', valueName: 'port', help: 'port of the HTTP listener; 0 picks a free one' },
+  { key: 'busHost', flag: 'bus-host', env: 'PURSER_BUS_HOST', kind: 'string', valueName: 'host', help: 'address of the bus TCP listener (connect() clients)' },
+  { key: 'busPort', flag: 'bus-port', env: 'PURSER_BUS_PORT', kind: 'port', valueName: 'port', help: 'port of the bus TCP listener; 0 picks a free one (also when --http-port is 0 and this is not given)' },
   { key: 'tbAddress', flag: 'tb-address', env: 'PURSER_TB_ADDRESS', kind: 'string', valueName: 'host:port|port|off', help: 'TigerBeetle client protocol listener (tigerbeetle-node connects here), e.g. 127.0.0.1:3000' },
   { key: 'logLevel', flag: 'log-level', env: 'PURSER_LOG_LEVEL', kind: 'log_level', valueName: 'level', help: `one of ${LOG_LEVELS.join(', ')}` },
   { key: 'logPretty', flag: 'log-pretty', env: 'PURSER_LOG_PRETTY', kind: 'tristate', valueName: 'auto|true|false', help: 'human-readable logs; auto = when stdout is a terminal' },
@@ -136,6 +149,8 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv = 
     const raw = parsed.values[spec.flag];
     if (raw !== undefined && typeof raw !== 'object') assign(spec, parseValue(spec, raw, `--${spec.flag}`));
   }
+  const busPortGiven = env.PURSER_BUS_PORT !== undefined || parsed.values['bus-port'] !== undefined;
+  if (config.httpPort === 0 && !busPortGiven) config.busPort = 0; // see NodeConfig.busPort
   return validateConfig(config);
 }
 
@@ -153,6 +168,8 @@ export function validateConfig(config: NodeConfig): NodeConfig {
   } catch (error) {
     fail(`tbAddress: ${(error as Error).message}`);
   }
+  if (typeof config.busHost !== 'string' || config.busHost.length === 0) fail('busHost must be a host name or address');
+  if (!Number.isInteger(config.busPort) || config.busPort < 0 || config.busPort > 65535) fail(`busPort must be an integer 0..65535, got ${String(config.busPort)}`);
   if (!LOG_LEVELS.includes(config.logLevel)) fail(`logLevel must be one of ${LOG_LEVELS.join(', ')}`);
   if (config.logPretty !== 'auto' && typeof config.logPretty !== 'boolean') fail('logPretty must be auto, true or false');
   if (!Number.isInteger(config.shutdownTimeoutMs) || config.shutdownTimeoutMs < 0) fail('shutdownTimeoutMs must be a non-negative integer');
