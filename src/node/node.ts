@@ -13,6 +13,7 @@ import { createLogger, type Logger } from './logger.js';
 import { createNodeMetrics, type NodeMetrics } from './metrics.js';
 import { createBus } from '../bus/bus.js';
 import { busHttpRoutes } from '../bus/http.js';
+import { startBusListener } from './bus-listener.js';
 import type { Bus } from '../bus/interfaces.js';
 import type { Store } from '../store/interfaces.js';
 import { openNodeStore, registerStoreMetrics, storeHttpRoutes } from '../store/durability/node-store.js';
@@ -40,6 +41,8 @@ export interface PurserNode {
   readonly metrics: NodeMetrics;
   /** The XATMI service bus: advertise services here; JSON calls at POST /v1/call/:service, admin at /v1/admin/*. */
   readonly bus: Bus;
+  /** Where the bus's TCP listener (the protocol of `connect()` clients) is bound. */
+  readonly busListener: { host: string; port: number };
   /** The embedded store: on the data directory (recovered on start), or in memory with `memory`. */
   readonly store: Store;
   /** Stops listeners and parts, in reverse order of starting. Safe to call more than once. */
@@ -50,6 +53,8 @@ export interface PurserNode {
 export async function startNode(options: StartNodeOptions = {}): Promise<PurserNode> {
   const { logger: givenLogger, onFatal, storeFileSystem, ...overrides } = options;
   const config = validateConfig({ ...defaultConfig(), ...stripUndefined(overrides) });
+  // As in resolveConfig: a node that asks for any HTTP port gets any bus port too, unless it names one.
+  if (overrides.busPort === undefined && config.httpPort === 0) config.busPort = 0;
   const logger = givenLogger ?? createLogger({ level: config.logLevel, pretty: config.logPretty });
   const startedAt = Date.now();
 
@@ -82,10 +87,14 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
   // The bus drains on close for up to half the shutdown timeout, leaving the rest for the other parts.
   const bus = createBus({ logger, metricsRegistry: metrics.registry });
   for (const route of busHttpRoutes(bus)) http.route(route.method, route.path, route.handler);
+  const busListener = await startBusListener({ host: config.busHost, port: config.busPort, bus, logger }).catch(async (error: unknown) => {
+    await Promise.all([http.close(), bus.close(), store.close()]);
+    throw error;
+  });
   for (const route of storeHttpRoutes(store)) http.route(route.method, route.path, route.handler);
   http.route('GET', '/metrics', async () => ({ status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType }));
 
-  logger.info({ http: http.address.url, dataDir: dataDir ?? '(memory)', version: VERSION }, 'purser node started');
+  logger.info({ http: http.address.url, bus: `${busListener.address.host}:${busListener.address.port}`, dataDir: dataDir ?? '(memory)', version: VERSION }, 'purser node started');
 
   let closing: Promise<void> | undefined;
   node = {
@@ -95,10 +104,13 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
     logger,
     metrics,
     bus,
+    busListener: busListener.address,
     store,
     close() {
       closing ??= (async () => {
-        await bus.close({ drainTimeoutMs: Math.floor(config.shutdownTimeoutMs / 2) });
+        // Network callers in flight are answered (the listener waits for them) while the bus drains.
+        const drainTimeoutMs = Math.floor(config.shutdownTimeoutMs / 2);
+        await Promise.all([busListener.close({ drainTimeoutMs }), bus.close({ drainTimeoutMs })]);
         await http.close();
         await store.close();
         logger.info('purser node stopped');
