@@ -397,7 +397,9 @@ class BusCore implements Bus, RequestHost {
       this.counters.expiredInQueue += 1;
       this.metrics?.expired.inc();
     }
-    this.deliverError(request, code, message);
+    // Usually the caller already had its TPETIME from the deadline heap; the request never ran, so there is
+    // no late reply to count — only the expiry.
+    if (code !== 'TPETIME' || !request.answered) this.deliverError(request, code, message);
     this.pump(service);
     this.checkDrained();
   }

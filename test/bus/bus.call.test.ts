@@ -187,7 +187,23 @@ test('bad input to every public function is TPEINVAL and changes nothing', async
   await rejectsWith(bus.close({ drainTimeoutMs: -1 }), 'TPEINVAL');
   assert.throws(() => new ServiceFailure(1.5), (error: unknown) => code(error) === 'TPEINVAL');
   assert.throws(() => new ServiceReply(1, Number.NaN), (error: unknown) => code(error) === 'TPEINVAL');
-  assert.deepEqual({ services: bus.services(), stats: bus.stats() }, before);
+  // Inside a handler: forward and nested calls validate too (the handler sees TPEINVAL).
+  const seen: string[] = [];
+  bus.advertise('CHECKS', async (request) => {
+    for (const bad of [() => request.forward('', 1), () => request.forward('OK', () => 1), () => request.acall('OK', 1, { timeoutMs: -1 })]) {
+      try {
+        bad();
+      } catch (error) {
+        seen.push(code(error));
+      }
+    }
+    seen.push(await request.call('OK', 1, { flags: 0x4000 }).then(() => 'replied', (error: unknown) => code(error)));
+    return 'checked';
+  });
+  assert.equal((await bus.call('CHECKS', null)).data, 'checked');
+  assert.deepEqual(seen, ['TPEINVAL', 'TPEINVAL', 'TPEINVAL', 'TPEINVAL']);
+  await bus.unadvertise('CHECKS');
+  assert.deepEqual({ services: bus.services(), stats: { ...bus.stats(), calls: before.stats.calls } }, before);
   assert.equal((await bus.call('OK', 'still fine')).data, 'still fine');
   await bus.close();
 });

@@ -100,3 +100,39 @@ test('queued requests go to the surviving worker; with the budget spent they are
   assert.equal(await codeOf(bus.call('W', { op: 'echo' })), 'TPESVCERR');
   await bus.close();
 });
+
+test('under random worker latencies every reply matches its request; late ones are dropped and counted', async () => {
+  const bus = createBus();
+  bus.advertise('W', MODULE, { threads: 2, pipelineDepth: 4 });
+  let replies = 0;
+  let timeouts = 0;
+  const calls = Array.from({ length: 400 }, (_, token) =>
+    bus.call('W', { op: 'sleep', ms: Math.floor(Math.random() * 6), value: token }, { timeoutMs: 5 + Math.floor(Math.random() * 30) }).then(
+      (reply) => {
+        assert.equal(reply.data, token, 'a worker reply reached the wrong request');
+        replies += 1;
+      },
+      (error: unknown) => {
+        assert.equal((error as XatmiError).code, 'TPETIME');
+        timeouts += 1;
+      },
+    ),
+  );
+  await Promise.all(calls);
+  await bus.close();
+  assert.equal(replies + timeouts, 400);
+  assert.equal(bus.stats().expiredInQueue + bus.stats().lateReplies, timeouts);
+});
+
+test('a service module that cannot load spends its restart budget and then answers TPESVCERR', async () => {
+  const bus = createBus();
+  bus.advertise('MISSING', new URL('./fixtures/does-not-exist.ts', import.meta.url), { threads: 1, restartsMax: 1 });
+  // The worker dies at start-up; a request it held is answered at once; the restart dies too: budget spent.
+  assert.equal(await codeOf(bus.call('MISSING', 1, { timeoutMs: 10_000 })), 'TPESVCERR');
+  await until(() => bus.psr()[0].state === 'dead');
+  const started = performance.now();
+  assert.equal(await codeOf(bus.call('MISSING', 2, { timeoutMs: 10_000 })), 'TPESVCERR');
+  assert.ok(performance.now() - started < 1000);
+  assert.equal(bus.psc()[0].status, 'UNAVAILABLE');
+  await bus.close();
+});
