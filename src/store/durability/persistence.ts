@@ -77,6 +77,7 @@ function parseSnapshotFileName(name: string): number | undefined {
 export class Persistence implements Durability {
   private writer!: LogWriter;
   private checkpointing: Promise<CheckpointResult> | undefined;
+  private checkpointScheduled = false;
   private failure: StoreFailedError | undefined;
   private closed = false;
   private checkpoints = 0;
@@ -123,9 +124,14 @@ export class Persistence implements Durability {
 
   logCommit(record: CommitRecord): Promise<void> | undefined {
     const durable = this.writer.appendCommit(record);
-    if (this.checkpointLogBytes > 0 && this.writer.bytesSinceRotation >= this.checkpointLogBytes && !this.checkpointing && !this.failure) {
-      // Failures are reported through onFailure and stop the store; nothing to do with them here.
-      this.checkpoint().catch(() => undefined);
+    if (this.checkpointLogBytes > 0 && this.writer.bytesSinceRotation >= this.checkpointLogBytes && !this.checkpointScheduled && !this.checkpointing && !this.failure) {
+      // Not now: this runs inside the engine's commit step, and a snapshot belongs between steps.
+      this.checkpointScheduled = true;
+      setImmediate(() => {
+        this.checkpointScheduled = false;
+        // Failures are reported through onFailure and stop the store; nothing more to do with them here.
+        if (!this.closed && !this.failure) this.checkpoint().catch(() => undefined);
+      });
     }
     return durable;
   }
