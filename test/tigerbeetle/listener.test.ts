@@ -4,6 +4,7 @@
 // errors for bad listener options and addresses.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { Registry } from 'prom-client';
 import {
   buildPingClient,
   buildRequest,
@@ -172,5 +173,29 @@ test('bad listener options and addresses are typed errors; a port in use is TB_L
   assert.equal(parseTigerBeetleAddress('off'), undefined);
   for (const bad of ['', 'on', '127.0.0.1:', ':3000', '127.0.0.1:99999', 'a b:1', '3000x']) {
     assert.throws(() => parseTigerBeetleAddress(bad), (e: unknown) => e instanceof TigerBeetleError && e.code === 'TB_ADDRESS_INVALID', bad);
+  }
+});
+
+test('with a registry, the listener counts requests, evictions, refusals and resent replies for Prometheus', async () => {
+  const registry = new Registry();
+  const counted = await startTigerBeetleListener({ host: '127.0.0.1', port: 0, ledger: new RecordingLedger(), logger: silentLogger, metricsRegistry: registry });
+  try {
+    const s = new RawSession(await RawConnection.open(counted.address.port), 5n);
+    await s.register();
+    await s.request(LOOKUP_ACCOUNTS, multiBatchBody(16, [encodeIds([1n])]));
+    await s.exchange(s.lastRequest!);
+    await s.exchange(s.requestMessage(139, multiBatchBody(16, [encodeIds([1n])])));
+    const bad = await RawConnection.open(counted.address.port);
+    bad.send(Buffer.alloc(256, 7));
+    await bad.waitClosed();
+    const text = await registry.metrics();
+    assert.match(text, /purser_tigerbeetle_requests_total\{operation="lookup_accounts"\} 1/);
+    assert.match(text, /purser_tigerbeetle_evictions_total\{reason="invalid_request_operation"\} 1/);
+    assert.match(text, /purser_tigerbeetle_connections_refused_total 1/);
+    assert.match(text, /purser_tigerbeetle_replies_resent_total 1/);
+    assert.match(text, /purser_tigerbeetle_connections 1/);
+    s.connection.close();
+  } finally {
+    await counted.close();
   }
 });

@@ -17,6 +17,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { assert, PurserError } from '../../errors.js';
 import type { Client } from '../../ledger/types.js';
 import {
@@ -45,9 +46,10 @@ import {
   type RequestHeader,
 } from './header.js';
 import { decodeMultiBatch, multiBatchSizeBytes, trailerSizeBytes, writeMultiBatchTrailer, type MultiBatch } from './multi-batch.js';
-import { BATCH_EVENTS_MAX, operationSpec, type OperationSpec } from './operations.js';
+import { BATCH_EVENTS_MAX, operationSpec, TigerBeetleOperation, type OperationSpec } from './operations.js';
 import { CLIENT_SESSIONS_MAX, SessionTable, type ReplySink, type Session } from './sessions.js';
 import { TigerBeetleError } from './errors.js';
+import { createTigerBeetleMetrics, type TigerBeetleMetrics } from './metrics.js';
 
 export { parseTigerBeetleAddress } from './address.js';
 
@@ -70,6 +72,8 @@ export interface TigerBeetleListenerOptions {
   /** The cluster id clients must name (TigerBeetle's `cluster_id`); 0 unless configured. */
   cluster?: bigint;
   sessionsMax?: number;
+  /** The node's Prometheus registry, for `purser_tigerbeetle_*` metrics. */
+  metricsRegistry?: Registry;
 }
 
 export interface TigerBeetleListenerStats {
@@ -96,7 +100,8 @@ export async function startTigerBeetleListener(options: TigerBeetleListenerOptio
     throw new TigerBeetleError('TB_OPTIONS_INVALID', 'ledger must implement the ledger Client interface');
   }
   if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) throw new TigerBeetleError('TB_OPTIONS_INVALID', `port must be 0..65535, got ${String(options.port)}`);
-  const replica = new Replica(options.ledger, cluster, options.logger.child({ part: 'tigerbeetle' }), options.sessionsMax ?? CLIENT_SESSIONS_MAX);
+  const metrics = options.metricsRegistry === undefined ? undefined : createTigerBeetleMetrics(options.metricsRegistry);
+  const replica = new Replica(options.ledger, cluster, options.logger.child({ part: 'tigerbeetle' }), options.sessionsMax ?? CLIENT_SESSIONS_MAX, metrics);
   const server = createServer({ noDelay: true }, (socket) => replica.accept(socket));
   server.maxConnections = CONNECTIONS_MAX;
   await new Promise<void>((resolve, reject) => {
@@ -139,6 +144,7 @@ class Connection implements ReplySink {
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('error', (error) => replica.logger.debug({ err: error }, 'TigerBeetle connection error'));
     socket.on('close', () => replica.forget(this));
+    replica.metrics?.connectionsOpen.inc();
   }
 
   get open(): boolean {
@@ -162,6 +168,7 @@ class Connection implements ReplySink {
 
   refuse(reason: string): void {
     this.replica.stats.connectionsRefused += 1;
+    this.replica.metrics?.connectionsRefused.inc();
     this.close(reason);
   }
 
@@ -216,6 +223,7 @@ class Replica {
     private readonly cluster: bigint,
     readonly logger: Logger,
     sessionsMax: number,
+    readonly metrics: TigerBeetleMetrics | undefined,
   ) {
     this.sessions = new SessionTable(sessionsMax);
   }
@@ -227,6 +235,7 @@ class Replica {
 
   forget(connection: Connection): void {
     this.connections.delete(connection);
+    this.metrics?.connectionsOpen.dec();
   }
 
   closeAll(): void {
@@ -256,6 +265,7 @@ class Replica {
 
   private evict(connection: ReplySink, client: bigint, reason: EvictionReason): void {
     this.stats.evictions += 1;
+    this.metrics?.evictions.inc({ reason: EvictionReason[reason] });
     this.logger.info({ client: String(client), reason: EvictionReason[reason] }, 'evicting TigerBeetle client');
     connection.send(buildEviction(this.cluster, SERVER_RELEASE, client, reason));
   }
@@ -298,6 +308,7 @@ class Replica {
     if (request.request !== session.lastRequest || request.checksum !== session.lastRequestChecksum) return;
     if (session.lastReply === undefined) return;
     this.stats.repliesResent += 1;
+    this.metrics?.repliesResent.inc();
     session.sink.send(session.lastReply);
   }
 
@@ -311,6 +322,7 @@ class Replica {
     if (existing !== undefined && existing.lastRequest === 0 && existing.lastRequestChecksum === request.checksum && existing.lastReply !== undefined) {
       existing.sink = connection;
       this.stats.repliesResent += 1;
+      this.metrics?.repliesResent.inc();
       return connection.send(existing.lastReply);
     }
     // Clients before 0.16 register with an empty body.
@@ -343,6 +355,7 @@ class Replica {
       resultsRoom -= batchResults.length;
     }
     this.stats.requestsExecuted += 1;
+    this.metrics?.requests.inc({ operation: TigerBeetleOperation[spec.operation] });
     this.commit += 1n;
     const reply = encodeReply(spec, results);
     sealReply(reply, { cluster: this.cluster, release: request.release, requestChecksum: request.checksum, client: request.client, commit: this.commit, timestamp: this.nextTimestampNs(), request: request.request, operation: request.operation });
