@@ -14,15 +14,18 @@ const LIST_CAPACITY_MIN = 4;
 export class TimestampList {
   private data = new BigUint64Array(LIST_CAPACITY_MIN);
   length = 0;
+  /** The last timestamp, kept as a bigint so the hot append path does not read (and allocate) it. */
+  private lastTimestamp = 0n;
 
   push(timestamp: bigint): void {
-    assert(this.length === 0 || this.data[this.length - 1] < timestamp, 'index timestamps must increase');
+    assert(this.length === 0 || this.lastTimestamp < timestamp, 'index timestamps must increase');
     if (this.length === this.data.length) {
       const grown = new BigUint64Array(this.data.length * 2);
       grown.set(this.data);
       this.data = grown;
     }
     this.data[this.length++] = timestamp;
+    this.lastTimestamp = timestamp;
   }
 
   at(index: number): bigint {
@@ -30,12 +33,13 @@ export class TimestampList {
   }
 
   last(): bigint | undefined {
-    return this.length === 0 ? undefined : this.data[this.length - 1];
+    return this.length === 0 ? undefined : this.lastTimestamp;
   }
 
   truncate(length: number): void {
     assert(length <= this.length, 'truncate beyond the end');
     this.length = length;
+    this.lastTimestamp = length === 0 ? 0n : this.data[length - 1];
   }
 
   /** The first index whose timestamp is >= `timestamp` (`length` if none). */

@@ -120,7 +120,7 @@ class Session implements LedgerSession {
     scope.createdTransfers.length = 0;
     const pages = new Set<number>();
     for (const account of scope.dirtyAccounts) {
-      pages.add(state.accountPages.write(state.accountSlotById.get(account.id)!, account));
+      pages.add(state.accountPages.write(account.slot, account));
       scope.writtenAccounts.add(account);
     }
     scope.dirtyAccounts.clear();
@@ -171,8 +171,7 @@ export class Ledger implements Client {
       // Accounts created in the scope are gone (their slots are free again); the others get their
       // restored values back into their pages.
       for (const account of scope.writtenAccounts) {
-        const slot = this.state.accountSlotById.get(account.id);
-        if (slot !== undefined) this.state.accountPages.write(slot, account);
+        if (this.state.accounts.get(account.id) === account) this.state.accountPages.write(account.slot, account);
       }
       scope = undefined;
     };

@@ -9,7 +9,7 @@ import { readU128 } from './codec.js';
 import { findInPage } from './pages.js';
 import { scan, type Condition, type ScanRange } from './indexes.js';
 import { TIMESTAMP_MAX } from './state-machine.js';
-import { LedgerState, TABLES, u128Key, u64Key, HISTORY_VALUE_SIZE_BYTES, type LedgerTx } from './state.js';
+import { LedgerState, publicAccount, TABLES, u128Key, u64Key, HISTORY_VALUE_SIZE_BYTES, type LedgerTx } from './state.js';
 import {
   AccountFilterFlags,
   AccountFlags,
@@ -32,7 +32,7 @@ export function lookupAccounts(state: LedgerState, ids: bigint[]): Account[] {
   const found: Account[] = [];
   for (const id of ids) {
     const account = state.accounts.get(id);
-    if (account !== undefined) found.push({ ...account });
+    if (account !== undefined) found.push(publicAccount(account));
   }
   return found;
 }
@@ -97,10 +97,10 @@ function transferFieldConditions(state: LedgerState, filter: AccountFilter | Que
 
 function accountSideCondition(state: LedgerState, filter: AccountFilter): Condition {
   const condition: Condition = [];
-  const debits = state.transferIndexes.debits.get(filter.account_id);
-  const credits = state.transferIndexes.credits.get(filter.account_id);
-  if ((filter.flags & AccountFilterFlags.debits) !== 0 && debits !== undefined) condition.push(debits);
-  if ((filter.flags & AccountFilterFlags.credits) !== 0 && credits !== undefined) condition.push(credits);
+  const account = state.accounts.get(filter.account_id);
+  if (account === undefined) return condition;
+  if ((filter.flags & AccountFilterFlags.debits) !== 0) condition.push(account.debitsIndex);
+  if ((filter.flags & AccountFilterFlags.credits) !== 0) condition.push(account.creditsIndex);
   return condition;
 }
 
@@ -174,7 +174,7 @@ export function queryAccounts(state: LedgerState, filter: QueryFilter): Account[
     addCondition(conditions, indexes.code, filter.code);
   if (!possible) return [];
   const timestamps = scan(conditions, state.accountTimestamps, scanRange(filter, QueryFilterFlags.reversed));
-  return timestamps.map((timestamp) => ({ ...state.accounts.get(state.accountIdByTimestamp.get(timestamp)!)! }));
+  return timestamps.map((timestamp) => publicAccount(state.accounts.get(state.accountIdByTimestamp.get(timestamp)!)!));
 }
 
 export async function queryTransfers(state: LedgerState, tx: LedgerTx, filter: QueryFilter): Promise<Transfer[]> {

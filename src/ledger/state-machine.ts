@@ -14,7 +14,7 @@
  */
 import { assert } from '../errors.js';
 import { writeU128 } from './codec.js';
-import { LedgerState, PendingStatus, Scope, TABLES, u128Key, u64Key, HISTORY_VALUE_SIZE_BYTES } from './state.js';
+import { LedgerState, PendingStatus, Scope, TABLES, u128Key, u64Key, HISTORY_VALUE_SIZE_BYTES, type StoredAccount } from './state.js';
 import {
   AccountFlags,
   amount_max,
@@ -196,8 +196,7 @@ export class StateMachine {
       if (last !== undefined && timestamp <= last) return AccountStatus.imported_event_timestamp_must_not_regress;
       if (this.state.transferTimestamps.has(timestamp)) return AccountStatus.imported_event_timestamp_must_not_regress;
     }
-    const account: Account = { ...a, timestamp };
-    const unindex = this.state.indexAccount(account);
+    const [account, unindex] = this.state.indexAccount({ ...a, timestamp });
     scope.undo.push(() => {
       unindex();
       scope.dirtyAccounts.delete(account);
@@ -242,15 +241,10 @@ export class StateMachine {
     }
     if ((dr.flags & AccountFlags.closed) !== 0) return TransferStatus.debit_account_already_closed;
     if ((cr.flags & AccountFlags.closed) !== 0) return TransferStatus.credit_account_already_closed;
-    const amount = balancedAmount(t, dr, cr);
-    const pending = (t.flags & TransferFlags.pending) !== 0;
-    if (pending && amount + dr.debits_pending > U128_MAX) return TransferStatus.overflows_debits_pending;
-    if (pending && amount + cr.credits_pending > U128_MAX) return TransferStatus.overflows_credits_pending;
-    if (amount + dr.debits_posted > U128_MAX) return TransferStatus.overflows_debits_posted;
-    if (amount + cr.credits_posted > U128_MAX) return TransferStatus.overflows_credits_posted;
-    if (amount + dr.debits_pending + dr.debits_posted > U128_MAX) return TransferStatus.overflows_debits;
-    if (amount + cr.credits_pending + cr.credits_posted > U128_MAX) return TransferStatus.overflows_credits;
-    if (timestamp + BigInt(t.timeout) * NS_PER_S > TIMESTAMP_MAX) return TransferStatus.overflows_timeout;
+    const amount = (t.flags & (TransferFlags.balancing_debit | TransferFlags.balancing_credit)) === 0 ? t.amount : balancedAmount(t, dr, cr);
+    const overflow = overflowStatus(t, amount, dr, cr);
+    if (overflow !== undefined) return overflow;
+    if (t.timeout !== 0 && timestamp + BigInt(t.timeout) * NS_PER_S > TIMESTAMP_MAX) return TransferStatus.overflows_timeout;
     if (debitsExceedCredits(dr, amount)) return TransferStatus.exceeds_credits;
     if (creditsExceedDebits(cr, amount)) return TransferStatus.exceeds_debits;
     this.applyTransfer(scope, { ...t, amount, timestamp }, dr, cr);
@@ -263,10 +257,22 @@ export class StateMachine {
     return this.state.accountIdByTimestamp.has(timestamp);
   }
 
-  private applyTransfer(scope: Scope, t: Transfer, dr: Account, cr: Account): void {
-    this.insertTransfer(scope, t);
-    this.touch(scope, dr);
-    this.touch(scope, cr);
+  private applyTransfer(scope: Scope, t: Transfer, dr: StoredAccount, cr: StoredAccount): void {
+    // One undo entry for the transfer and both balances: this is the hot path of every batch.
+    const { debits_pending: drPending, debits_posted: drPosted, flags: drFlags } = dr;
+    const { credits_pending: crPending, credits_posted: crPosted, flags: crFlags } = cr;
+    scope.undo.push(() => {
+      dr.debits_pending = drPending;
+      dr.debits_posted = drPosted;
+      dr.flags = drFlags;
+      cr.credits_pending = crPending;
+      cr.credits_posted = crPosted;
+      cr.flags = crFlags;
+      this.uninsertTransfer(scope, t, dr, cr);
+    });
+    this.insertTransfer(scope, t, dr, cr);
+    scope.dirtyAccounts.add(dr);
+    scope.dirtyAccounts.add(cr);
     if ((t.flags & TransferFlags.pending) !== 0) {
       dr.debits_pending += t.amount;
       cr.credits_pending += t.amount;
@@ -287,19 +293,21 @@ export class StateMachine {
     this.recordHistory(scope, t.timestamp, dr, cr);
   }
 
-  private insertTransfer(scope: Scope, t: Transfer): void {
-    scope.transfers.set(t.id, t);
+  /** Adds a new transfer to the indexes and to the scope's transfers to write. Undo: `uninsertTransfer`. */
+  private insertTransfer(scope: Scope, t: Transfer, dr: StoredAccount, cr: StoredAccount): void {
     scope.createdTransfers.push(t);
-    this.state.indexTransfer(t);
-    scope.undo.push(() => {
-      this.state.unindexTransfer(t);
-      scope.transfers.delete(t.id);
-      scope.createdTransfers.pop();
-    });
+    this.state.indexTransfer(t, dr, cr);
+  }
+
+  private uninsertTransfer(scope: Scope, t: Transfer, dr: StoredAccount, cr: StoredAccount): void {
+    this.state.unindexTransfer(t, dr, cr);
+    // Once appended to the transfer pages (flushed), the transfer is undone by restoring the pages instead.
+    const created = scope.createdTransfers;
+    if (created.length > 0 && created[created.length - 1] === t) created.pop();
   }
 
   /** Remembers an account's balances and flags so the scope can restore them. */
-  private touch(scope: Scope, a: Account): void {
+  private touch(scope: Scope, a: StoredAccount): void {
     const { debits_pending, debits_posted, credits_pending, credits_posted, flags } = a;
     scope.undo.push(() => {
       a.debits_pending = debits_pending;
@@ -332,10 +340,15 @@ export class StateMachine {
     }
   }
 
+  /**
+   * A transfer by id: one created earlier in this scope (not yet written out), or one prefetched before
+   * execution. Every other existing transfer was prefetched, so a miss here is a bug.
+   */
   private findTransfer(scope: Scope, id: bigint): Transfer | undefined {
-    if (!this.state.transferTimestampById.has(id)) return undefined;
-    const found = scope.transfers.get(id);
-    assert(found !== undefined, 'transfer record was not prefetched');
+    const timestamp = this.state.transferTimestampById.get(id);
+    if (timestamp === undefined) return undefined;
+    const found = scope.transfers.get(id) ?? findCreated(scope.createdTransfers, timestamp);
+    assert(found !== undefined && found.id === id, 'transfer record was not prefetched');
     return found;
   }
 
@@ -404,9 +417,9 @@ export class StateMachine {
     return TransferStatus.created;
   }
 
-  private applyResolution(scope: Scope, t: Transfer, p: Transfer, timestamp: bigint, amount: bigint, dr: Account, cr: Account): void {
+  private applyResolution(scope: Scope, t: Transfer, p: Transfer, timestamp: bigint, amount: bigint, dr: StoredAccount, cr: StoredAccount): void {
     const post = (t.flags & TransferFlags.post_pending_transfer) !== 0;
-    this.insertTransfer(scope, {
+    const resolution: Transfer = {
       id: t.id,
       debit_account_id: p.debit_account_id,
       credit_account_id: p.credit_account_id,
@@ -420,7 +433,9 @@ export class StateMachine {
       code: p.code,
       flags: t.flags,
       timestamp,
-    });
+    };
+    this.insertTransfer(scope, resolution, dr, cr);
+    scope.undo.push(() => this.uninsertTransfer(scope, resolution, dr, cr));
     this.setPendingStatus(scope, p.timestamp, post ? PendingStatus.posted : PendingStatus.voided);
     this.touch(scope, dr);
     this.touch(scope, cr);
@@ -477,6 +492,36 @@ export class StateMachine {
       expired++;
     }
   }
+}
+
+/** Below this, no sum of three amounts or balances can exceed u128, so the overflow checks can be skipped. */
+const OVERFLOW_SAFE = 1n << 126n;
+
+/** The overflow checks, in TigerBeetle's order. Skipped whole when every operand is small. */
+function overflowStatus(t: Transfer, amount: bigint, dr: Account, cr: Account): TransferStatus | undefined {
+  if (amount < OVERFLOW_SAFE && dr.debits_pending < OVERFLOW_SAFE && dr.debits_posted < OVERFLOW_SAFE && cr.credits_pending < OVERFLOW_SAFE && cr.credits_posted < OVERFLOW_SAFE) {
+    return undefined;
+  }
+  const pending = (t.flags & TransferFlags.pending) !== 0;
+  if (pending && amount + dr.debits_pending > U128_MAX) return TransferStatus.overflows_debits_pending;
+  if (pending && amount + cr.credits_pending > U128_MAX) return TransferStatus.overflows_credits_pending;
+  if (amount + dr.debits_posted > U128_MAX) return TransferStatus.overflows_debits_posted;
+  if (amount + cr.credits_posted > U128_MAX) return TransferStatus.overflows_credits_posted;
+  if (amount + dr.debits_pending + dr.debits_posted > U128_MAX) return TransferStatus.overflows_debits;
+  if (amount + cr.credits_pending + cr.credits_posted > U128_MAX) return TransferStatus.overflows_credits;
+  return undefined;
+}
+
+/** A transfer created in this scope, by timestamp (created transfers are in timestamp order). */
+function findCreated(created: Transfer[], timestamp: bigint): Transfer | undefined {
+  let low = 0;
+  let high = created.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (created[middle].timestamp < timestamp) low = middle + 1;
+    else high = middle;
+  }
+  return low < created.length && created[low].timestamp === timestamp ? created[low] : undefined;
 }
 
 function accountExists(a: Account, e: Account): AccountStatus {

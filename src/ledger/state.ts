@@ -61,9 +61,9 @@ export interface Write {
 export class Scope {
   readonly undo: (() => void)[] = [];
   readonly writes: Write[] = [];
-  readonly dirtyAccounts = new Set<Account>();
+  readonly dirtyAccounts = new Set<StoredAccount>();
   /** Accounts already encoded into their pages by this scope: re-encoded if the scope is undone. */
-  readonly writtenAccounts = new Set<Account>();
+  readonly writtenAccounts = new Set<StoredAccount>();
   /** Transfers read (prefetched) or created in this scope, by id. */
   readonly transfers = new Map<bigint, Transfer>();
   /** Transfers created and not yet appended to the transfer pages, in timestamp order. */
@@ -148,15 +148,30 @@ export interface AccountIndexes {
   code: ValueIndex<number>;
 }
 
-export interface TransferIndexes extends AccountIndexes {
-  debits: ValueIndex<bigint>;
-  credits: ValueIndex<bigint>;
+/** Transfers by debit and credit account are indexed on the account itself (`StoredAccount`). */
+export type TransferIndexes = AccountIndexes;
+
+/**
+ * An account as the ledger keeps it: the public fields, its slot in the account pages, and the timestamps
+ * of its transfers on each side (the index behind `getAccountTransfers`). Kept on the account so the hot
+ * path finds them without another map lookup; never handed out (see `publicAccount`).
+ */
+export interface StoredAccount extends Account {
+  slot: number;
+  debitsIndex: TimestampList;
+  creditsIndex: TimestampList;
+}
+
+export function publicAccount(a: Account): Account {
+  return {
+    id: a.id, debits_pending: a.debits_pending, debits_posted: a.debits_posted, credits_pending: a.credits_pending,
+    credits_posted: a.credits_posted, user_data_128: a.user_data_128, user_data_64: a.user_data_64, user_data_32: a.user_data_32,
+    reserved: a.reserved, ledger: a.ledger, code: a.code, flags: a.flags, timestamp: a.timestamp,
+  };
 }
 
 export class LedgerState {
-  readonly accounts = new Map<bigint, Account>();
-  /** Account id → slot in `accountPages` (creation order). */
-  readonly accountSlotById = new Map<bigint, number>();
+  readonly accounts = new Map<bigint, StoredAccount>();
   readonly accountPages = new AccountPages();
   readonly transferPages = new TransferPages();
   readonly accountIdByTimestamp = new Map<bigint, bigint>();
@@ -167,7 +182,7 @@ export class LedgerState {
   /** Ids of transfers that failed with a transient status: they can never be used again. */
   readonly failedTransferIds = new Set<bigint>();
   readonly transferTimestamps = new TimestampList();
-  readonly transferIndexes: TransferIndexes = { ...newAccountIndexes(), debits: new ValueIndex(), credits: new ValueIndex() };
+  readonly transferIndexes: TransferIndexes = newAccountIndexes();
 
   /** Pending transfers by their timestamp. */
   readonly pending = new Map<bigint, PendingInfo>();
@@ -178,10 +193,12 @@ export class LedgerState {
   /** The highest timestamp handed out so far (to an event, failed or not, or to an expiry). */
   commitTimestamp = 0n;
 
-  /** Indexes an account (new or loaded) and returns how to undo that. */
-  indexAccount(account: Account): () => void {
+  /** Indexes an account (new or loaded) and returns it as stored, with how to undo that. */
+  indexAccount(fields: Account): [StoredAccount, () => void] {
+    const account: StoredAccount = {
+      ...publicAccount(fields), slot: this.accountPages.count++, debitsIndex: new TimestampList(), creditsIndex: new TimestampList(),
+    };
     this.accounts.set(account.id, account);
-    this.accountSlotById.set(account.id, this.accountPages.count++);
     this.accountIdByTimestamp.set(account.timestamp, account.id);
     this.accountTimestamps.push(account.timestamp);
     const lists = [
@@ -191,23 +208,22 @@ export class LedgerState {
       this.accountIndexes.ledger.add(account.ledger, account.timestamp),
       this.accountIndexes.code.add(account.code, account.timestamp),
     ];
-    return () => {
+    return [account, () => {
       this.accounts.delete(account.id);
-      this.accountSlotById.delete(account.id);
       this.accountPages.count--;
       this.accountIdByTimestamp.delete(account.timestamp);
       this.accountTimestamps.truncate(this.accountTimestamps.length - 1);
       for (const list of lists) list?.truncate(list.length - 1);
-    };
+    }];
   }
 
   /** Indexes a transfer (new or loaded). Undo with `unindexTransfer(t)` while it is the latest. */
-  indexTransfer(t: Transfer): void {
+  indexTransfer(t: Transfer, dr: StoredAccount, cr: StoredAccount): void {
     this.transferTimestampById.set(t.id, t.timestamp);
     this.transferTimestamps.push(t.timestamp);
     const indexes = this.transferIndexes;
-    indexes.debits.add(t.debit_account_id, t.timestamp);
-    indexes.credits.add(t.credit_account_id, t.timestamp);
+    dr.debitsIndex.push(t.timestamp);
+    cr.creditsIndex.push(t.timestamp);
     indexes.user_data_128.add(t.user_data_128, t.timestamp);
     indexes.user_data_64.add(t.user_data_64, t.timestamp);
     indexes.user_data_32.add(t.user_data_32, t.timestamp);
@@ -216,13 +232,14 @@ export class LedgerState {
   }
 
   /** Removes the most recently indexed transfer from every index (indexes are append-only). */
-  unindexTransfer(t: Transfer): void {
+  unindexTransfer(t: Transfer, dr: StoredAccount, cr: StoredAccount): void {
     assert(this.transferTimestamps.last() === t.timestamp, 'only the latest transfer can be unindexed');
     this.transferTimestampById.delete(t.id);
     this.transferTimestamps.truncate(this.transferTimestamps.length - 1);
     const indexes = this.transferIndexes;
-    indexes.debits.removeLast(t.debit_account_id, t.timestamp);
-    indexes.credits.removeLast(t.credit_account_id, t.timestamp);
+    assert(dr.debitsIndex.last() === t.timestamp && cr.creditsIndex.last() === t.timestamp, 'index undo out of order');
+    dr.debitsIndex.truncate(dr.debitsIndex.length - 1);
+    cr.creditsIndex.truncate(cr.creditsIndex.length - 1);
     indexes.user_data_128.removeLast(t.user_data_128, t.timestamp);
     indexes.user_data_64.removeLast(t.user_data_64, t.timestamp);
     indexes.user_data_32.removeLast(t.user_data_32, t.timestamp);
@@ -235,9 +252,8 @@ export class LedgerState {
     // Pages come in key order: accounts by slot (creation order), transfers by timestamp.
     for await (const [, value] of tx.range(TABLES.accounts)) {
       for (let offset = 0; offset < value.length; offset += RECORD_SIZE_BYTES) {
-        const account = decodeAccount(value, offset);
-        this.indexAccount(account);
-        this.accountPages.write(this.accountPages.count - 1, account);
+        const [account] = this.indexAccount(decodeAccount(value, offset));
+        this.accountPages.write(account.slot, account);
       }
     }
     for await (const [, value] of tx.range(TABLES.transfers)) {
@@ -255,7 +271,7 @@ export class LedgerState {
   }
 
   private loadTransfer(t: Transfer): void {
-    this.indexTransfer(t);
+    this.indexTransfer(t, this.accounts.get(t.debit_account_id)!, this.accounts.get(t.credit_account_id)!);
     if ((t.flags & TransferFlags.pending) === 0) return;
     const expiresAtNs = t.timeout === 0 ? 0n : t.timestamp + BigInt(t.timeout) * 1_000_000_000n;
     this.pending.set(t.timestamp, {
