@@ -24,9 +24,21 @@ import { XatmiError } from '../bus/errors.js';
 import { DEFAULT_TIMEOUT_MS, TIMEOUT_MS_MAX } from '../bus/bus.js';
 import { TPGETANY, TPNOBLOCK, TPNOREPLY, TPNOTIME, TP_FLAGS_ALL, type CallOptions, type GetReplyOptions, type Reply } from '../bus/interfaces.js';
 import { ClientError } from './errors.js';
+import { LedgerBatchTooLargeError, LedgerClosedError, LedgerInvalidRequestError } from '../ledger/errors.js';
+import type {
+  Account, AccountBalance, AccountFilter, Client as LedgerClient, CreateAccountResult, CreateTransferResult, QueryFilter, Transfer,
+} from '../ledger/types.js';
+import { checkAccountFilter, checkAccounts, checkIds, checkQueryFilter, checkTransfers } from '../ledger/validate.js';
+// The struct layouts are TigerBeetle's; the TigerBeetle listener's codec is the one place that has them all.
 import {
-  CALL_ID_MAX, DEFAULT_BUS_PORT, DataError, ErrorReason, FRAME_BYTES_MAX, FrameDecoder, FrameReader, FrameWriter, Op, PROTOCOL_VERSION,
-  ProtocolViolation, SERVICE_NAME_BYTES_MAX, type Frame, type ReplyFrame,
+  ACCOUNT_BALANCE_SIZE_BYTES, ACCOUNT_FILTER_SIZE_BYTES, ACCOUNT_SIZE_BYTES, CREATE_RESULT_SIZE_BYTES, ID_SIZE_BYTES, QUERY_FILTER_SIZE_BYTES,
+  TRANSFER_SIZE_BYTES, decodeAccount, decodeAccountBalance, decodeCreateResult, decodeTransfer, encodeAccount, encodeAccountFilter,
+  encodeQueryFilter, encodeTransfer, writeU128,
+} from '../node/tigerbeetle/structs.js';
+import { TigerBeetleOperation } from '../node/tigerbeetle/operations.js';
+import {
+  CALL_ID_MAX, DEFAULT_BUS_PORT, DataError, ErrorReason, FRAME_BYTES_MAX, FrameDecoder, FrameReader, FrameWriter, LedgerStatus, Op,
+  PROTOCOL_VERSION, ProtocolViolation, SERVICE_NAME_BYTES_MAX, type Frame, type LedgerReplyFrame, type ReplyFrame,
 } from './protocol.js';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5 * 1000; // 5 seconds
@@ -53,7 +65,11 @@ export interface ClientStats {
   inFlight: number;
 }
 
-export interface BusClient {
+/**
+ * The bus client, and the ledger's `Client` (tigerbeetle-node's methods, names and types) over the same
+ * connection: `createAccounts`, `createTransfers`, `lookupAccounts`, … run against the node's ledger.
+ */
+export interface BusClient extends LedgerClient {
   /** `host:port` of the node this client is connected to. */
   readonly address: string;
   call(service: string, data: unknown, options?: CallOptions): Promise<Reply>;
@@ -63,6 +79,16 @@ export interface BusClient {
   stats(): ClientStats;
   /** Closes the connection. Calls still in flight end with TPESVCERR. Safe to call more than once. */
   close(): Promise<void>;
+  /** tigerbeetle-node's name for closing: `close()` without waiting. */
+  destroy(): void;
+}
+
+/** A ledger request in flight: how to read its results, and whom to give them. */
+interface LedgerPending {
+  readonly resultSizeBytes: number;
+  readonly decode: (view: DataView, at: number) => unknown;
+  resolve(results: unknown[]): void;
+  reject(error: Error): void;
 }
 
 /** Where a call stands. `outcome` is set once its reply (or TPETIME) is in; `waiter` while someone awaits it. */
@@ -117,6 +143,7 @@ class Connection implements BusClient {
   private writer = new FrameWriter();
   private flushScheduled = false;
   private readonly pending = new Map<number, Pending>();
+  private readonly ledgerPending = new Map<number, LedgerPending>();
   /** acall outcomes not yet taken, in arrival order, for TPGETANY. */
   private readonly ready = new Set<number>();
   /** getReply(TPGETANY) callers waiting for the next acall outcome. */
@@ -208,7 +235,91 @@ class Connection implements BusClient {
   }
 
   stats(): ClientStats {
-    return { lateReplies: this.lateReplies, inFlight: this.pending.size };
+    return { lateReplies: this.lateReplies, inFlight: this.pending.size + this.ledgerPending.size };
+  }
+
+  destroy(): void {
+    void this.close();
+  }
+
+  // ------------------------------------------------------------------------------------------ ledger
+
+  createAccounts(batch: Account[]): Promise<CreateAccountResult[]> {
+    return this.ledgerRequest(() => checkAccounts(batch), TigerBeetleOperation.create_accounts, () => batch.length, ACCOUNT_SIZE_BYTES,
+      (view, at, i) => encodeAccount(view, at, batch[i]), CREATE_RESULT_SIZE_BYTES, decodeCreateResult) as Promise<CreateAccountResult[]>;
+  }
+
+  createTransfers(batch: Transfer[]): Promise<CreateTransferResult[]> {
+    return this.ledgerRequest(() => checkTransfers(batch), TigerBeetleOperation.create_transfers, () => batch.length, TRANSFER_SIZE_BYTES,
+      (view, at, i) => encodeTransfer(view, at, batch[i]), CREATE_RESULT_SIZE_BYTES, decodeCreateResult) as Promise<CreateTransferResult[]>;
+  }
+
+  lookupAccounts(ids: bigint[]): Promise<Account[]> {
+    return this.ledgerRequest(() => checkIds(ids), TigerBeetleOperation.lookup_accounts, () => ids.length, ID_SIZE_BYTES,
+      (view, at, i) => writeU128(view, at, ids[i]), ACCOUNT_SIZE_BYTES, decodeAccount) as Promise<Account[]>;
+  }
+
+  lookupTransfers(ids: bigint[]): Promise<Transfer[]> {
+    return this.ledgerRequest(() => checkIds(ids), TigerBeetleOperation.lookup_transfers, () => ids.length, ID_SIZE_BYTES,
+      (view, at, i) => writeU128(view, at, ids[i]), TRANSFER_SIZE_BYTES, decodeTransfer) as Promise<Transfer[]>;
+  }
+
+  getAccountTransfers(filter: AccountFilter): Promise<Transfer[]> {
+    return this.ledgerRequest(() => checkAccountFilter(filter), TigerBeetleOperation.get_account_transfers, () => 1, ACCOUNT_FILTER_SIZE_BYTES,
+      (view, at) => encodeAccountFilter(view, at, filter), TRANSFER_SIZE_BYTES, decodeTransfer) as Promise<Transfer[]>;
+  }
+
+  getAccountBalances(filter: AccountFilter): Promise<AccountBalance[]> {
+    return this.ledgerRequest(() => checkAccountFilter(filter), TigerBeetleOperation.get_account_balances, () => 1, ACCOUNT_FILTER_SIZE_BYTES,
+      (view, at) => encodeAccountFilter(view, at, filter), ACCOUNT_BALANCE_SIZE_BYTES, decodeAccountBalance) as Promise<AccountBalance[]>;
+  }
+
+  queryAccounts(filter: QueryFilter): Promise<Account[]> {
+    return this.ledgerRequest(() => checkQueryFilter(filter), TigerBeetleOperation.query_accounts, () => 1, QUERY_FILTER_SIZE_BYTES,
+      (view, at) => encodeQueryFilter(view, at, filter), ACCOUNT_SIZE_BYTES, decodeAccount) as Promise<Account[]>;
+  }
+
+  queryTransfers(filter: QueryFilter): Promise<Transfer[]> {
+    return this.ledgerRequest(() => checkQueryFilter(filter), TigerBeetleOperation.query_transfers, () => 1, QUERY_FILTER_SIZE_BYTES,
+      (view, at) => encodeQueryFilter(view, at, filter), TRANSFER_SIZE_BYTES, decodeTransfer) as Promise<Transfer[]>;
+  }
+
+  /**
+   * Validates with the embedded ledger's own checks (so both raise the same errors for the same input),
+   * writes the events as TigerBeetle structs and waits for the results.
+   */
+  private ledgerRequest(
+    check: () => void, operation: number, count: () => number, eventSizeBytes: number, encode: (view: DataView, at: number, index: number) => void,
+    resultSizeBytes: number, decode: (view: DataView, at: number) => unknown,
+  ): Promise<unknown[]> {
+    try {
+      if (this.failure !== undefined) throw this.ledgerFailure(this.failure);
+      check();
+      if (this.pending.size + this.ledgerPending.size >= this.inFlightMax) throw new ClientError('CLIENT_TOO_MANY_REQUESTS', `${this.inFlightMax} requests in flight on this connection, the node's limit`);
+      const callId = this.takeCallId();
+      this.writer.ledger(Op.ledger, callId, operation, count(), eventSizeBytes, encode);
+      this.scheduleFlush();
+      return new Promise<unknown[]>((resolve, reject) => this.ledgerPending.set(callId, { resultSizeBytes, decode, resolve, reject }));
+    } catch (error) {
+      return Promise.reject(asError(error));
+    }
+  }
+
+  private onLedgerReply(frame: LedgerReplyFrame): void {
+    const pending = this.ledgerPending.get(frame.callId);
+    if (pending === undefined) throw new ProtocolViolation(ErrorReason.badFrame, `LEDGER_REPLY for call id ${frame.callId}, which is not in flight`);
+    this.ledgerPending.delete(frame.callId);
+    if (frame.status !== LedgerStatus.ok) return pending.reject(ledgerError(frame.status, frame.results.toString('utf8')));
+    if (frame.results.length !== frame.count * pending.resultSizeBytes) throw new ProtocolViolation(ErrorReason.badFrame, `LEDGER_REPLY of ${frame.count} results has ${frame.results.length} bytes of them`);
+    const view = new DataView(frame.results.buffer, frame.results.byteOffset, frame.results.length);
+    const results = new Array<unknown>(frame.count);
+    for (let i = 0; i < frame.count; i += 1) results[i] = pending.decode(view, i * pending.resultSizeBytes);
+    pending.resolve(results);
+  }
+
+  /** The error a ledger request gets once the connection is unusable: LedgerClosedError after close(), as the embedded ledger after destroy(). */
+  private ledgerFailure(reason: ClientError): Error {
+    return reason.code === 'CLIENT_CLOSED' ? new LedgerClosedError() : reason;
   }
 
   close(): Promise<void> {
@@ -237,7 +348,7 @@ class Connection implements BusClient {
     const timeoutMs = (flags & TPNOTIME) !== 0 ? 0 : (options?.timeoutMs ?? this.defaultTimeoutMs);
     requireXatmi((flags & TPNOTIME) !== 0 || (Number.isInteger(timeoutMs) && timeoutMs > 0 && timeoutMs <= TIMEOUT_MS_MAX), `timeoutMs must be an integer from 1 to ${TIMEOUT_MS_MAX}, got ${String(timeoutMs)}`);
     const noReply = (flags & TPNOREPLY) !== 0;
-    if (!noReply && this.pending.size >= this.inFlightMax) throw new XatmiError('TPELIMIT', `${this.pending.size} calls in flight on this connection, the node's limit`);
+    if (!noReply && this.pending.size + this.ledgerPending.size >= this.inFlightMax) throw new XatmiError('TPELIMIT', `${this.pending.size} calls in flight on this connection, the node's limit`);
     const callId = noReply ? 0 : this.takeCallId();
     try {
       this.writer.call(callId, flags, timeoutMs, serviceBytes, data);
@@ -269,7 +380,7 @@ class Connection implements BusClient {
     for (;;) {
       const callId = this.nextCallId;
       this.nextCallId = callId === CD_LAST ? CD_FIRST : callId + 1;
-      if (!this.pending.has(callId)) return callId;
+      if (!this.pending.has(callId) && !this.ledgerPending.has(callId)) return callId;
     }
   }
 
@@ -307,6 +418,8 @@ class Connection implements BusClient {
     switch (frame.op) {
       case Op.reply:
         return this.onReply(frame);
+      case Op.ledgerReply:
+        return this.onLedgerReply(frame);
       case Op.error: {
         const code = frame.reason === ErrorReason.versionMismatch ? 'CLIENT_VERSION_MISMATCH' : frame.reason === ErrorReason.shuttingDown ? 'CLIENT_CONNECTION_LOST' : 'CLIENT_PROTOCOL';
         return this.fail(new ClientError(code, `node at ${this.address} closed the connection: ${frame.message}`));
@@ -426,7 +539,25 @@ class Connection implements BusClient {
       this.settle(pending, lost());
     }
     for (const waiter of this.anyWaiters.splice(0)) waiter.reject(lost());
+    const ledgerPending = [...this.ledgerPending.values()];
+    this.ledgerPending.clear();
+    for (const pending of ledgerPending) pending.reject(this.ledgerFailure(reason));
     if (!this.socket.destroyed && reason.code !== 'CLIENT_CLOSED') this.socket.destroy();
+  }
+}
+
+function ledgerError(status: number, message: string): Error {
+  switch (status) {
+    case LedgerStatus.invalidRequest:
+      return new LedgerInvalidRequestError(message);
+    case LedgerStatus.batchTooLarge:
+      return Object.assign(new LedgerBatchTooLargeError(0, 0), { message });
+    case LedgerStatus.closed:
+      return new LedgerClosedError();
+    case LedgerStatus.noLedger:
+      return new ClientError('CLIENT_NO_LEDGER', message);
+    default:
+      return new ClientError('CLIENT_LEDGER_FAILED', message);
   }
 }
 

@@ -15,7 +15,13 @@ export type ClientErrorCode =
   /** The node reported that this client broke the protocol (a bug in the client) and closed. */
   | 'CLIENT_PROTOCOL'
   /** `close()` was called on this client. */
-  | 'CLIENT_CLOSED';
+  | 'CLIENT_CLOSED'
+  /** More requests in flight than the node allows per connection (bus calls get TPELIMIT instead). */
+  | 'CLIENT_TOO_MANY_REQUESTS'
+  /** A ledger request went to a node that hosts no ledger. */
+  | 'CLIENT_NO_LEDGER'
+  /** The node's ledger failed a request for a reason other than bad input (see the node's log). */
+  | 'CLIENT_LEDGER_FAILED';
 
 export class ClientError extends PurserError {
   declare readonly code: ClientErrorCode;

@@ -13,9 +13,15 @@
  *   CANCEL  0x11  u32 callId
  *   REPLY   0x20  u32 callId · u8 code · u8 dataKind · u16 reserved (0) · f64 urcode · data
  *   VALUES  0x30  u32 valueCount · one node:v8 stream (header, then valueCount values)
+ *   LEDGER  0x40  u32 callId · u8 operation · 3 reserved (0) · u32 count · count events
+ *   LEDGER_REPLY
+ *           0x41  u32 callId · u8 status · 3 reserved (0) · u32 count · count results | utf-8 message
  *   ERROR   0x7f  u16 reason · utf-8 message        (the sender closes the connection after it)
- *   0x40–0x5f     reserved for the ledger's requests (issue 5: the network client also offers the ledger
- *                 `Client` methods, carrying TigerBeetle's 128-byte structs)
+ *   0x42–0x5f     reserved for more ledger requests
+ *
+ * Ledger requests carry the ledger `Client` methods (tigerbeetle-node's names): `operation` is
+ * TigerBeetle's operation number (140–147) and events and results are its fixed-size little-endian structs
+ * (Account and Transfer 128 bytes, ids 16, AccountFilter 128, QueryFilter 64, create results 16).
  *
  * A connection opens with the client's HELLO; the server answers with its own HELLO (its limits) or, when
  * magic or version do not match, with an ERROR frame and closes. Calls are multiplexed: the client picks a
@@ -60,6 +66,7 @@ const HELLO_BODY_BYTES = 1 + 4 + 2 + 2 + 4 + 4;
 const CALL_HEADER_BYTES = 1 + 4 + 4 + 4 + 1 + 1;
 const CANCEL_BODY_BYTES = 1 + 4;
 const REPLY_HEADER_BYTES = 1 + 4 + 1 + 1 + 2 + 8;
+const LEDGER_HEADER_BYTES = 1 + 4 + 1 + 3 + 4;
 /** The smallest possible frame body is a lone op byte; zero-length frames are malformed. */
 const BODY_BYTES_MIN = 1;
 
@@ -69,6 +76,8 @@ export const Op = {
   cancel: 0x11,
   reply: 0x20,
   values: 0x30,
+  ledger: 0x40,
+  ledgerReply: 0x41,
   error: 0x7f,
 } as const;
 
@@ -83,6 +92,22 @@ export const DataKind = {
   /** The next value of the current VALUES frame. */
   batched: 5,
 } as const;
+
+/** How a ledger request ended, in LEDGER_REPLY frames; anything but `ok` carries a message. */
+export const LedgerStatus = {
+  ok: 0,
+  /** The ledger refused the request as malformed (LedgerInvalidRequestError). */
+  invalidRequest: 1,
+  /** More events than one request may carry (LedgerBatchTooLargeError). */
+  batchTooLarge: 2,
+  /** The ledger is closed (LedgerClosedError). */
+  closed: 3,
+  /** This node hosts no ledger. */
+  noLedger: 4,
+  /** The ledger failed for another reason (logged on the node). */
+  failed: 5,
+} as const;
+export type LedgerStatusValue = (typeof LedgerStatus)[keyof typeof LedgerStatus];
 
 /** Why a connection was refused or closed, in ERROR frames. */
 export const ErrorReason = {
@@ -127,7 +152,10 @@ export interface CallFrame { op: typeof Op.call; callId: number; flags: number; 
 export interface CancelFrame { op: typeof Op.cancel; callId: number }
 export interface ReplyFrame { op: typeof Op.reply; callId: number; code: XatmiCodeName | undefined; urcode: number; data: unknown; message: string | undefined }
 export interface ErrorFrame { op: typeof Op.error; reason: number; message: string }
-export type Frame = HelloFrame | CallFrame | CancelFrame | ReplyFrame | ErrorFrame;
+/** `events`/`results` are views into received memory (never reused); the receiver checks their sizes. */
+export interface LedgerFrame { op: typeof Op.ledger; callId: number; operation: number; count: number; events: Buffer }
+export interface LedgerReplyFrame { op: typeof Op.ledgerReply; callId: number; status: number; count: number; results: Buffer }
+export type Frame = HelloFrame | CallFrame | CancelFrame | ReplyFrame | ErrorFrame | LedgerFrame | LedgerReplyFrame;
 
 // ---------------------------------------------------------------------------------------------- data
 
@@ -375,6 +403,38 @@ export class FrameWriter {
     b.set(inline, at + 21);
   }
 
+  /**
+   * Writes a LEDGER request (or, with `op` ledgerReply, its reply): `count` structs of `sizeBytes` each,
+   * written in place by `encode(view, at, index)`. The caller has checked that the frame fits.
+   */
+  ledger(op: typeof Op.ledger | typeof Op.ledgerReply, callId: number, operationOrStatus: number, count: number, sizeBytes: number, encode: (view: DataView, at: number, index: number) => void): void {
+    const bodyBytes = LEDGER_HEADER_BYTES + count * sizeBytes;
+    const at = this.reserve(LENGTH_BYTES + bodyBytes);
+    const b = this.chunk;
+    b.writeUInt32LE(bodyBytes, at);
+    b[at + 4] = op;
+    b.writeUInt32LE(callId, at + 5);
+    b[at + 9] = operationOrStatus;
+    b.fill(0, at + 10, at + 13);
+    b.writeUInt32LE(count, at + 13);
+    const view = new DataView(b.buffer, b.byteOffset, b.length);
+    for (let i = 0, structAt = at + 4 + LEDGER_HEADER_BYTES; i < count; i += 1, structAt += sizeBytes) encode(view, structAt, i);
+  }
+
+  /** Writes a LEDGER_REPLY that failed: a status and a message, no results. */
+  ledgerFailure(callId: number, status: LedgerStatusValue, message: string): void {
+    const text = Buffer.from(message.slice(0, 1000), 'utf8');
+    const at = this.reserve(LENGTH_BYTES + LEDGER_HEADER_BYTES + text.length);
+    const b = this.chunk;
+    b.writeUInt32LE(LEDGER_HEADER_BYTES + text.length, at);
+    b[at + 4] = Op.ledgerReply;
+    b.writeUInt32LE(callId, at + 5);
+    b[at + 9] = status;
+    b.fill(0, at + 10, at + 13);
+    b.writeUInt32LE(0, at + 13);
+    text.copy(b, at + 4 + LEDGER_HEADER_BYTES);
+  }
+
   error(reason: ErrorReasonValue, message: string): void {
     const text = Buffer.from(message.slice(0, 1000), 'utf8');
     const bodyBytes = 1 + 2 + text.length;
@@ -384,6 +444,11 @@ export class FrameWriter {
     this.chunk.writeUInt16LE(reason, at + 5);
     text.copy(this.chunk, at + 7);
   }
+}
+
+/** The whole size of a LEDGER or LEDGER_REPLY frame of `count` structs, to check against `FRAME_BYTES_MAX`. */
+export function ledgerFrameBytes(count: number, sizeBytes: number): number {
+  return LENGTH_BYTES + LEDGER_HEADER_BYTES + count * sizeBytes;
 }
 
 // ---------------------------------------------------------------------------------------------- reading
@@ -475,6 +540,16 @@ export class FrameDecoder {
       case Op.values:
         this.startValues(body);
         return undefined;
+      case Op.ledger:
+      case Op.ledgerReply: {
+        need(body, LEDGER_HEADER_BYTES, 'LEDGER');
+        const callId = body.readUInt32LE(1);
+        const operationOrStatus = body[5];
+        const count = body.readUInt32LE(9);
+        const structs = body.subarray(LEDGER_HEADER_BYTES);
+        if (body[0] === Op.ledger) return { op: Op.ledger, callId, operation: operationOrStatus, count, events: structs };
+        return { op: Op.ledgerReply, callId, status: operationOrStatus, count, results: structs };
+      }
       case Op.error: {
         need(body, 3, 'ERROR');
         return { op: Op.error, reason: body.readUInt16LE(1), message: body.toString('utf8', 3) };

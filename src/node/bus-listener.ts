@@ -11,18 +11,25 @@
  * `FRAME_BYTES_MAX` per frame, `CONNECTIONS_MAX` connections, `HANDSHAKE_TIMEOUT_MS` to say HELLO. When a
  * client stops reading its replies, the listener stops reading its requests until the socket drains.
  *
+ * LEDGER frames run the ledger `Client` method their operation names against `ledger`, when the node has
+ * one (see `../node/tigerbeetle/operations.ts`, shared with the TigerBeetle listener); they count against
+ * the same in-flight limit and cannot be cancelled.
+ *
  * Replies are written once per event-loop turn (one `socket.write` per connection per turn, see
  * `FrameWriter`), which under load coalesces many replies into one syscall.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { PurserError, NodeError } from '../errors.js';
+import { PurserError, NodeError, assert } from '../errors.js';
 import { XatmiError } from '../bus/errors.js';
 import { TPNOREPLY, TPNOTIME, type Bus, type CallOptions, type Reply } from '../bus/interfaces.js';
 import {
-  DataError, ErrorReason, FRAME_BYTES_MAX, FrameDecoder, FrameReader, FrameWriter, Op, PROTOCOL_VERSION, ProtocolViolation,
-  type CallFrame, type Frame, type XatmiCodeName,
+  DataError, ErrorReason, FRAME_BYTES_MAX, FrameDecoder, FrameReader, FrameWriter, LedgerStatus, Op, PROTOCOL_VERSION, ProtocolViolation,
+  ledgerFrameBytes, type CallFrame, type Frame, type LedgerFrame, type LedgerStatusValue, type XatmiCodeName,
 } from '../client/protocol.js';
 import type { Logger } from './logger.js';
+import type { Client } from '../ledger/types.js';
+import { LedgerBatchTooLargeError, LedgerClosedError, LedgerInvalidRequestError } from '../ledger/errors.js';
+import { BATCH_EVENTS_MAX, operationSpec, type OperationSpec } from './tigerbeetle/operations.js';
 
 /** Calls one connection may have in flight; the 1,025th gets TPELIMIT until one finishes. */
 export const DEFAULT_IN_FLIGHT_MAX = 1024;
@@ -30,6 +37,8 @@ export const DEFAULT_IN_FLIGHT_MAX = 1024;
 export const CONNECTIONS_MAX = 4096;
 /** A client that has not said HELLO within this time is disconnected. */
 export const HANDSHAKE_TIMEOUT_MS = 10 * 1000; // 10 seconds
+/** In-flight entry of a ledger request (bus descriptors start at 0x100, so 0 is never one). */
+const LEDGER_REQUEST = 0;
 /** After an ERROR frame, how long a peer gets to read it before the socket is destroyed. */
 const CLOSE_LINGER_MS = 1000;
 
@@ -40,6 +49,8 @@ export interface BusListenerOptions {
   bus: Bus;
   logger: Logger;
   inFlightMax?: number;
+  /** The ledger that LEDGER frames run against; without one they are answered "no ledger". */
+  ledger?: Client;
 }
 
 export interface BusListener {
@@ -57,7 +68,7 @@ export async function startBusListener(options: BusListenerOptions): Promise<Bus
   const inFlightMax = options.inFlightMax ?? DEFAULT_IN_FLIGHT_MAX;
   const connections = new Set<ServerConnection>();
   const server: Server = createServer((socket) => {
-    const connection = new ServerConnection(socket, options.bus, options.logger, inFlightMax, () => connections.delete(connection));
+    const connection = new ServerConnection(socket, options.bus, options.ledger, options.logger, inFlightMax, () => connections.delete(connection));
     connections.add(connection);
   });
   server.maxConnections = CONNECTIONS_MAX;
@@ -89,7 +100,7 @@ class ServerConnection {
   private readonly writer = new FrameWriter();
   private flushScheduled = false;
   private greeted = false;
-  /** Calls in flight: call id → bus descriptor. */
+  /** Calls in flight: call id → bus descriptor, or LEDGER_REQUEST. */
   private readonly inFlight = new Map<number, number>();
   private state: 'open' | 'draining' | 'closed' = 'open';
   private drained: (() => void) | undefined;
@@ -99,6 +110,7 @@ class ServerConnection {
   constructor(
     private readonly socket: Socket,
     private readonly bus: Bus,
+    private readonly ledger: Client | undefined,
     private readonly logger: Logger,
     private readonly inFlightMax: number,
     private readonly onClosed: () => void,
@@ -133,9 +145,12 @@ class ServerConnection {
     switch (frame.op) {
       case Op.call:
         return this.onCall(frame);
+      case Op.ledger:
+        return this.onLedger(frame);
       case Op.cancel: {
         const cd = this.inFlight.get(frame.callId);
-        if (cd === undefined) return; // already answered: the reply crossed the cancel on the wire
+        // Already answered (the reply crossed the cancel on the wire), or a ledger request (not cancellable).
+        if (cd === undefined || cd === LEDGER_REQUEST) return;
         this.inFlight.delete(frame.callId);
         cancelQuietly(this.bus, cd);
         return this.checkDrained();
@@ -177,6 +192,50 @@ class ServerConnection {
       (reply) => this.onOutcome(frame.callId, cd, reply),
       (error: unknown) => this.onOutcome(frame.callId, cd, error),
     );
+  }
+
+  private onLedger(frame: LedgerFrame): void {
+    const spec = operationSpec(frame.operation);
+    if (spec === undefined) throw new ProtocolViolation(ErrorReason.badFrame, `unknown ledger operation ${frame.operation}`);
+    if (frame.events.length !== frame.count * spec.eventSizeBytes) throw new ProtocolViolation(ErrorReason.badFrame, `LEDGER frame of ${frame.count} events has ${frame.events.length} bytes of them`);
+    if (this.inFlight.has(frame.callId)) throw new ProtocolViolation(ErrorReason.badFrame, `call id ${frame.callId} is already in flight`);
+    const refuse = (status: LedgerStatusValue, message: string) => {
+      this.writer.ledgerFailure(frame.callId, status, message);
+      this.scheduleFlush();
+    };
+    if (this.inFlight.size >= this.inFlightMax) return refuse(LedgerStatus.failed, `${this.inFlightMax} calls in flight on this connection`);
+    if (this.ledger === undefined) return refuse(LedgerStatus.noLedger, 'this node hosts no ledger');
+    if (frame.count > BATCH_EVENTS_MAX) return refuse(LedgerStatus.batchTooLarge, `a ledger request may carry at most ${BATCH_EVENTS_MAX} events; this one has ${frame.count}`);
+    if (spec.isQuery && frame.count !== 1) return refuse(LedgerStatus.invalidRequest, 'a query carries exactly one filter');
+    this.inFlight.set(frame.callId, LEDGER_REQUEST);
+    const batch = { body: frame.events, view: new DataView(frame.events.buffer, frame.events.byteOffset, frame.events.length), offset: 0, count: frame.count };
+    let running: Promise<readonly unknown[]>;
+    try {
+      running = spec.execute(this.ledger, batch, BATCH_EVENTS_MAX);
+    } catch (error) {
+      running = Promise.reject(asError(error));
+    }
+    void running.then(
+      (results) => this.onLedgerOutcome(frame.callId, spec, results),
+      (error: unknown) => this.onLedgerOutcome(frame.callId, spec, error),
+    );
+  }
+
+  private onLedgerOutcome(callId: number, spec: OperationSpec, outcome: unknown): void {
+    if (this.inFlight.get(callId) !== LEDGER_REQUEST) return; // the connection is gone
+    this.inFlight.delete(callId);
+    if (this.state !== 'closed') {
+      if (Array.isArray(outcome)) {
+        const results = outcome as readonly unknown[];
+        assert(ledgerFrameBytes(results.length, spec.resultSizeBytes) <= FRAME_BYTES_MAX, 'ledger results fit in one frame');
+        this.writer.ledger(Op.ledgerReply, callId, LedgerStatus.ok, results.length, spec.resultSizeBytes, (view, at, i) => spec.encodeResult(view, at, results[i]));
+      } else {
+        const { status, message } = ledgerFailure(outcome, this.logger);
+        this.writer.ledgerFailure(callId, status, message);
+      }
+      this.scheduleFlush();
+    }
+    this.checkDrained();
   }
 
   private onOutcome(callId: number, cd: number, outcome: unknown): void {
@@ -277,7 +336,7 @@ class ServerConnection {
   }
 
   private cancelAll(): void {
-    for (const cd of this.inFlight.values()) cancelQuietly(this.bus, cd);
+    for (const cd of this.inFlight.values()) if (cd !== LEDGER_REQUEST) cancelQuietly(this.bus, cd);
     this.inFlight.clear();
     this.checkDrained();
   }
@@ -288,6 +347,15 @@ class ServerConnection {
     this.cancelAll();
     this.onClosed();
   }
+}
+
+/** Maps what the ledger threw to a status. Its typed errors are the caller's fault; anything else is logged. */
+function ledgerFailure(error: unknown, logger: Logger): { status: LedgerStatusValue; message: string } {
+  if (error instanceof LedgerInvalidRequestError) return { status: LedgerStatus.invalidRequest, message: error.message };
+  if (error instanceof LedgerBatchTooLargeError) return { status: LedgerStatus.batchTooLarge, message: error.message };
+  if (error instanceof LedgerClosedError) return { status: LedgerStatus.closed, message: error.message };
+  logger.error({ err: error }, 'ledger request failed with an unexpected error');
+  return { status: LedgerStatus.failed, message: 'the ledger request failed inside the node (see its log)' };
 }
 
 function isReply(outcome: unknown): outcome is Reply {
@@ -309,4 +377,8 @@ function toXatmi(error: unknown, logger: Logger): { code: XatmiCodeName; message
   if (error instanceof PurserError && error.code === 'INVALID_ARGUMENT') return { code: 'TPEINVAL', message: error.message };
   logger.error({ err: error }, 'bus call failed with an unexpected error');
   return { code: 'TPESVCERR', message: 'the call failed inside the node (see its log)' };
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
 }
