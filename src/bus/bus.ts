@@ -205,7 +205,8 @@ class BusCore implements Bus, RequestHost {
       request.resolve = resolve;
       request.reject = reject;
     });
-    this.submit(request);
+    const blocked = this.submit(request);
+    if (blocked) this.deliver(request, blocked, undefined);
     return promise;
   }
 
@@ -214,7 +215,15 @@ class BusCore implements Bus, RequestHost {
     const request = this.newRequest(name, data, options, ACALL_FLAGS, noReply ? Kind.NoReply : Kind.Async, inheritedDeadlineMs);
     // TPEBLOCK and friends are synchronous for acall, as tpacall returns -1 with tperrno set.
     const blocked = this.submit(request);
-    if (blocked) throw blocked;
+    if (blocked) {
+      request.answered = true;
+      if (request.kind === Kind.Async) {
+        this.descriptors.delete(request.cd);
+        this.outstanding -= 1;
+        this.asyncOutstanding -= 1;
+      }
+      throw blocked;
+    }
     return request.cd;
   }
 
@@ -267,8 +276,8 @@ class BusCore implements Bus, RequestHost {
   }
 
   /**
-   * Puts a new (or forwarded) request on its way. Returns the TPEBLOCK error for a full queue under
-   * TPNOBLOCK after answering the request with it (so `call` rejects and `acall` can throw it).
+   * Puts a new (or forwarded) request on its way. For a full queue under TPNOBLOCK it returns the TPEBLOCK
+   * error unanswered: `call` and forward answer the request with it, `acall` throws it and frees the cd.
    */
   private submit(request: BusRequest): XatmiError | undefined {
     const service = this.services_.get(request.service);
@@ -296,9 +305,9 @@ class BusCore implements Bus, RequestHost {
       return undefined;
     }
     if ((request.flags & TPNOBLOCK) !== 0) {
-      const error = new XatmiError('TPEBLOCK', `queue of ${service.name} is full (${service.queueDepth}) and TPNOBLOCK was given`);
-      this.deliver(request, error, undefined);
-      return error;
+      this.heap.remove(request);
+      request.phase = Phase.Ended;
+      return new XatmiError('TPEBLOCK', `queue of ${service.name} is full (${service.queueDepth}) and TPNOBLOCK was given`);
     }
     request.phase = Phase.Waiting;
     service.waiting.push(request);
@@ -431,7 +440,7 @@ class BusCore implements Bus, RequestHost {
     request.data = token.data;
     request.phase = Phase.Waiting;
     const blocked = this.submit(request);
-    void blocked; // already answered inside submit
+    if (blocked) this.deliver(request, blocked, undefined);
   }
 
   checkForward(parent: BusRequest, service: string, data: unknown): void {
@@ -649,13 +658,9 @@ class BusCore implements Bus, RequestHost {
 
   /** Drained: every call answered and every running request finished (async replies may still wait to be taken). */
   private isDrained(): boolean {
-    if (this.outstanding - this.readyOrAnsweredAsync() > 0) return false;
+    if (this.outstanding - this.ready.length > 0) return false;
     for (const service of this.services_.values()) if (service.busy > 0 || service.queue.length > 0 || service.waiting.length > 0) return false;
     return true;
-  }
-
-  private readyOrAnsweredAsync(): number {
-    return this.ready.length;
   }
 
   private checkDrained(): void {

@@ -91,6 +91,9 @@ test('TPEBLOCK: a full queue with TPNOBLOCK fails at once, for call and acall', 
   const queued = [bus.call('GATED', 1), bus.call('GATED', 2)]; // fill the queue
   await rejectsWith(bus.call('GATED', 3, { flags: TPNOBLOCK }), 'TPEBLOCK');
   throwsWith(() => bus.acall('GATED', 4, { flags: TPNOBLOCK }), 'TPEBLOCK');
+  throwsWith(() => bus.acall('GATED', 5, { flags: TPNOBLOCK | TPNOREPLY }), 'TPEBLOCK');
+  // A refused acall holds no descriptor: nothing for TPGETANY to wait on.
+  await rejectsWith(bus.getReply(TPGETANY, { flags: TPNOBLOCK }), 'TPEBADDESC');
   assert.equal(bus.pq()[0].queued, 2);
   release();
   assert.equal((await running).data, 'done');
