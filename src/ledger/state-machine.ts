@@ -247,7 +247,7 @@ export class StateMachine {
     if (t.timeout !== 0 && timestamp + BigInt(t.timeout) * NS_PER_S > TIMESTAMP_MAX) return TransferStatus.overflows_timeout;
     if (debitsExceedCredits(dr, amount)) return TransferStatus.exceeds_credits;
     if (creditsExceedDebits(cr, amount)) return TransferStatus.exceeds_debits;
-    this.applyTransfer(scope, { ...t, amount, timestamp }, dr, cr);
+    this.applyTransfer(scope, storedTransfer(t, amount, timestamp), dr, cr);
     return TransferStatus.created;
   }
 
@@ -510,6 +510,15 @@ function overflowStatus(t: Transfer, amount: bigint, dr: Account, cr: Account): 
   if (amount + dr.debits_pending + dr.debits_posted > U128_MAX) return TransferStatus.overflows_debits;
   if (amount + cr.credits_pending + cr.credits_posted > U128_MAX) return TransferStatus.overflows_credits;
   return undefined;
+}
+
+/** The transfer as stored: the event with its actual amount and timestamp (an object literal, one shape). */
+function storedTransfer(t: Transfer, amount: bigint, timestamp: bigint): Transfer {
+  return {
+    id: t.id, debit_account_id: t.debit_account_id, credit_account_id: t.credit_account_id, amount, pending_id: t.pending_id,
+    user_data_128: t.user_data_128, user_data_64: t.user_data_64, user_data_32: t.user_data_32, timeout: t.timeout,
+    ledger: t.ledger, code: t.code, flags: t.flags, timestamp,
+  };
 }
 
 /** A transfer created in this scope, by timestamp (created transfers are in timestamp order). */

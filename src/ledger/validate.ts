@@ -31,14 +31,14 @@ const QUERY_FILTER_FIELDS: [keyof QueryFilter, FieldKind][] = [
   ['code', 'u16'], ['timestamp_min', 'u64'], ['timestamp_max', 'u64'], ['limit', 'u32'], ['flags', 'u32'],
 ];
 
-const BIGINT_BITS = { u128: 128n, u64: 64n } as const;
+const BIGINT_MAX = { u128: (1n << 128n) - 1n, u64: (1n << 64n) - 1n } as const;
 const NUMBER_MAX = { u32: 0xffff_ffff, u16: 0xffff } as const;
 
 /** Why `value` does not fit `kind`, or undefined if it does. Messages are built only on failure. */
 function fieldProblem(value: unknown, kind: FieldKind): string | undefined {
   if (kind === 'u128' || kind === 'u64') {
     if (typeof value !== 'bigint') return `must be a bigint, got ${typeof value}`;
-    if (value < 0n || value >> BIGINT_BITS[kind] !== 0n) return `is out of range for ${kind}`;
+    if (value < 0n || value > BIGINT_MAX[kind]) return `is out of range for ${kind}`;
     return undefined;
   }
   if (typeof value !== 'number' || !Number.isInteger(value)) return 'must be an integer number';
