@@ -16,6 +16,8 @@ import { busHttpRoutes } from '../bus/http.js';
 import { startBusListener } from './bus-listener.js';
 import type { Bus } from '../bus/interfaces.js';
 import type { Store } from '../store/interfaces.js';
+import type { Ledger } from '../ledger/ledger.js';
+import { openLedger } from '../ledger/open.js';
 import { openNodeStore, registerStoreMetrics, storeHttpRoutes } from '../store/durability/node-store.js';
 import type { FileSystem } from '../store/durability/fs.js';
 
@@ -45,6 +47,8 @@ export interface PurserNode {
   readonly busListener: { host: string; port: number };
   /** The embedded store: on the data directory (recovered on start), or in memory with `memory`. */
   readonly store: Store;
+  /** The TigerBeetle-compatible ledger, kept in the node's store (`ledger.*` tables). */
+  readonly ledger: Ledger;
   /** Stops listeners and parts, in reverse order of starting. Safe to call more than once. */
   close(): Promise<void>;
 }
@@ -76,6 +80,10 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
     void node?.close().then(done, done);
   };
   const store = await openNodeStore(dataDir, stopOnStoreFailure, storeFileSystem);
+  const ledger = await openLedger({ store }).catch(async (error: unknown) => {
+    await store.close();
+    throw error;
+  });
 
   const metrics = createNodeMetrics();
   registerStoreMetrics(metrics.registry, store);
@@ -106,12 +114,14 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
     bus,
     busListener: busListener.address,
     store,
+    ledger,
     close() {
       closing ??= (async () => {
         // Network callers in flight are answered (the listener waits for them) while the bus drains.
         const drainTimeoutMs = Math.floor(config.shutdownTimeoutMs / 2);
         await Promise.all([busListener.close({ drainTimeoutMs }), bus.close({ drainTimeoutMs })]);
         await http.close();
+        await ledger.close();
         await store.close();
         logger.info('purser node stopped');
       })();
