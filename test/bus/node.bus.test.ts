@@ -67,6 +67,8 @@ test('JSON calls over HTTP, admin views, metrics and the admin command against a
       assert.match(metrics, new RegExp(`^${name}`, 'm'), `${name} missing from /metrics`);
     }
     assert.match(metrics, /purser_bus_busy_servers\{service="HANG"\} 1/);
+    assert.match(metrics, /^purser_bus_service_seconds_count\{service="BALANCE"\} 1$/m);
+    assert.match(metrics, /^purser_bus_queue_wait_seconds_bucket\{le="\+Inf",service="BALANCE"\} 1$/m);
     assert.match(metrics, /purser_bus_calls_total\{service="DECLINE",outcome="TPESVCFAIL"\} 1/);
 
     const pqTable = await captureStdout(() => main(['admin', 'pq', '--url', node.http.url]));
