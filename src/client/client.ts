@@ -38,7 +38,7 @@ import {
 import { TigerBeetleOperation } from '../node/tigerbeetle/operations.js';
 import {
   CALL_ID_MAX, DEFAULT_BUS_PORT, DataError, ErrorReason, FRAME_BYTES_MAX, FrameDecoder, FrameReader, FrameWriter, LedgerStatus, Op,
-  PROTOCOL_VERSION, ProtocolViolation, SERVICE_NAME_BYTES_MAX, type Frame, type LedgerReplyFrame, type ReplyFrame,
+  PROTOCOL_VERSION, ProtocolViolation, SERVICE_NAME_BYTES_MAX, TOO_LARGE, type Frame, type LedgerReplyFrame, type ReplyFrame,
 } from './protocol.js';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5 * 1000; // 5 seconds
@@ -451,7 +451,9 @@ class Connection implements BusClient {
     }
     clearTimeout(pending.timer);
     const cd = pending.internal ? 0 : pending.callId;
-    const outcome = frame.code === undefined
+    const outcome = frame.data === TOO_LARGE
+      ? new XatmiError('TPESVCERR', `the reply data does not fit in a frame of at most ${FRAME_BYTES_MAX} bytes`)
+      : frame.code === undefined
       ? { cd, data: frame.data, urcode: frame.urcode }
       : new XatmiError(frame.code, frame.message ?? `service failed (${frame.code})`, { data: frame.data, urcode: frame.urcode });
     this.settle(pending, outcome);

@@ -36,7 +36,7 @@
  * receiver reads them in order with one deserializer. Measured on this 2-core machine, a v8 serializer and
  * deserializer per value cost about 22 µs per round trip of one small object, one per batch of 64 about
  * 5.5 µs: creating them, not encoding, is the cost (each is a native object the garbage collector must
- * track). A batch is cut at `VALUES_BATCH_BYTES_SOFT_MAX`, and every frame stays under `FRAME_BYTES_MAX`.
+ * track). A batch holds at most `VALUES_BATCH_COUNT_MAX` values, and every frame stays under `FRAME_BYTES_MAX`.
  *
  * Anything malformed — a length over `FRAME_BYTES_MAX`, an unknown op, a field that runs past the frame, a
  * frame before HELLO — is a `ProtocolViolation`; the receiver answers with an ERROR frame and closes that
@@ -91,6 +91,8 @@ export const DataKind = {
   message: 4,
   /** The next value of the current VALUES frame. */
   batched: 5,
+  /** The sender could not fit the value in a frame; nothing follows. */
+  tooLarge: 6,
 } as const;
 
 /** How a ledger request ended, in LEDGER_REPLY frames; anything but `ok` carries a message. */
@@ -167,11 +169,17 @@ export class DataError extends Error {
   }
 }
 
-/** A VALUES batch is closed once its stream reaches this size; the next value starts a new batch. */
-export const VALUES_BATCH_BYTES_SOFT_MAX = 256 * 1024;
+/** A VALUES batch holds at most this many values; the next value starts a new batch. */
+export const VALUES_BATCH_COUNT_MAX = 1024;
 const VALUES_HEADER_BYTES = 1 + 4;
-/** Bytes a value may take in a v8 stream: a VALUES frame holding it alone must fit in a frame. */
-const VALUE_BYTES_MAX = FRAME_BYTES_MAX - LENGTH_BYTES - VALUES_HEADER_BYTES;
+/** The v8 stream of a VALUES frame may take this many bytes. */
+const VALUES_STREAM_BYTES_MAX = FRAME_BYTES_MAX - LENGTH_BYTES - VALUES_HEADER_BYTES;
+
+/**
+ * The data of a frame whose value was too big to send (alone, its v8 stream exceeds a frame). The receiver
+ * answers the call TPEINVAL, or turns the reply into TPESVCERR.
+ */
+export const TOO_LARGE: unique symbol = Symbol('purser.bus.data-too-large');
 
 /** Decodes raw data into fresh memory: data never aliases the connection's receive buffers. */
 function decodeRawData(kind: number, bytes: Buffer): unknown {
@@ -189,6 +197,9 @@ function decodeRawData(kind: number, bytes: Buffer): unknown {
       } catch (error) {
         throw new ProtocolViolation(ErrorReason.badFrame, `data does not deserialize: ${(error as Error).message}`);
       }
+    case DataKind.tooLarge:
+      if (bytes.length !== 0) throw new ProtocolViolation(ErrorReason.badFrame, 'data of kind too-large must be empty');
+      return TOO_LARGE;
     default:
       throw new ProtocolViolation(ErrorReason.badFrame, `unknown data kind ${kind}`);
   }
@@ -202,11 +213,22 @@ const WRITE_CHUNK_BYTES = 64 * 1024;
 const COPY_OUT_BYTES_MAX = 16 * 1024;
 const NO_BYTES = Buffer.alloc(0);
 
-/** One VALUES frame being built: its v8 stream so far, and where in the chunk its frames begin. */
+/**
+ * One VALUES frame being built: its serializer (open while the batch takes more values), its values (kept
+ * to rebuild or split the stream), and where in the chunk each frame that uses one starts.
+ */
 interface ValuesBatch {
-  frameOffset: number;
-  pieces: Buffer[];
-  streamBytes: number;
+  serializer: DefaultSerializer;
+  values: unknown[];
+  frameStarts: number[];
+  /** Chunk offsets of those frames' data-kind bytes (patched to `tooLarge` when a value cannot go). */
+  kindOffsets: number[];
+}
+
+/** Bytes to put into the output before the chunk byte at `offset`. */
+interface Insertion {
+  offset: number;
+  bytes: Buffer;
   count: number;
 }
 
@@ -214,16 +236,21 @@ interface ValuesBatch {
  * Collects encoded frames for one connection so that everything produced in one tick goes out in one
  * `socket.write` (one syscall) instead of one write per call or reply, with the tick's structured values in
  * as few v8 streams as fit (see the module comment).
+ *
+ * A value's serialized size is only known when its stream is released, at `take`. Releasing once per batch
+ * instead of once per value halves the cost of v8 per value (a Buffer per value is what it saves); the
+ * price is that a batch too big for one frame is split at `take` — each value then gets its own stream —
+ * and a value too big even alone is sent as `tooLarge`, which the receiver answers as an error.
  */
 export class FrameWriter {
   private chunk: Buffer = Buffer.allocUnsafe(WRITE_CHUNK_BYTES);
   private used = 0;
   private batches: ValuesBatch[] = [];
-  /** The serializer of the last batch while it is open for more values. */
-  private serializer: DefaultSerializer | undefined;
+  /** The last batch while it is open for more values. */
+  private open: ValuesBatch | undefined;
 
   get pendingBytes(): number {
-    return this.used + this.batches.reduce((sum, batch) => sum + VALUES_HEADER_BYTES + LENGTH_BYTES + batch.streamBytes, 0);
+    return this.used;
   }
 
   /**
@@ -233,7 +260,7 @@ export class FrameWriter {
    */
   take(): Buffer | undefined {
     if (this.used === 0) return undefined;
-    this.serializer = undefined;
+    this.open = undefined;
     if (this.batches.length > 0) return this.takeWithValues();
     let out: Buffer;
     if (this.used <= COPY_OUT_BYTES_MAX) {
@@ -248,23 +275,40 @@ export class FrameWriter {
   }
 
   private takeWithValues(): Buffer {
-    const out = Buffer.allocUnsafe(this.pendingBytes);
+    const insertions: Insertion[] = [];
+    for (const batch of this.batches) {
+      if (batch.values.length === 0) continue; // its only value failed to serialize
+      const stream = batch.serializer.releaseBuffer();
+      if (stream.length <= VALUES_STREAM_BYTES_MAX) insertions.push({ offset: batch.frameStarts[0], bytes: stream, count: batch.values.length });
+      else this.split(batch, insertions);
+    }
+    this.batches = [];
+    const extraBytes = insertions.reduce((sum, insertion) => sum + LENGTH_BYTES + VALUES_HEADER_BYTES + insertion.bytes.length, 0);
+    const out = Buffer.allocUnsafe(this.used + extraBytes);
     let at = 0;
     let copied = 0;
-    for (const batch of this.batches) {
-      at += this.chunk.copy(out, at, copied, batch.frameOffset);
-      copied = batch.frameOffset;
-      at = out.writeUInt32LE(VALUES_HEADER_BYTES + batch.streamBytes, at);
+    for (const insertion of insertions) {
+      at += this.chunk.copy(out, at, copied, insertion.offset);
+      copied = insertion.offset;
+      at = out.writeUInt32LE(VALUES_HEADER_BYTES + insertion.bytes.length, at);
       out[at++] = Op.values;
-      at = out.writeUInt32LE(batch.count, at);
-      for (const piece of batch.pieces) at += piece.copy(out, at);
+      at = out.writeUInt32LE(insertion.count, at);
+      at += insertion.bytes.copy(out, at);
     }
     at += this.chunk.copy(out, at, copied, this.used);
     assert(at === out.length, 'VALUES assembly filled the output exactly');
-    this.batches = [];
     this.used = 0;
     if (this.chunk.length > WRITE_CHUNK_BYTES) this.chunk = Buffer.allocUnsafe(WRITE_CHUNK_BYTES);
     return out;
+  }
+
+  /** A batch too big for one frame: a stream per value; a value too big alone goes as `tooLarge`. */
+  private split(batch: ValuesBatch, insertions: Insertion[]): void {
+    batch.values.forEach((value, i) => {
+      const stream = serializeAlone(value);
+      if (stream.length <= VALUES_STREAM_BYTES_MAX) insertions.push({ offset: batch.frameStarts[i], bytes: stream, count: 1 });
+      else this.chunk[batch.kindOffsets[i]] = DataKind.tooLarge;
+    });
   }
 
   /** Makes room for `frameBytes` more bytes and returns the offset to write at. */
@@ -281,7 +325,7 @@ export class FrameWriter {
 
   /**
    * Prepares `data` for a frame about to be written: bytes travel inline, structured values join the
-   * current VALUES batch. Throws `DataError` (and writes nothing) for a value that cannot be sent.
+   * current VALUES batch. Throws `DataError` (and writes nothing) for data that cannot be sent.
    */
   private prepare(data: unknown, headerBytes: number): { kind: number; inline: Uint8Array } {
     if (data === undefined) return { kind: DataKind.undefined, inline: NO_BYTES };
@@ -295,48 +339,32 @@ export class FrameWriter {
   }
 
   private addValue(data: unknown): void {
-    let batch = this.openBatch();
-    let piece = this.serialize(batch, data);
-    if (LENGTH_BYTES + VALUES_HEADER_BYTES + batch.streamBytes + piece.length > FRAME_BYTES_MAX && batch.count > 0) {
-      // Too much for this batch: close it and write the value again at the head of a fresh stream.
-      this.serializer = undefined;
-      batch = this.openBatch();
-      piece = this.serialize(batch, data);
+    const batch = this.openBatch();
+    try {
+      batch.serializer.writeValue(data);
+    } catch (error) {
+      // The stream may hold half of the value now: start it again with the values before it.
+      batch.serializer = newStream(batch.values);
+      throw new DataError(`data cannot be serialized: ${(error as Error).message}`, { cause: error });
     }
-    if (piece.length > VALUE_BYTES_MAX) {
-      this.dropBatch(batch);
-      throw new DataError(`data of ${piece.length} bytes (serialized) does not fit in a frame of at most ${FRAME_BYTES_MAX} bytes`);
-    }
-    batch.pieces.push(piece);
-    batch.streamBytes += piece.length;
-    batch.count += 1;
-    if (batch.streamBytes >= VALUES_BATCH_BYTES_SOFT_MAX) this.serializer = undefined;
+    batch.values.push(data);
+    if (batch.values.length >= VALUES_BATCH_COUNT_MAX) this.open = undefined;
   }
 
   private openBatch(): ValuesBatch {
-    if (this.serializer !== undefined) return this.batches[this.batches.length - 1];
-    this.serializer = new DefaultSerializer();
-    this.serializer.writeHeader();
-    const batch: ValuesBatch = { frameOffset: this.used, pieces: [], streamBytes: 0, count: 0 };
-    this.batches.push(batch);
-    return batch;
+    if (this.open !== undefined) return this.open;
+    this.open = { serializer: newStream([]), values: [], frameStarts: [], kindOffsets: [] };
+    this.batches.push(this.open);
+    return this.open;
   }
 
-  /** Writes one value to the open stream and returns its bytes. A failure ends the stream (it may hold half a value). */
-  private serialize(batch: ValuesBatch, data: unknown): Buffer {
-    try {
-      this.serializer!.writeValue(data);
-      return this.serializer!.releaseBuffer();
-    } catch (error) {
-      this.dropBatch(batch);
-      throw new DataError(`data cannot be serialized: ${(error as Error).message}`, { cause: error });
-    }
-  }
-
-  /** Ends the open stream; removes its batch if no value made it in (its header goes with it). */
-  private dropBatch(batch: ValuesBatch): void {
-    this.serializer = undefined;
-    if (batch.count === 0) this.batches.splice(this.batches.indexOf(batch), 1);
+  /** Records where the frame just reserved at `frameStart` sits, when its data is the batch's last value. */
+  private noteBatched(kind: number, frameStart: number, kindOffset: number): void {
+    if (kind !== DataKind.batched) return;
+    const batch = this.batches[this.batches.length - 1];
+    batch.frameStarts.push(frameStart);
+    batch.kindOffsets.push(kindOffset);
+    assert(batch.frameStarts.length === batch.values.length, 'one batched frame per value');
   }
 
   hello(inFlightMax: number, version = PROTOCOL_VERSION, magic = PROTOCOL_MAGIC): void {
@@ -356,6 +384,7 @@ export class FrameWriter {
     const { kind, inline } = this.prepare(data, CALL_HEADER_BYTES + serviceBytes.length);
     const bodyBytes = CALL_HEADER_BYTES + serviceBytes.length + inline.length;
     const at = this.reserve(LENGTH_BYTES + bodyBytes);
+    this.noteBatched(kind, at, at + 17);
     const b = this.chunk;
     b.writeUInt32LE(bodyBytes, at);
     b[at + 4] = Op.call;
@@ -392,6 +421,7 @@ export class FrameWriter {
   private replyFrame(callId: number, code: XatmiCodeName | undefined, urcode: number, kind: number, inline: Uint8Array): void {
     const bodyBytes = REPLY_HEADER_BYTES + inline.length;
     const at = this.reserve(LENGTH_BYTES + bodyBytes);
+    this.noteBatched(kind, at, at + 10);
     const b = this.chunk;
     b.writeUInt32LE(bodyBytes, at);
     b[at + 4] = Op.reply;
@@ -449,6 +479,19 @@ export class FrameWriter {
 /** The whole size of a LEDGER or LEDGER_REPLY frame of `count` structs, to check against `FRAME_BYTES_MAX`. */
 export function ledgerFrameBytes(count: number, sizeBytes: number): number {
   return LENGTH_BYTES + LEDGER_HEADER_BYTES + count * sizeBytes;
+}
+
+/** A v8 stream with its header and `values`, ready for more. */
+function newStream(values: readonly unknown[]): DefaultSerializer {
+  const serializer = new DefaultSerializer();
+  serializer.writeHeader();
+  for (const value of values) serializer.writeValue(value);
+  return serializer;
+}
+
+function serializeAlone(value: unknown): Buffer {
+  const serializer = newStream([value]);
+  return serializer.releaseBuffer();
 }
 
 // ---------------------------------------------------------------------------------------------- reading

@@ -23,7 +23,7 @@ import { PurserError, NodeError, assert } from '../errors.js';
 import { XatmiError } from '../bus/errors.js';
 import { TPNOREPLY, TPNOTIME, type Bus, type CallOptions, type Reply } from '../bus/interfaces.js';
 import {
-  DataError, ErrorReason, FRAME_BYTES_MAX, FrameDecoder, FrameReader, FrameWriter, LedgerStatus, Op, PROTOCOL_VERSION, ProtocolViolation,
+  DataError, ErrorReason, FRAME_BYTES_MAX, TOO_LARGE, FrameDecoder, FrameReader, FrameWriter, LedgerStatus, Op, PROTOCOL_VERSION, ProtocolViolation,
   ledgerFrameBytes, type CallFrame, type Frame, type LedgerFrame, type LedgerStatusValue, type XatmiCodeName,
 } from '../client/protocol.js';
 import type { Logger } from './logger.js';
@@ -177,6 +177,10 @@ class ServerConnection {
     if (!noReply && this.inFlight.has(frame.callId)) throw new ProtocolViolation(ErrorReason.badFrame, `call id ${frame.callId} is already in flight`);
     if (!noReply && this.inFlight.size >= this.inFlightMax) {
       return this.writeError(frame.callId, new XatmiError('TPELIMIT', `${this.inFlightMax} calls in flight on this connection`));
+    }
+    if (frame.data === TOO_LARGE) {
+      if (!noReply) this.writeError(frame.callId, new XatmiError('TPEINVAL', `the call data does not fit in a frame of at most ${FRAME_BYTES_MAX} bytes`));
+      return;
     }
     const options: CallOptions = (frame.flags & TPNOTIME) !== 0 ? { flags: frame.flags } : { flags: frame.flags, timeoutMs: frame.timeoutMs };
     let cd: number;

@@ -54,6 +54,7 @@ before(async () => {
     return null;
   });
   bus.advertise('UNCLONEABLE', () => ({ fn: () => 1 }));
+  bus.advertise('HUGE', () => ({ text: 'x'.repeat(FRAME_BYTES_MAX) }));
   listener = await startBusListener({ host: '127.0.0.1', port: 0, bus, logger: silent, inFlightMax: IN_FLIGHT_MAX });
   client = await connect(`127.0.0.1:${listener.address.port}`);
 });
@@ -84,6 +85,7 @@ test('failures carry the bus code: TPENOENT, TPESVCFAIL with data and urcode, TP
   });
   await rejectsWith(client.call('BROKEN', 1), 'TPESVCERR');
   await rejectsWith(client.call('UNCLONEABLE', 1), 'TPESVCERR', (error) => assert.match(error.message, /cannot be sent/));
+  await rejectsWith(client.call('HUGE', 1), 'TPESVCERR', (error) => assert.match(error.message, /does not fit in a frame/));
   await rejectsWith(client.call('bad name!', 1), 'TPEINVAL'); // the bus's own name check, answered over the wire
 });
 
@@ -250,6 +252,8 @@ test('bad input: typed errors, nothing sent, the connection stays usable', async
   await assert.rejects(client.call('ECHO', 1, { timeoutMs: 1.5 }), invalid);
   await assert.rejects(client.call('ECHO', 1, null as never), invalid);
   await assert.rejects(client.call('ECHO', Buffer.alloc(FRAME_BYTES_MAX)), invalid);
+  // Structured data is measured when its batch is sent: the node answers TPEINVAL.
+  await assert.rejects(client.call('ECHO', { text: 'x'.repeat(FRAME_BYTES_MAX) }), invalid);
   assert.throws(() => client.acall('ECHO', 1, { flags: TPGETANY }), invalid);
   await assert.rejects(client.getReply(1.5), invalid);
   await assert.rejects(client.getReply(0x100, { flags: 0x4000 }), invalid);

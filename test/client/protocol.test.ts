@@ -1,13 +1,13 @@
 // The bus wire codec, without sockets: every frame type round-trips through FrameWriter → FrameReader →
 // FrameDecoder; data keeps its type (bytes as bytes, the rest through batched v8 streams, cut into several
-// VALUES frames when big); a stream cut at every byte still yields the same frames; data that cannot be sent
-// is a DataError that writes nothing; bad lengths and random or mutated bodies raise ProtocolViolation and
+// VALUES frames when big, a value too big alone marked too-large); a stream cut at every byte still yields
+// the same frames; data that cannot be cloned is a DataError that writes nothing; bad lengths and random or mutated bodies raise ProtocolViolation and
 // nothing else.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   DataError, DataKind, ErrorReason, FRAME_BYTES_MAX, FrameDecoder, FrameReader, FrameWriter, Op, PROTOCOL_VERSION, ProtocolViolation,
-  VALUES_BATCH_BYTES_SOFT_MAX, type Frame,
+  TOO_LARGE, VALUES_BATCH_COUNT_MAX, type Frame,
 } from '../../src/client/protocol.js';
 
 function decodeAll(bodies: Buffer[]): Frame[] {
@@ -70,29 +70,40 @@ test('data kinds: undefined and bytes travel inline, everything else batched in 
   assert.deepEqual(decodeAll(bodies).map((frame) => (frame as { data: unknown }).data), values);
 });
 
-test('a value that cannot be sent is a DataError and writes nothing; the batch goes on', () => {
+test('a value that cannot be cloned is a DataError and writes nothing; the batch goes on', () => {
   const writer = new FrameWriter();
-  writer.reply(1, undefined, 0, { before: true });
+  const shared = { before: true };
+  writer.reply(1, undefined, 0, shared);
   assert.throws(() => writer.reply(2, undefined, 0, { fn: () => 1 }), DataError);
-  assert.throws(() => writer.call(3, 0, 10, Buffer.from('S'), Buffer.alloc(FRAME_BYTES_MAX)), DataError);
-  assert.throws(() => writer.call(4, 0, 10, Buffer.from('S'), { big: 'x'.repeat(FRAME_BYTES_MAX) }), DataError);
-  writer.reply(5, undefined, 0, { after: true });
+  assert.throws(() => writer.call(3, 0, 10, Buffer.from('S'), Buffer.alloc(FRAME_BYTES_MAX)), DataError); // inline bytes: known at once
+  writer.reply(5, undefined, 0, { after: true, shared });
   const frames = framesOf(writer);
-  assert.deepEqual(frames.map((frame) => [(frame as { callId: number }).callId, (frame as { data: unknown }).data]), [[1, { before: true }], [5, { after: true }]]);
+  assert.deepEqual(frames.map((frame) => [(frame as { callId: number }).callId, (frame as { data: unknown }).data]), [[1, { before: true }], [5, { after: true, shared: { before: true } }]]);
 });
 
-test('big values are spread over several VALUES frames, none over the frame limit', () => {
+test('a batch too big for a frame is split; a value too big alone arrives as TOO_LARGE', () => {
   const writer = new FrameWriter();
-  const value = 'v'.repeat(VALUES_BATCH_BYTES_SOFT_MAX / 3);
+  const value = 'v'.repeat(300 * 1024);
   const big = 'b'.repeat(FRAME_BYTES_MAX / 2);
-  const sent = [value, value, value, value, big, value, big, big];
+  const huge = { huge: 'h'.repeat(FRAME_BYTES_MAX) };
+  const sent = [value, value, value, big, huge, value, big];
   sent.forEach((data, i) => writer.reply(i + 1, undefined, 0, data));
   const bytes = writer.take()!;
   const bodies: Buffer[] = [];
   new FrameReader().push(bytes, (body) => bodies.push(body));
   assert.ok(bodies.every((body) => body.length + 4 <= FRAME_BYTES_MAX));
-  assert.ok(bodies.filter((body) => body[0] === Op.values).length >= 4);
-  assert.deepEqual(decodeAll(bodies).map((frame) => (frame as { data: unknown }).data), sent);
+  assert.equal(bodies.filter((body) => body[0] === Op.values).length, sent.length - 1);
+  assert.deepEqual(decodeAll(bodies).map((frame) => (frame as { data: unknown }).data), sent.map((data) => (data === huge ? TOO_LARGE : data)));
+});
+
+test('many small values share one VALUES frame, up to the batch count limit', () => {
+  const writer = new FrameWriter();
+  const count = VALUES_BATCH_COUNT_MAX + 10;
+  for (let i = 0; i < count; i += 1) writer.reply(i + 1, undefined, 0, { i });
+  const bodies: Buffer[] = [];
+  new FrameReader().push(writer.take()!, (body) => bodies.push(body));
+  assert.equal(bodies.filter((body) => body[0] === Op.values).length, 2);
+  assert.deepEqual(decodeAll(bodies).map((frame) => (frame as { data: { i: number } }).data.i), Array.from({ length: count }, (_, i) => i));
 });
 
 test('VALUES misuse is a ProtocolViolation: batched data without values, unused values, an empty batch', () => {
