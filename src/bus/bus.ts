@@ -439,6 +439,14 @@ class BusCore implements Bus, RequestHost {
     request.service = token.forwardTo;
     request.data = token.data;
     request.phase = Phase.Waiting;
+    if (request.deadlineMs <= performance.now()) {
+      // The deadline passed while the first service ran and the timer has not fired yet: do not start it.
+      request.phase = Phase.Ended;
+      this.counters.expiredInQueue += 1;
+      this.metrics?.expired.inc();
+      if (request.kind !== Kind.NoReply) this.deliverError(request, 'TPETIME', `${request.service} was forwarded to after the request's deadline`);
+      return;
+    }
     const blocked = this.submit(request);
     if (blocked) this.deliver(request, blocked, undefined);
   }

@@ -84,7 +84,7 @@ export interface CallOptions {
 }
 
 export interface GetReplyOptions {
-  /** TPGETANY | TPNOBLOCK. */
+  /** TPGETANY | TPNOBLOCK. TPNOTIME is accepted and changes nothing: the request's own deadline governs. */
   flags?: number;
 }
 

@@ -139,6 +139,22 @@ test('forward keeps the original deadline and the reply goes straight to the ori
   assert.equal(code, 'TPETIME');
   await sleep(50);
   assert.equal(bus.stats().lateReplies, 1);
+  // A handler that overruns the deadline before forwarding (the timer cannot fire while it spins): the
+  // next service is not started, the caller gets TPETIME and the request counts as expired.
+  let backRan = false;
+  bus.advertise('NEVER', () => {
+    backRan = true;
+    return 'ran';
+  });
+  bus.advertise('OVERRUN', (request) => {
+    const untilMs = performance.now() + 15;
+    while (performance.now() < untilMs);
+    return request.forward('NEVER', null);
+  });
+  const expiredBefore = bus.stats().expiredInQueue;
+  assert.equal(await bus.call('OVERRUN', null, { timeoutMs: 5 }).catch((error: XatmiError) => error.code), 'TPETIME');
+  assert.equal(backRan, false);
+  assert.equal(bus.stats().expiredInQueue, expiredBefore + 1);
   // Forward to an unknown service fails in the handler (TPENOENT thrown there), so the caller gets TPESVCERR.
   bus.advertise('BADFWD', (request) => request.forward('NOWHERE', null));
   assert.equal(await bus.call('BADFWD', null).catch((error: XatmiError) => error.code), 'TPESVCERR');
