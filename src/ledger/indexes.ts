@@ -60,17 +60,47 @@ export class TimestampList {
   }
 }
 
-/** value → timestamps. Zero values are not indexed: a zero filter field is a wildcard in every query. */
+/**
+ * Buckets of a hashed index. User data is often unique per object (a UUID in user_data_128), and one list
+ * per distinct value would cost a map entry and a list per object (hundreds of bytes each); 65,536 buckets
+ * cost 8 bytes per indexed object plus at most 65,536 lists. The price: a bucket holds other values too, so
+ * a query reads each candidate and checks it (every query verifies its results anyway).
+ */
+const HASH_BUCKETS = 1 << 16;
+
+function bucketOf(value: bigint | number): number {
+  let mixed: number;
+  if (typeof value === 'number') mixed = value;
+  else {
+    const folded = value ^ (value >> 32n) ^ (value >> 64n) ^ (value >> 96n);
+    mixed = Number(BigInt.asUintN(32, folded));
+  }
+  mixed = Math.imul(mixed ^ (mixed >>> 16), 0x45d9f3b);
+  mixed = Math.imul(mixed ^ (mixed >>> 16), 0x45d9f3b);
+  return (mixed ^ (mixed >>> 16)) & (HASH_BUCKETS - 1);
+}
+
+/**
+ * value → timestamps (exact), or hash bucket → timestamps (`hashed`: a superset, see HASH_BUCKETS). Zero
+ * values are not indexed: a zero filter field is a wildcard in every query.
+ */
 export class ValueIndex<K extends bigint | number> {
-  private readonly lists = new Map<K, TimestampList>();
+  private readonly lists = new Map<K | number, TimestampList>();
+
+  constructor(private readonly hashed = false) {}
+
+  private keyOf(value: K): K | number {
+    return this.hashed ? bucketOf(value) : value;
+  }
 
   /** Appends and returns the list, so the caller can undo with `truncate(length - 1)`. */
   add(value: K, timestamp: bigint): TimestampList | undefined {
     if (value === 0 || value === 0n) return undefined;
-    let list = this.lists.get(value);
+    const key = this.keyOf(value);
+    let list = this.lists.get(key);
     if (list === undefined) {
       list = new TimestampList();
-      this.lists.set(value, list);
+      this.lists.set(key, list);
     }
     list.push(timestamp);
     return list;
@@ -79,13 +109,14 @@ export class ValueIndex<K extends bigint | number> {
   /** Undoes the latest `add(value, timestamp)`. */
   removeLast(value: K, timestamp: bigint): void {
     if (value === 0 || value === 0n) return;
-    const list = this.lists.get(value);
+    const list = this.lists.get(this.keyOf(value));
     assert(list !== undefined && list.last() === timestamp, 'index undo out of order');
     list.truncate(list.length - 1);
   }
 
+  /** The timestamps of objects that may carry `value` (exactly those, unless hashed). */
   get(value: K): TimestampList | undefined {
-    return this.lists.get(value);
+    return this.lists.get(this.keyOf(value));
   }
 }
 
@@ -97,28 +128,23 @@ export interface ScanRange {
   timestampMin: bigint;
   timestampMax: bigint;
   reversed: boolean;
-  limit: number;
 }
 
 /**
- * Timestamps in every condition (AND of ORs), within the range, in timestamp order (or reversed), at most
- * `limit`. `all` is the list of every object, used when there is no condition.
+ * Candidate timestamps: those in every condition (AND of ORs), within the range, in timestamp order (or
+ * reversed), lazily — the caller verifies each candidate and stops at its limit. `all` is the list of
+ * every object, used when there is no condition.
  */
-export function scan(conditions: Condition[], all: TimestampList, range: ScanRange): bigint[] {
+export function* scan(conditions: Condition[], all: TimestampList, range: ScanRange): Generator<bigint> {
   const nonEmpty = conditions.length === 0 ? [[all]] : conditions;
   let driverIndex = 0;
   for (let i = 1; i < nonEmpty.length; i++) {
     if (conditionSize(nonEmpty[i]) < conditionSize(nonEmpty[driverIndex])) driverIndex = i;
   }
   const others = nonEmpty.filter((_, i) => i !== driverIndex);
-  const results: bigint[] = [];
   for (const timestamp of walk(nonEmpty[driverIndex], range)) {
-    if (others.every((condition) => condition.some((list) => list.has(timestamp)))) {
-      results.push(timestamp);
-      if (results.length === range.limit) break;
-    }
+    if (others.every((condition) => condition.some((list) => list.has(timestamp)))) yield timestamp;
   }
-  return results;
 }
 
 function conditionSize(condition: Condition): number {

@@ -7,7 +7,7 @@
  */
 import { readU128 } from './codec.js';
 import { findInPage } from './pages.js';
-import { scan, type Condition, type ScanRange } from './indexes.js';
+import { scan, type Condition, type ScanRange, type TimestampList } from './indexes.js';
 import { TIMESTAMP_MAX } from './state-machine.js';
 import { LedgerState, publicAccount, TABLES, u128Key, u64Key, HISTORY_VALUE_SIZE_BYTES, type LedgerTx } from './state.js';
 import {
@@ -67,16 +67,15 @@ function accountFilterValid(filter: AccountFilter): boolean {
 }
 
 function scanRange(filter: AccountFilter | QueryFilter, reversedFlag: number): ScanRange {
-  return {
-    timestampMin: filter.timestamp_min,
-    timestampMax: filter.timestamp_max,
-    reversed: (filter.flags & reversedFlag) !== 0,
-    limit: Math.min(filter.limit, BATCH_EVENTS_MAX),
-  };
+  return { timestampMin: filter.timestamp_min, timestampMax: filter.timestamp_max, reversed: (filter.flags & reversedFlag) !== 0 };
+}
+
+function limitOf(filter: AccountFilter | QueryFilter): number {
+  return Math.min(filter.limit, BATCH_EVENTS_MAX);
 }
 
 /** Adds the condition for one filter field; false if the value is indexed nowhere (no result possible). */
-function addCondition<K extends bigint | number>(conditions: Condition[], index: { get(value: K): import('./indexes.js').TimestampList | undefined }, value: K): boolean {
+function addCondition<K extends bigint | number>(conditions: Condition[], index: { get(value: K): TimestampList | undefined }, value: K): boolean {
   if (value === 0 || value === 0n) return true;
   const list = index.get(value);
   if (list === undefined) return false;
@@ -95,6 +94,16 @@ function transferFieldConditions(state: LedgerState, filter: AccountFilter | Que
   );
 }
 
+/** Whether an object has the filter's user data and code (zero fields match anything). */
+function fieldsMatch(o: Transfer | Account, filter: AccountFilter | QueryFilter): boolean {
+  return (
+    (filter.user_data_128 === 0n || o.user_data_128 === filter.user_data_128) &&
+    (filter.user_data_64 === 0n || o.user_data_64 === filter.user_data_64) &&
+    (filter.user_data_32 === 0 || o.user_data_32 === filter.user_data_32) &&
+    (filter.code === 0 || o.code === filter.code)
+  );
+}
+
 function accountSideCondition(state: LedgerState, filter: AccountFilter): Condition {
   const condition: Condition = [];
   const account = state.accounts.get(filter.account_id);
@@ -104,16 +113,30 @@ function accountSideCondition(state: LedgerState, filter: AccountFilter): Condit
   return condition;
 }
 
+/** Reads candidates in order, keeps those `matches` accepts, up to `limit`. */
+async function collectTransfers(state: LedgerState, tx: LedgerTx, candidates: Iterable<bigint>, limit: number, matches: (t: Transfer) => boolean): Promise<Transfer[]> {
+  const transfers: Transfer[] = [];
+  if (limit === 0) return transfers;
+  for (const timestamp of candidates) {
+    const t = await readTransfer(state, tx, timestamp);
+    if (!matches(t)) continue;
+    transfers.push(t);
+    if (transfers.length === limit) break;
+  }
+  return transfers;
+}
+
 export async function getAccountTransfers(state: LedgerState, tx: LedgerTx, filter: AccountFilter): Promise<Transfer[]> {
   if (!accountFilterValid(filter)) return [];
   const side = accountSideCondition(state, filter);
   if (side.length === 0) return [];
   const conditions: Condition[] = [side];
   if (!transferFieldConditions(state, filter, conditions)) return [];
-  const timestamps = scan(conditions, state.transferTimestamps, scanRange(filter, AccountFilterFlags.reversed));
-  const transfers: Transfer[] = [];
-  for (const timestamp of timestamps) transfers.push(await readTransfer(state, tx, timestamp));
-  return transfers;
+  const debits = (filter.flags & AccountFilterFlags.debits) !== 0;
+  const credits = (filter.flags & AccountFilterFlags.credits) !== 0;
+  const candidates = scan(conditions, state.transferTimestamps, scanRange(filter, AccountFilterFlags.reversed));
+  return collectTransfers(state, tx, candidates, limitOf(filter), (t) =>
+    ((debits && t.debit_account_id === filter.account_id) || (credits && t.credit_account_id === filter.account_id)) && fieldsMatch(t, filter));
 }
 
 /**
@@ -130,14 +153,18 @@ export async function getAccountBalances(state: LedgerState, tx: LedgerTx, filte
   const conditions: Condition[] = [[history]];
   if (!transferFieldConditions(state, filter, conditions)) return [];
   const bothSides = (filter.flags & (AccountFilterFlags.debits | AccountFilterFlags.credits)) === (AccountFilterFlags.debits | AccountFilterFlags.credits);
-  const range = scanRange(filter, AccountFilterFlags.reversed);
-  const limit = range.limit;
-  // With one side only, the side is in the record, so the limit applies after reading.
-  const timestamps = scan(conditions, state.transferTimestamps, bothSides ? range : { ...range, limit: Number.MAX_SAFE_INTEGER });
   const wantedSide = (filter.flags & AccountFilterFlags.debits) !== 0 ? HISTORY_SIDE_DEBIT : HISTORY_SIDE_CREDIT;
+  const checkFields = filter.user_data_128 !== 0n || filter.user_data_64 !== 0n || filter.user_data_32 !== 0 || filter.code !== 0;
+  const limit = limitOf(filter);
   const balances: AccountBalance[] = [];
   const keyPrefix = u128Key(filter.account_id);
-  for (const timestamp of timestamps) {
+  for (const timestamp of scan(conditions, state.transferTimestamps, scanRange(filter, AccountFilterFlags.reversed))) {
+    if (balances.length === limit) break;
+    if (checkFields) {
+      // An expiry is an event but not a transfer: it has no user data or code to match.
+      if (!state.transferTimestamps.has(timestamp)) continue;
+      if (!fieldsMatch(await readTransfer(state, tx, timestamp), filter)) continue;
+    }
     const key = new Uint8Array(24);
     key.set(keyPrefix, 0);
     key.set(u64Key(timestamp), 16);
@@ -152,7 +179,6 @@ export async function getAccountBalances(state: LedgerState, tx: LedgerTx, filte
       credits_posted: readU128(view, 48),
       timestamp,
     });
-    if (balances.length === limit) break;
   }
   return balances;
 }
@@ -173,8 +199,14 @@ export function queryAccounts(state: LedgerState, filter: QueryFilter): Account[
     addCondition(conditions, indexes.ledger, filter.ledger) &&
     addCondition(conditions, indexes.code, filter.code);
   if (!possible) return [];
-  const timestamps = scan(conditions, state.accountTimestamps, scanRange(filter, QueryFilterFlags.reversed));
-  return timestamps.map((timestamp) => publicAccount(state.accounts.get(state.accountIdByTimestamp.get(timestamp)!)!));
+  const limit = limitOf(filter);
+  const accounts: Account[] = [];
+  for (const timestamp of scan(conditions, state.accountTimestamps, scanRange(filter, QueryFilterFlags.reversed))) {
+    if (accounts.length === limit) break;
+    const account = state.accounts.get(state.accountIdByTimestamp.get(timestamp)!)!;
+    if (fieldsMatch(account, filter) && (filter.ledger === 0 || account.ledger === filter.ledger)) accounts.push(publicAccount(account));
+  }
+  return accounts;
 }
 
 export async function queryTransfers(state: LedgerState, tx: LedgerTx, filter: QueryFilter): Promise<Transfer[]> {
@@ -182,8 +214,6 @@ export async function queryTransfers(state: LedgerState, tx: LedgerTx, filter: Q
   const conditions: Condition[] = [];
   if (!transferFieldConditions(state, filter, conditions)) return [];
   if (!addCondition(conditions, state.transferIndexes.ledger, filter.ledger)) return [];
-  const timestamps = scan(conditions, state.transferTimestamps, scanRange(filter, QueryFilterFlags.reversed));
-  const transfers: Transfer[] = [];
-  for (const timestamp of timestamps) transfers.push(await readTransfer(state, tx, timestamp));
-  return transfers;
+  const candidates = scan(conditions, state.transferTimestamps, scanRange(filter, QueryFilterFlags.reversed));
+  return collectTransfers(state, tx, candidates, limitOf(filter), (t) => fieldsMatch(t, filter) && (filter.ledger === 0 || t.ledger === filter.ledger));
 }

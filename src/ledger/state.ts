@@ -284,9 +284,9 @@ export class LedgerState {
 
 function newAccountIndexes(): AccountIndexes {
   return {
-    user_data_128: new ValueIndex(),
-    user_data_64: new ValueIndex(),
-    user_data_32: new ValueIndex(),
+    user_data_128: new ValueIndex(true),
+    user_data_64: new ValueIndex(true),
+    user_data_32: new ValueIndex(true),
     ledger: new ValueIndex(),
     code: new ValueIndex(),
   };
