@@ -107,7 +107,9 @@ class BusCore implements Bus, RequestHost {
     let service: Service;
     let count: number;
     if (typeof handler === 'function') {
-      if (options.threads !== undefined) throw invalid(`advertise ${name}: threads needs a module URL, not a function`);
+      for (const workerOnly of ['threads', 'pipelineDepth', 'restartsMax', 'restartWindowMs'] as const) {
+        if (options[workerOnly] !== undefined) throw invalid(`advertise ${name}: ${workerOnly} needs a module URL (worker threads), not a function`);
+      }
       const { servers = 1 } = options;
       if (!isCount(servers, 1, SERVERS_MAX)) throw invalid(`advertise ${name}: servers must be an integer from 1 to ${SERVERS_MAX}, got ${String(servers)}`);
       service = new Service(name, queueDepth, 'in-process');

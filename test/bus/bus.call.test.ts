@@ -154,6 +154,8 @@ test('bad input to every public function is TPEINVAL and changes nothing', async
     () => bus.advertise('A', () => 1, { servers: 1.5 }),
     () => bus.advertise('A', () => 1, { queueDepth: 0 }),
     () => bus.advertise('A', () => 1, { threads: 2 }),
+    () => bus.advertise('A', () => 1, { pipelineDepth: 2 }),
+    () => bus.advertise('A', () => 1, { restartsMax: 2 }),
     () => bus.advertise('A', () => 1, null as never),
     () => bus.advertise('A', new URL('https://example.com/x.js')),
     () => bus.advertise('A', new URL('file:///x.js'), { servers: 2 }),
