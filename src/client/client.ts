@@ -48,6 +48,8 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 5 * 1000; // 5 seconds
  */
 const CD_FIRST = 0x100;
 const CD_LAST = CALL_ID_MAX;
+/** How long close() waits for the node to close its side before destroying the socket. */
+const CLOSE_LINGER_MS = 1000;
 /** Encoded service names are cached up to this many, so the hot path does not re-encode them. */
 const SERVICE_NAME_CACHE_MAX = 1024;
 
@@ -308,9 +310,12 @@ class Connection implements BusClient {
   private onLedgerReply(frame: LedgerReplyFrame): void {
     const pending = this.ledgerPending.get(frame.callId);
     if (pending === undefined) throw new ProtocolViolation(ErrorReason.badFrame, `LEDGER_REPLY for call id ${frame.callId}, which is not in flight`);
+    // Checked while the request is still pending, so that the violation's failure reaches it too.
+    if (frame.status === LedgerStatus.ok && frame.results.length !== frame.count * pending.resultSizeBytes) {
+      throw new ProtocolViolation(ErrorReason.badFrame, `LEDGER_REPLY of ${frame.count} results has ${frame.results.length} bytes of them`);
+    }
     this.ledgerPending.delete(frame.callId);
     if (frame.status !== LedgerStatus.ok) return pending.reject(ledgerError(frame.status, frame.results.toString('utf8')));
-    if (frame.results.length !== frame.count * pending.resultSizeBytes) throw new ProtocolViolation(ErrorReason.badFrame, `LEDGER_REPLY of ${frame.count} results has ${frame.results.length} bytes of them`);
     const view = new DataView(frame.results.buffer, frame.results.byteOffset, frame.results.length);
     const results = new Array<unknown>(frame.count);
     for (let i = 0; i < frame.count; i += 1) results[i] = pending.decode(view, i * pending.resultSizeBytes);
@@ -328,6 +333,8 @@ class Connection implements BusClient {
       if (this.socket.destroyed) resolve();
       else this.socket.once('close', () => resolve());
       this.socket.end();
+      // A node that never closes its side does not hold close() up for long.
+      setTimeout(() => this.socket.destroy(), CLOSE_LINGER_MS).unref();
     });
     return this.closed;
   }
@@ -345,8 +352,10 @@ class Connection implements BusClient {
   private send(service: string, data: unknown, options: CallOptions | undefined, flags: number, internal: boolean): Pending {
     if (this.failure !== undefined) throw new XatmiError('TPEPROTO', `client cannot call: ${this.failure.message}`, { cause: this.failure });
     const serviceBytes = this.serviceBytes(service);
-    const timeoutMs = (flags & TPNOTIME) !== 0 ? 0 : (options?.timeoutMs ?? this.defaultTimeoutMs);
-    requireXatmi((flags & TPNOTIME) !== 0 || (Number.isInteger(timeoutMs) && timeoutMs > 0 && timeoutMs <= TIMEOUT_MS_MAX), `timeoutMs must be an integer from 1 to ${TIMEOUT_MS_MAX}, got ${String(timeoutMs)}`);
+    const givenMs = (flags & TPNOTIME) !== 0 ? 0 : (options?.timeoutMs ?? this.defaultTimeoutMs);
+    requireXatmi((flags & TPNOTIME) !== 0 || (typeof givenMs === 'number' && givenMs > 0 && givenMs <= TIMEOUT_MS_MAX), `timeoutMs must be a number from 1 to ${TIMEOUT_MS_MAX}, got ${String(givenMs)}`);
+    // Whole milliseconds travel; a fraction rounds up, so a deadline is never earlier than asked.
+    const timeoutMs = Math.ceil(givenMs);
     const noReply = (flags & TPNOREPLY) !== 0;
     if (!noReply && this.pending.size + this.ledgerPending.size >= this.inFlightMax) throw new XatmiError('TPELIMIT', `${this.pending.size} calls in flight on this connection, the node's limit`);
     const callId = noReply ? 0 : this.takeCallId();
