@@ -385,8 +385,8 @@ class BusCore implements Bus, RequestHost {
       if (outcome instanceof ServiceReply) this.deliver(request, undefined, { cd: request.cd, data: outcome.data, urcode: outcome.urcode });
       else this.deliver(request, undefined, { cd: request.cd, data: outcome, urcode: 0 });
     }
-    this.pump(service);
-    this.checkDrained();
+    if (service.queue.length > 0 || service.waiting.length > 0) this.pump(service);
+    if (this.drainWaiters.length > 0) this.checkDrained();
   }
 
   /** Answers a still-running request TPESVCERR (its server is being stopped); its eventual reply is late. */
@@ -492,7 +492,7 @@ class BusCore implements Bus, RequestHost {
       return;
     }
     request.answered = true;
-    this.accessLog(request, error);
+    if (this.timed) this.accessLog(request, error);
     if (request.kind === Kind.Call) {
       this.outstanding -= 1;
       if (error) (request.reject as (error: XatmiError) => void)(error);
