@@ -15,6 +15,12 @@ export const RECORD_SIZE_BYTES = 128;
 const U64_MASK = (1n << 64n) - 1n;
 
 export function writeU128(view: DataView, offset: number, value: bigint): void {
+  // Most amounts and balances fit in 64 bits: then no shifted or masked bigint is allocated.
+  if (value <= U64_MASK) {
+    view.setBigUint64(offset, value, true);
+    view.setBigUint64(offset + 8, 0n, true);
+    return;
+  }
   view.setBigUint64(offset, value & U64_MASK, true);
   view.setBigUint64(offset + 8, value >> 64n, true);
 }

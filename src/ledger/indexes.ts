@@ -71,6 +71,7 @@ const HASH_BUCKETS = 1 << 16;
 function bucketOf(value: bigint | number): number {
   let mixed: number;
   if (typeof value === 'number') mixed = value;
+  else if (value <= 0xffff_ffffn) mixed = Number(value);
   else {
     const folded = value ^ (value >> 32n) ^ (value >> 64n) ^ (value >> 96n);
     mixed = Number(BigInt.asUintN(32, folded));

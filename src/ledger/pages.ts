@@ -13,6 +13,7 @@
  *   inside the page.
  */
 import { assert } from '../errors.js';
+import { endianness } from 'node:os';
 import { decodeTransfer, encodeAccount, encodeTransfer, RECORD_SIZE_BYTES } from './codec.js';
 import { TimestampList } from './indexes.js';
 import type { Account, Transfer } from './types.js';
@@ -31,13 +32,32 @@ export class AccountPages {
   /** Number of slots in use. */
   count = 0;
 
+  /** 64-bit views of the pages, for the balance words (the records are 8-byte aligned). */
+  private readonly words: BigUint64Array[] = [];
+  /**
+   * The account each slot was fully encoded for: after that only its balances and flags change. A slot
+   * is encoded again only if it is reused (after the creation that took it was undone).
+   */
+  private readonly encodedFor: (Account | undefined)[] = [];
+
   /** Encodes `account` into `slot` and returns the index of the page to write. */
   write(slot: number, account: Account): number {
     assert(slot < this.count, 'account slot out of range');
     const pageIndex = Math.floor(slot / RECORDS_PER_PAGE);
     let page = this.pages[pageIndex];
-    if (page === undefined) this.pages[pageIndex] = page = new Uint8Array(PAGE_SIZE_BYTES);
-    encodeAccount(account, page, (slot % RECORDS_PER_PAGE) * RECORD_SIZE_BYTES);
+    if (page === undefined) {
+      this.pages[pageIndex] = page = new Uint8Array(PAGE_SIZE_BYTES);
+      this.words[pageIndex] = new BigUint64Array(page.buffer);
+    }
+    const offset = (slot % RECORDS_PER_PAGE) * RECORD_SIZE_BYTES;
+    if (this.encodedFor[slot] === account) {
+      writeBalances(this.words[pageIndex], offset / 8, account);
+      page[offset + 118] = account.flags & 0xff;
+      page[offset + 119] = account.flags >>> 8;
+    } else {
+      encodeAccount(account, page, offset);
+      this.encodedFor[slot] = account;
+    }
     return pageIndex;
   }
 
@@ -47,6 +67,29 @@ export class AccountPages {
     assert(used > 0, 'writing an empty account page');
     return this.pages[pageIndex].subarray(0, used * RECORD_SIZE_BYTES);
   }
+}
+
+assert(endianness() === 'LE', 'the ledger writes little-endian records through typed arrays');
+
+const U64_MAX = (1n << 64n) - 1n;
+
+/** Writes a u128 as two little-endian u64 words, without allocating when it fits in 64 bits. */
+function writeWords(words: BigUint64Array, index: number, value: bigint): void {
+  if (value <= U64_MAX) {
+    words[index] = value;
+    words[index + 1] = 0n;
+  } else {
+    words[index] = value & U64_MAX;
+    words[index + 1] = value >> 64n;
+  }
+}
+
+/** debits_pending, debits_posted, credits_pending, credits_posted: bytes 16..80 of an account record. */
+function writeBalances(words: BigUint64Array, base: number, a: Account): void {
+  writeWords(words, base + 2, a.debits_pending);
+  writeWords(words, base + 4, a.debits_posted);
+  writeWords(words, base + 6, a.credits_pending);
+  writeWords(words, base + 8, a.credits_posted);
 }
 
 /** The append-only transfer pages; `tail` is the last page, possibly not full. */

@@ -121,6 +121,7 @@ export class StateMachine {
     let chainBroken = false;
     let chainUndoLength = 0;
     let chainWritesLength = 0;
+    let timestamp = lastTimestamp - BigInt(events.length);
     for (let index = 0; index < events.length; index++) {
       const event = events[index];
       const linked = (event.flags & 1) !== 0;
@@ -129,7 +130,7 @@ export class StateMachine {
         chainUndoLength = scope.undo.length;
         chainWritesLength = scope.writes.length;
       }
-      const timestamp = lastTimestamp - BigInt(events.length - index - 1);
+      timestamp += 1n;
       const status = this.eventStatus(event, index, events.length, timestamp, lastTimestamp, firstImported, chainBroken, codes, handlers.create);
       const eventTimestamp = (event.flags & codes.imported_flag) !== 0 ? event.timestamp : timestamp;
       if (status === codes.created) {
