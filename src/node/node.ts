@@ -95,8 +95,11 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
   // The bus drains on close for up to half the shutdown timeout, leaving the rest for the other parts.
   const bus = createBus({ logger, metricsRegistry: metrics.registry });
   for (const route of busHttpRoutes(bus)) http.route(route.method, route.path, route.handler);
-  const busListener = await startBusListener({ host: config.busHost, port: config.busPort, bus, logger }).catch(async (error: unknown) => {
-    await Promise.all([http.close(), bus.close(), store.close()]);
+  // The bus listener also serves the ledger's Client methods to connect() clients.
+  const busListener = await startBusListener({ host: config.busHost, port: config.busPort, bus, logger, ledger }).catch(async (error: unknown) => {
+    await Promise.all([http.close(), bus.close()]);
+    await ledger.close();
+    await store.close();
     throw error;
   });
   for (const route of storeHttpRoutes(store)) http.route(route.method, route.path, route.handler);
