@@ -1,11 +1,11 @@
 // The bus listener inside a node: startNode opens it (on any free port when the HTTP port is any free
-// port, unless a bus port is given), connect() reaches node.bus through it, and node.close() answers the
-// network calls in flight before it says goodbye. Configuration: --bus-host/--bus-port and PURSER_BUS_*
+// port, unless a bus port is given), connect() reaches node.bus and node.ledger through it, and
+// node.close() answers the network calls in flight before it says goodbye. Configuration: --bus-host/--bus-port and PURSER_BUS_*
 // with the same precedence as every other option, and typed errors for bad values.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { ConfigError, XatmiError, connect, defaultConfig, startNode } from 'purser';
+import { ConfigError, CreateAccountStatus, XatmiError, connect, defaultConfig, startNode } from 'purser';
 import { resolveConfig } from '../../src/node/config.js';
 
 const silent = pino({ level: 'silent' });
@@ -33,6 +33,21 @@ test('a node serves node.bus over TCP; close answers calls in flight, then later
     await client.close();
   } finally {
     if (!closed) await node.close();
+  }
+});
+
+test('a node serves its ledger to connect() clients: what they create, node.ledger sees', async () => {
+  const node = await startNode({ memory: true, httpPort: 0, logger: silent });
+  try {
+    const client = await connect(node.busListener.port);
+    const blank = { debits_pending: 0n, debits_posted: 0n, credits_pending: 0n, credits_posted: 0n, user_data_128: 0n, user_data_64: 0n, user_data_32: 0, reserved: 0, ledger: 1, code: 1, flags: 0, timestamp: 0n };
+    const results = await client.createAccounts([{ id: 10n, ...blank }, { id: 11n, ...blank }]);
+    assert.deepEqual(results.map((result) => result.status), [CreateAccountStatus.created, CreateAccountStatus.created]);
+    assert.deepEqual(await client.lookupAccounts([10n, 11n]), await node.ledger.lookupAccounts([10n, 11n]));
+    assert.equal((await node.ledger.lookupAccounts([11n])).length, 1);
+    await client.close();
+  } finally {
+    await node.close();
   }
 });
 
