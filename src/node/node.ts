@@ -14,6 +14,8 @@ import { createNodeMetrics, type NodeMetrics } from './metrics.js';
 import { createBus } from '../bus/bus.js';
 import { busHttpRoutes } from '../bus/http.js';
 import { startBusListener } from './bus-listener.js';
+import { parseTigerBeetleAddress } from './tigerbeetle/address.js';
+import { startTigerBeetleListener } from './tigerbeetle/listener.js';
 import type { Bus } from '../bus/interfaces.js';
 import type { Store } from '../store/interfaces.js';
 import type { Ledger } from '../ledger/ledger.js';
@@ -49,6 +51,8 @@ export interface PurserNode {
   readonly store: Store;
   /** The TigerBeetle-compatible ledger, kept in the node's store (`ledger.*` tables). */
   readonly ledger: Ledger;
+  /** Where the TigerBeetle listener (`tigerbeetle-node` clients) is bound; undefined when `tbAddress` is off. */
+  readonly tigerbeetle: { host: string; port: number } | undefined;
   /** Stops listeners and parts, in reverse order of starting. Safe to call more than once. */
   close(): Promise<void>;
 }
@@ -102,6 +106,14 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
     await store.close();
     throw error;
   });
+  // The official TigerBeetle client's protocol, serving the node's ledger (off unless --tb-address is given).
+  const tbAddress = parseTigerBeetleAddress(config.tbAddress);
+  const tigerbeetle = tbAddress === undefined ? undefined : await startTigerBeetleListener({ ...tbAddress, ledger, logger, metricsRegistry: metrics.registry }).catch(async (error: unknown) => {
+    await Promise.all([http.close(), bus.close(), busListener.close()]);
+    await ledger.close();
+    await store.close();
+    throw error;
+  });
   for (const route of storeHttpRoutes(store)) http.route(route.method, route.path, route.handler);
   http.route('GET', '/metrics', async () => ({ status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType }));
 
@@ -118,8 +130,11 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
     busListener: busListener.address,
     store,
     ledger,
+    tigerbeetle: tigerbeetle?.address,
     close() {
       closing ??= (async () => {
+        // TigerBeetle clients are cut off first; requests already executing finish before the ledger closes.
+        await tigerbeetle?.close();
         // Network callers in flight are answered (the listener waits for them) while the bus drains.
         const drainTimeoutMs = Math.floor(config.shutdownTimeoutMs / 2);
         await Promise.all([busListener.close({ drainTimeoutMs }), bus.close({ drainTimeoutMs })]);
