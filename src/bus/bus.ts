@@ -203,10 +203,7 @@ class BusCore implements Bus, RequestHost {
     } catch (error) {
       return Promise.reject(asError(error));
     }
-    const promise = new Promise<Reply>((resolve, reject) => {
-      request.resolve = resolve;
-      request.reject = reject;
-    });
+    const promise = replyPromise(request);
     const blocked = this.submit(request);
     if (blocked) this.deliver(request, blocked, undefined);
     return promise;
@@ -539,10 +536,7 @@ class BusCore implements Bus, RequestHost {
       const request = this.descriptors.get(cd);
       if (!request) throw new XatmiError('TPEBADDESC', `call descriptor ${cd} is not outstanding (never issued, cancelled, or its reply was taken)`);
       if (request.resolve) throw new XatmiError('TPEPROTO', `another getReply is already waiting on descriptor ${cd}`);
-      const promise = new Promise<Reply>((resolve, reject) => {
-        request.resolve = resolve;
-        request.reject = reject;
-      });
+      const promise = replyPromise(request);
       if (request.answered) {
         this.ready.remove(request);
         this.take(request);
@@ -560,10 +554,7 @@ class BusCore implements Bus, RequestHost {
   private getAnyReply(flags: number): Promise<Reply> {
     const request = this.ready.shift();
     if (request) {
-      const promise = new Promise<Reply>((resolve, reject) => {
-        request.resolve = resolve;
-        request.reject = reject;
-      });
+      const promise = replyPromise(request);
       this.take(request);
       return promise;
     }
@@ -816,6 +807,23 @@ class InProcessServer implements Server {
     if (current && current.phase === Phase.Running) this.bus.abandon(current, `server ${this.id} was stopped while running the request`);
     return Promise.resolve();
   }
+}
+
+/**
+ * A promise whose settle functions are stored on the request. One shared executor reads the request from a
+ * module variable, so a call allocates no closure for it (the executor runs synchronously, so this is safe).
+ */
+let requestAwaitingPromise: BusRequest | undefined;
+function captureSettlers(resolve: (reply: Reply) => void, reject: (error: XatmiError) => void): void {
+  const request = requestAwaitingPromise as BusRequest;
+  request.resolve = resolve;
+  request.reject = reject;
+}
+function replyPromise(request: BusRequest): Promise<Reply> {
+  requestAwaitingPromise = request;
+  const promise = new Promise<Reply>(captureSettlers);
+  requestAwaitingPromise = undefined;
+  return promise;
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
