@@ -37,7 +37,7 @@ export { openLedger } from './ledger/open.js';
 export type { OpenLedgerOptions } from './ledger/open.js';
 export type { Ledger, LedgerSession } from './ledger/ledger.js';
 export { id } from './ledger/id.js';
-export { LedgerInvalidRequestError, LedgerBatchTooLargeError, LedgerClosedError } from './ledger/errors.js';
+export { LedgerInvalidRequestError, LedgerBatchTooLargeError, LedgerClosedError, LedgerFailedError } from './ledger/errors.js';
 export {
   AccountFlags, TransferFlags, AccountFilterFlags, QueryFilterFlags, CreateAccountStatus, CreateTransferStatus, amount_max,
   BATCH_EVENTS_MAX,

@@ -25,3 +25,14 @@ export class LedgerClosedError extends PurserError {
     super('LEDGER_CLOSED', 'the ledger client was destroyed');
   }
 }
+
+/**
+ * The ledger stopped because a request failed after it had changed the ledger's in-memory state — the
+ * store under it failed (a write or fsync error) or an invariant broke. Nothing more is accepted; reopen
+ * the ledger (recovery rebuilds it from what was durably committed).
+ */
+export class LedgerFailedError extends PurserError {
+  constructor(cause: Error) {
+    super('LEDGER_FAILED', `the ledger stopped after a failed request: ${cause.message}`, { cause });
+  }
+}

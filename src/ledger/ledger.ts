@@ -10,7 +10,7 @@
  * `ledger.transaction(fn)` gives a caller the store transaction and a session on it, so ledger requests and
  * the caller's own writes commit or abort together.
  */
-import { LedgerClosedError } from './errors.js';
+import { LedgerClosedError, LedgerFailedError } from './errors.js';
 import * as queries from './queries.js';
 import { StateMachine } from './state-machine.js';
 import { pageKey } from './pages.js';
@@ -53,10 +53,12 @@ class Session implements LedgerSession {
     private readonly ledger: Ledger,
     private readonly scope: Scope,
     private readonly tx: LedgerTx,
+    /** The request was validated before it was queued (plain client requests): do not check it again. */
+    private readonly validated: boolean,
   ) {}
 
   async createAccounts(batch: Account[]): Promise<CreateAccountResult[]> {
-    checkAccounts(batch);
+    if (!this.validated) checkAccounts(batch);
     const machine = this.ledger.machine;
     const results = machine.createAccounts(this.scope, batch, machine.prepareTimestamps(batch.length, this.ledger.now()));
     await this.flush();
@@ -64,7 +66,7 @@ class Session implements LedgerSession {
   }
 
   async createTransfers(batch: Transfer[]): Promise<CreateTransferResult[]> {
-    checkTransfers(batch);
+    if (!this.validated) checkTransfers(batch);
     const machine = this.ledger.machine;
     for (const id of machine.prefetchIds(batch)) {
       if (this.scope.transfers.has(id)) continue;
@@ -77,32 +79,32 @@ class Session implements LedgerSession {
   }
 
   lookupAccounts(ids: bigint[]): Promise<Account[]> {
-    checkIds(ids);
+    if (!this.validated) checkIds(ids);
     return Promise.resolve(queries.lookupAccounts(this.ledger.state, ids));
   }
 
   lookupTransfers(ids: bigint[]): Promise<Transfer[]> {
-    checkIds(ids);
+    if (!this.validated) checkIds(ids);
     return queries.lookupTransfers(this.ledger.state, this.tx, ids);
   }
 
   getAccountTransfers(filter: AccountFilter): Promise<Transfer[]> {
-    checkAccountFilter(filter);
+    if (!this.validated) checkAccountFilter(filter);
     return queries.getAccountTransfers(this.ledger.state, this.tx, filter);
   }
 
   getAccountBalances(filter: AccountFilter): Promise<AccountBalance[]> {
-    checkAccountFilter(filter);
+    if (!this.validated) checkAccountFilter(filter);
     return queries.getAccountBalances(this.ledger.state, this.tx, filter);
   }
 
   queryAccounts(filter: QueryFilter): Promise<Account[]> {
-    checkQueryFilter(filter);
+    if (!this.validated) checkQueryFilter(filter);
     return Promise.resolve(queries.queryAccounts(this.ledger.state, filter));
   }
 
   queryTransfers(filter: QueryFilter): Promise<Transfer[]> {
-    checkQueryFilter(filter);
+    if (!this.validated) checkQueryFilter(filter);
     return queries.queryTransfers(this.ledger.state, this.tx, filter);
   }
 
@@ -136,6 +138,8 @@ export class Ledger implements Client {
   readonly machine = new StateMachine(this.state);
   private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** Set when a request failed after changing the in-memory state it could not undo: the ledger stops. */
+  private failure: Error | undefined;
 
   constructor(
     private readonly store: Store,
@@ -157,15 +161,27 @@ export class Ledger implements Client {
    * (through `tx`) commit together, or not at all if `fn` throws. Ledger transactions run one at a time.
    */
   transaction<T>(fn: (session: LedgerSession, tx: Transaction) => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new LedgerClosedError());
-    return this.exclusive(() => this.run(fn));
+    return this.start((session, tx) => fn(session, tx), true);
   }
 
-  private async run<T>(fn: (session: LedgerSession, tx: Transaction) => Promise<T>): Promise<T> {
+  private start<T>(fn: (session: LedgerSession, tx: Transaction) => Promise<T>, undoable: boolean): Promise<T> {
+    if (this.closed) return Promise.reject(new LedgerClosedError());
+    return this.exclusive(() => {
+      if (this.failure !== undefined) throw new LedgerFailedError(this.failure);
+      return this.run(fn, undoable);
+    });
+  }
+
+  private async run<T>(fn: (session: LedgerSession, tx: Transaction) => Promise<T>, undoable: boolean): Promise<T> {
     let scope: Scope | undefined;
     const mark = this.state.transferPages.mark();
     const undo = () => {
       if (scope === undefined) return;
+      // A plain request keeps no undo log: if it failed anyway, the store failed under it; stop.
+      if (!scope.undoable) {
+        this.failure ??= new Error('a ledger request failed after it had changed the ledger state');
+        return;
+      }
       scope.rollbackTo(0, 0);
       this.state.transferPages.restore(mark);
       // Accounts created in the scope are gone (their slots are free again); the others get their
@@ -178,12 +194,13 @@ export class Ledger implements Client {
     try {
       return await this.store.transaction(async (tx) => {
         undo(); // a retried attempt starts from the committed state
-        scope = new Scope();
-        const session = new Session(this, scope, tx);
+        scope = new Scope(undoable);
+        const session = new Session(this, scope, tx, !undoable);
         await session.expire();
         return fn(session, tx);
       });
     } catch (error) {
+      if (scope !== undefined && !scope.undoable) this.failure ??= error instanceof Error ? error : new Error(String(error));
       undo();
       throw error;
     }
@@ -197,7 +214,7 @@ export class Ledger implements Client {
   }
 
   private request<T>(fn: (session: LedgerSession) => Promise<T>): Promise<T> {
-    return this.transaction((session) => fn(session));
+    return this.start((session) => fn(session), false);
   }
 
   createAccounts = (batch: Account[]): Promise<CreateAccountResult[]> => this.checked(() => checkAccounts(batch), (s) => s.createAccounts(batch));

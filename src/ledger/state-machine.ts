@@ -129,6 +129,7 @@ export class StateMachine {
         chainStart = index;
         chainUndoLength = scope.undo.length;
         chainWritesLength = scope.writes.length;
+        scope.recording = true; // a chain must be able to roll back
       }
       timestamp += 1n;
       const status = this.eventStatus(event, index, events.length, timestamp, lastTimestamp, firstImported, chainBroken, codes, handlers.create);
@@ -148,6 +149,7 @@ export class StateMachine {
       if (chainStart !== -1 && (!linked || status === codes.linked_event_chain_open)) {
         chainStart = -1;
         chainBroken = false;
+        scope.recording = scope.undoable;
       }
     }
     return results;
@@ -172,7 +174,7 @@ export class StateMachine {
 
   private burnTransferId(scope: Scope, id: bigint): void {
     this.state.failedTransferIds.add(id);
-    scope.undo.push(() => this.state.failedTransferIds.delete(id));
+    if (scope.recording) scope.undo.push(() => this.state.failedTransferIds.delete(id));
     scope.writes.push({ table: TABLES.failed, key: u128Key(id), value: new Uint8Array(1) });
   }
 
@@ -198,7 +200,7 @@ export class StateMachine {
       if (this.state.transferTimestamps.has(timestamp)) return AccountStatus.imported_event_timestamp_must_not_regress;
     }
     const [account, unindex] = this.state.indexAccount({ ...a, timestamp });
-    scope.undo.push(() => {
+    if (scope.recording) scope.undo.push(() => {
       unindex();
       scope.dirtyAccounts.delete(account);
     });
@@ -262,7 +264,7 @@ export class StateMachine {
     // One undo entry for the transfer and both balances: this is the hot path of every batch.
     const { debits_pending: drPending, debits_posted: drPosted, flags: drFlags } = dr;
     const { credits_pending: crPending, credits_posted: crPosted, flags: crFlags } = cr;
-    scope.undo.push(() => {
+    if (scope.recording) scope.undo.push(() => {
       dr.debits_pending = drPending;
       dr.debits_posted = drPosted;
       dr.flags = drFlags;
@@ -282,7 +284,7 @@ export class StateMachine {
         status: PendingStatus.pending, expiresAtNs,
         debitAccountId: t.debit_account_id, creditAccountId: t.credit_account_id, amount: t.amount, flags: t.flags,
       });
-      scope.undo.push(() => this.state.pending.delete(t.timestamp));
+      if (scope.recording) scope.undo.push(() => this.state.pending.delete(t.timestamp));
       scope.writes.push({ table: TABLES.pending, key: u64Key(t.timestamp), value: Uint8Array.of(PendingStatus.pending) });
       if (expiresAtNs !== 0n) this.state.expiry.push(expiresAtNs, t.timestamp);
     } else {
@@ -310,7 +312,7 @@ export class StateMachine {
   /** Remembers an account's balances and flags so the scope can restore them. */
   private touch(scope: Scope, a: StoredAccount): void {
     const { debits_pending, debits_posted, credits_pending, credits_posted, flags } = a;
-    scope.undo.push(() => {
+    if (scope.recording) scope.undo.push(() => {
       a.debits_pending = debits_pending;
       a.debits_posted = debits_posted;
       a.credits_pending = credits_pending;
@@ -326,7 +328,7 @@ export class StateMachine {
     for (const [account, side] of [[dr, HISTORY_SIDE_DEBIT], [cr, HISTORY_SIDE_CREDIT]] as const) {
       if ((account.flags & AccountFlags.history) === 0) continue;
       const list = this.state.history.add(account.id, timestamp)!;
-      scope.undo.push(() => list.truncate(list.length - 1));
+      if (scope.recording) scope.undo.push(() => list.truncate(list.length - 1));
       const value = new Uint8Array(HISTORY_VALUE_SIZE_BYTES + 1);
       const view = new DataView(value.buffer);
       writeU128(view, 0, account.debits_pending);
@@ -436,7 +438,7 @@ export class StateMachine {
       timestamp,
     };
     this.insertTransfer(scope, resolution, dr, cr);
-    scope.undo.push(() => this.uninsertTransfer(scope, resolution, dr, cr));
+    if (scope.recording) scope.undo.push(() => this.uninsertTransfer(scope, resolution, dr, cr));
     this.setPendingStatus(scope, p.timestamp, post ? PendingStatus.posted : PendingStatus.voided);
     this.touch(scope, dr);
     this.touch(scope, cr);
@@ -457,7 +459,7 @@ export class StateMachine {
     const info = this.state.pending.get(pendingTimestamp)!;
     assert(info.status === PendingStatus.pending, 'a pending transfer resolves once');
     info.status = status;
-    scope.undo.push(() => {
+    if (scope.recording) scope.undo.push(() => {
       info.status = PendingStatus.pending;
     });
     scope.writes.push({ table: TABLES.pending, key: u64Key(pendingTimestamp), value: Uint8Array.of(status) });
@@ -475,7 +477,7 @@ export class StateMachine {
       if (next === undefined || next[0] > nowNs) return expired;
       this.state.expiry.pop();
       const [expiresAtNs, pendingTimestamp] = next;
-      scope.undo.push(() => this.state.expiry.push(expiresAtNs, pendingTimestamp));
+      if (scope.recording) scope.undo.push(() => this.state.expiry.push(expiresAtNs, pendingTimestamp));
       const info = this.state.pending.get(pendingTimestamp);
       if (info === undefined || info.status !== PendingStatus.pending) continue;
       const eventTimestamp = expiresAtNs > this.state.commitTimestamp ? expiresAtNs : this.state.commitTimestamp + 1n;

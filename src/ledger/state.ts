@@ -57,9 +57,22 @@ export interface Write {
   value: Uint8Array;
 }
 
-/** Everything one ledger transaction changed, so it can be written out or undone. */
+/**
+ * Everything one ledger transaction changed, so it can be written out or undone.
+ *
+ * Undo entries are recorded only when they can be needed: always in a caller's `ledger.transaction`
+ * (`undoable`: the caller's function may throw), and inside linked chains. A plain request records none
+ * outside chains, which spares a closure per transfer; if its store transaction still fails (the store
+ * failed: a write or fsync error), the ledger stops rather than undo (see Ledger.fail).
+ */
 export class Scope {
   readonly undo: (() => void)[] = [];
+  recording: boolean;
+
+  constructor(readonly undoable: boolean) {
+    this.recording = undoable;
+  }
+
   readonly writes: Write[] = [];
   readonly dirtyAccounts = new Set<StoredAccount>();
   /** Accounts already encoded into their pages by this scope: re-encoded if the scope is undone. */
