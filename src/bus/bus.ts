@@ -193,7 +193,27 @@ class BusCore implements Bus, RequestHost {
   }
 
   nestedAcall(parent: BusRequest, service: string, data: unknown, options: CallOptions | undefined): number {
-    return this.submitAsync(service, data, options, parent.deadlineMs);
+    const cd = this.submitAsync(service, data, options, parent.deadlineMs);
+    const child = this.descriptors.get(cd);
+    if (child) {
+      child.parent = parent;
+      parent.openChildren += 1;
+    }
+    return cd;
+  }
+
+  /**
+   * XATMI's rule for a service that returns with replies still outstanding: its descriptors are cancelled
+   * (in a bus shared by every caller they would otherwise hold descriptors forever) and it has failed.
+   */
+  private abandonChildren(parent: BusRequest): number {
+    let cancelled = 0;
+    for (const [cd, request] of this.descriptors) {
+      if (request.parent !== parent) continue;
+      this.cancel(cd);
+      cancelled += 1;
+    }
+    return cancelled;
   }
 
   private submitCall(name: string, data: unknown, options: CallOptions | undefined, inheritedDeadlineMs: number): Promise<Reply> {
@@ -367,6 +387,11 @@ class BusCore implements Bus, RequestHost {
     }
     request.phase = Phase.Ended;
     if (this.metrics) this.metrics.observeService(service.name, request.startedAtMs - request.submittedAtMs, performance.now() - request.startedAtMs);
+    if (request.openChildren > 0) {
+      const count = this.abandonChildren(request);
+      outcome = new Error(`service ${service.name} returned with ${count} call descriptors outstanding; they were cancelled`);
+      threw = true;
+    }
     if (!threw && outcome instanceof ForwardToken && outcome.request === request) {
       service.done += 1;
       this.forward(request, outcome);
@@ -566,6 +591,7 @@ class BusCore implements Bus, RequestHost {
   /** Hands a stored outcome to the waiter set on the request and frees its descriptor. */
   private take(request: BusRequest): void {
     this.descriptors.delete(request.cd);
+    this.detachFromParent(request);
     this.outstanding -= 1;
     this.asyncOutstanding -= 1;
     const { resolve, reject, error, reply } = request;
@@ -584,6 +610,7 @@ class BusCore implements Bus, RequestHost {
     const request = this.descriptors.get(cd);
     if (!request) throw new XatmiError('TPEBADDESC', `call descriptor ${cd} is not outstanding (never issued, cancelled, or its reply was taken)`);
     this.descriptors.delete(cd);
+    this.detachFromParent(request);
     this.outstanding -= 1;
     this.asyncOutstanding -= 1;
     if (request.list === this.ready) this.ready.remove(request);
@@ -605,6 +632,13 @@ class BusCore implements Bus, RequestHost {
     }
     this.failOrphanedAnyWaiters();
     this.checkDrained();
+  }
+
+  private detachFromParent(request: BusRequest): void {
+    const parent = request.parent;
+    if (!parent) return;
+    parent.openChildren -= 1;
+    request.parent = undefined;
   }
 
   /** TPGETANY waiters beyond the descriptors left would wait forever: answer them TPEBADDESC. */

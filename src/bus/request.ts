@@ -74,6 +74,10 @@ export class BusRequest implements ServiceRequest, Deadlined, Linked<BusRequest>
   submittedAtMs: number;
   startedAtMs = 0;
   busyAtStart = 0;
+  /** A nested acall's descriptor: the request whose handler made it, until its reply is taken or cancelled. */
+  parent: BusRequest | undefined = undefined;
+  /** Descriptors this request's handler opened with acall and has not yet taken or cancelled. */
+  openChildren = 0;
   /** Worker threads: the id the worker knows it by. */
   wireId = 0;
 

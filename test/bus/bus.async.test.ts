@@ -136,3 +136,23 @@ test('TPNOREPLY: cd 0, the request runs, nothing is kept for it', async () => {
   assert.equal(bus.stats().lateReplies, 0);
   await bus.close();
 });
+
+test('a service that returns with descriptors outstanding fails (TPESVCERR) and its descriptors are cancelled', async () => {
+  const bus = delayed();
+  bus.advertise('LEAKY', (request) => {
+    request.acall('DELAY', { delayMs: 5, tag: 'forgotten' });
+    return 'done';
+  });
+  bus.advertise('TIDY', async (request) => {
+    const cd = request.acall('DELAY', { delayMs: 1, tag: 'taken' });
+    const other = request.acall('DELAY', { delayMs: 1, tag: 'cancelled' });
+    request.cancel(other);
+    return (await request.getReply(cd)).data;
+  });
+  assert.equal(await codeOf(bus.call('LEAKY', null)), 'TPESVCERR');
+  assert.equal((await bus.call('TIDY', null)).data, 'taken');
+  assert.equal(await codeOf(bus.getReply(TPGETANY)), 'TPEBADDESC'); // nothing left behind
+  await sleep(20);
+  assert.equal(bus.stats().cancelledReplies, 2);
+  await bus.close();
+});
