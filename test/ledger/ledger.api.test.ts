@@ -1,13 +1,14 @@
 // The ledger's public entry points: bad input of every kind is a typed error and changes nothing; batches
 // over 8,189 events are refused whole; ledger.transaction() makes ledger requests atomic with the caller's
-// own store writes (a throwing function leaves no trace in either); destroy() closes the client; id() is
-// monotonic and time-based.
+// own store writes (a throwing function leaves no trace in either); destroy() closes the client; a store
+// failure under a request stops the ledger; id() is monotonic and time-based.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  id, InvalidArgumentError, LedgerBatchTooLargeError, LedgerClosedError, LedgerInvalidRequestError, openLedger, openStore,
-  BATCH_EVENTS_MAX, PurserError,
+  id, InvalidArgumentError, LedgerBatchTooLargeError, LedgerClosedError, LedgerFailedError, LedgerInvalidRequestError, openLedger,
+  openStore, BATCH_EVENTS_MAX, PurserError,
 } from 'purser';
+import { SimDisk } from '../../src/store/durability/sim-disk.js';
 import { account, accountFilter, makeClient, queryFilter, transfer } from './_client.js';
 
 test('malformed events, ids and filters are typed errors and change nothing', async () => {
@@ -96,4 +97,17 @@ test('id() is strictly increasing and carries the time in its high 48 bits', () 
   const ms = ids[0] >> 80n;
   assert.ok(ms >= before && ms <= afterMs);
   assert.ok(ids.every((x) => x < 1n << 128n && x > 0n));
+});
+
+test('a request whose store fails under it stops the ledger: later requests get LedgerFailedError', async () => {
+  const disk = new SimDisk(7);
+  await disk.mkdir('/ledger');
+  const store = await openStore({ dir: '/ledger', fs: disk });
+  const ledger = await openLedger({ store });
+  await ledger.createAccounts([account(1n), account(2n)]);
+  disk.injectFault('FSYNC', 1, true);
+  await assert.rejects(ledger.createTransfers([transfer(10n, 1n, 2n, 5n)]));
+  await assert.rejects(ledger.lookupAccounts([1n]), (error: unknown) => error instanceof LedgerFailedError && error.code === 'LEDGER_FAILED');
+  await ledger.close();
+  await store.close().catch(() => undefined);
 });
