@@ -561,14 +561,11 @@ class BusCore implements Bus, RequestHost {
       const request = this.descriptors.get(cd);
       if (!request) throw new XatmiError('TPEBADDESC', `call descriptor ${cd} is not outstanding (never issued, cancelled, or its reply was taken)`);
       if (request.resolve) throw new XatmiError('TPEPROTO', `another getReply is already waiting on descriptor ${cd}`);
+      if (!request.answered && (flags & TPNOBLOCK) !== 0) throw new XatmiError('TPEBLOCK', `no reply for descriptor ${cd} yet and TPNOBLOCK was given`);
       const promise = replyPromise(request);
       if (request.answered) {
         this.ready.remove(request);
         this.take(request);
-      } else if ((flags & TPNOBLOCK) !== 0) {
-        request.resolve = undefined;
-        request.reject = undefined;
-        throw new XatmiError('TPEBLOCK', `no reply for descriptor ${cd} yet and TPNOBLOCK was given`);
       }
       return promise;
     } catch (error) {
