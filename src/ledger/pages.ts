@@ -135,13 +135,18 @@ export class TransferPages {
     return [key, this.tail.subarray(0, this.tailCount * RECORD_SIZE_BYTES)];
   }
 
-  /** The key of the page that holds `timestamp`. */
-  keyOf(timestamp: bigint): Uint8Array {
+  /** The first timestamp (the key) of the page that holds `timestamp`. */
+  startOf(timestamp: bigint): bigint {
     let index = this.starts.lowerBound(timestamp);
     if (index === this.starts.length || this.starts.at(index) !== timestamp) index--;
     assert(index >= 0, 'transfer timestamp before the first page');
+    return this.starts.at(index);
+  }
+
+  /** The key of the page that holds `timestamp`. */
+  keyOf(timestamp: bigint): Uint8Array {
     const key = new Uint8Array(8);
-    new DataView(key.buffer).setBigUint64(0, this.starts.at(index));
+    new DataView(key.buffer).setBigUint64(0, this.startOf(timestamp));
     return key;
   }
 

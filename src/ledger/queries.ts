@@ -37,8 +37,23 @@ export function lookupAccounts(state: LedgerState, ids: bigint[]): Account[] {
   return found;
 }
 
-export async function readTransfer(state: LedgerState, tx: LedgerTx, timestamp: bigint): Promise<Transfer> {
-  const page = await tx.get(TABLES.transfers, state.transferPages.keyOf(timestamp));
+/** The last transfer page read by a query: consecutive results usually share a page. */
+export interface PageCache {
+  start: bigint;
+  page: Uint8Array | undefined;
+}
+
+export async function readTransfer(state: LedgerState, tx: LedgerTx, timestamp: bigint, cache?: PageCache): Promise<Transfer> {
+  const start = state.transferPages.startOf(timestamp);
+  let page: Uint8Array | undefined;
+  if (cache !== undefined && cache.page !== undefined && cache.start === start) page = cache.page;
+  else {
+    page = await tx.get(TABLES.transfers, state.transferPages.keyOf(timestamp));
+    if (cache !== undefined) {
+      cache.start = start;
+      cache.page = page;
+    }
+  }
   const found = page === undefined ? undefined : findInPage(page, timestamp);
   if (found === undefined) throw new Error(`ledger: indexed transfer ${String(timestamp)} has no record`);
   return found;
@@ -46,9 +61,10 @@ export async function readTransfer(state: LedgerState, tx: LedgerTx, timestamp: 
 
 export async function lookupTransfers(state: LedgerState, tx: LedgerTx, ids: bigint[]): Promise<Transfer[]> {
   const found: Transfer[] = [];
+  const cache: PageCache = { start: 0n, page: undefined };
   for (const id of ids) {
     const timestamp = state.transferTimestampById.get(id);
-    if (timestamp !== undefined) found.push(await readTransfer(state, tx, timestamp));
+    if (timestamp !== undefined) found.push(await readTransfer(state, tx, timestamp, cache));
   }
   return found;
 }
@@ -117,8 +133,9 @@ function accountSideCondition(state: LedgerState, filter: AccountFilter): Condit
 async function collectTransfers(state: LedgerState, tx: LedgerTx, candidates: Iterable<bigint>, limit: number, matches: (t: Transfer) => boolean): Promise<Transfer[]> {
   const transfers: Transfer[] = [];
   if (limit === 0) return transfers;
+  const cache: PageCache = { start: 0n, page: undefined };
   for (const timestamp of candidates) {
-    const t = await readTransfer(state, tx, timestamp);
+    const t = await readTransfer(state, tx, timestamp, cache);
     if (!matches(t)) continue;
     transfers.push(t);
     if (transfers.length === limit) break;
