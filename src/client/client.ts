@@ -300,7 +300,7 @@ class Connection implements BusClient {
       if (this.pending.size + this.ledgerPending.size >= this.inFlightMax) throw new ClientError('CLIENT_TOO_MANY_REQUESTS', `${this.inFlightMax} requests in flight on this connection, the node's limit`);
       const callId = this.takeCallId();
       this.writer.ledger(Op.ledger, callId, operation, count(), eventSizeBytes, encode);
-      this.scheduleFlush();
+      this.flushSoon();
       return new Promise<unknown[]>((resolve, reject) => this.ledgerPending.set(callId, { resultSizeBytes, decode, resolve, reject }));
     } catch (error) {
       return Promise.reject(asError(error));
@@ -365,7 +365,7 @@ class Connection implements BusClient {
       if (error instanceof DataError) throw new XatmiError('TPEINVAL', `data cannot be sent: ${error.message}`, { cause: error });
       throw error;
     }
-    this.scheduleFlush();
+    this.flushSoon();
     const pending: Pending = { callId, internal, timer: undefined, outcome: undefined, waiter: undefined };
     if (noReply) return pending;
     this.pending.set(callId, pending);
@@ -391,6 +391,15 @@ class Connection implements BusClient {
       this.nextCallId = callId === CD_LAST ? CD_FIRST : callId + 1;
       if (!this.pending.has(callId) && !this.ledgerPending.has(callId)) return callId;
     }
+  }
+
+  /**
+   * A request on an idle connection goes out at once (a lone caller should not wait for the end of the
+   * tick); while others are in flight, requests wait for the tick's one write (see `FrameWriter`).
+   */
+  private flushSoon(): void {
+    if (!this.flushScheduled && this.pending.size + this.ledgerPending.size === 0) this.flush();
+    else this.scheduleFlush();
   }
 
   private scheduleFlush(): void {

@@ -238,6 +238,7 @@ class ServerConnection {
         this.writer.ledgerFailure(callId, status, message);
       }
       this.scheduleFlush();
+      this.flushIfIdle();
     }
     this.checkDrained();
   }
@@ -249,6 +250,7 @@ class ServerConnection {
     if (this.state !== 'closed') {
       if (isReply(outcome)) this.writeReply(callId, outcome);
       else this.writeError(callId, outcome);
+      this.flushIfIdle();
     }
     this.checkDrained();
   }
@@ -277,6 +279,11 @@ class ServerConnection {
       }
     }
     this.writer.replyMessage(callId, code, urcode, message);
+  }
+
+  /** The last reply of a burst goes out at once; a lone caller does not wait for the end of the tick. */
+  private flushIfIdle(): void {
+    if (this.inFlight.size === 0) this.flush();
   }
 
   private scheduleFlush(): void {
