@@ -1,7 +1,8 @@
 // Stress: thousands of calls with random service latencies and random timeouts, some synchronous, some
 // asynchronous (acall + getReply by cd, and TPGETANY), through a small queue. Every reply must be the
 // reply to its own request (the handler echoes a unique token), every request gets exactly one outcome,
-// and every reply that arrived after its caller's TPETIME is counted as late and delivered to no one.
+// and every reply that arrived after its caller's TPETIME is counted as late and delivered to no one. It also
+// checks that no more handlers run at once than the service has servers.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createBus, XatmiError, TPGETANY } from 'purser';
@@ -15,9 +16,14 @@ function sleep(ms: number): Promise<void> {
 test('under random latencies every reply matches its request; late replies are counted, never delivered', async () => {
   const bus = createBus();
   let handled = 0;
+  let running = 0;
+  let mostRunning = 0;
   bus.advertise('RANDOM', async (request) => {
     const { token, delayMs } = request.data as { token: number; delayMs: number };
+    running += 1;
+    mostRunning = Math.max(mostRunning, running);
     if (delayMs > 0) await sleep(delayMs);
+    running -= 1;
     handled += 1;
     return { token };
   }, { servers: 16, queueDepth: 64 });
@@ -81,4 +87,5 @@ test('under random latencies every reply matches its request; late replies are c
   // Every timed-out request either never ran (expired in the queue) or ran and its reply was late.
   assert.equal(stats.expiredInQueue + stats.lateReplies, timeouts);
   assert.equal(handled, CALLS - stats.expiredInQueue);
+  assert.equal(mostRunning, 16, 'each of the 16 servers runs one request at a time, and all of them were used');
 });
