@@ -1,4 +1,4 @@
-// The ledger's own semantic suite (every test/ledger file written against `makeClient()` from
+// The ledger's own semantic suite (every test/ledger file that gets its clients from `makeClient()` in
 // ./_client.js) run through the official tigerbeetle-node client and the TigerBeetle listener instead of
 // in-process: a module hook (_wire-hooks.mjs) swaps in _wire-client.ts, nothing in test/ledger is edited.
 // The suite runs in a child process (a protocol mistake would abort it) and must pass, with the wire
@@ -32,7 +32,10 @@ function semanticSuiteFiles(): string[] {
   return readdirSync(LEDGER_TESTS)
     .filter((name) => name.endsWith('.test.ts') && !IN_PROCESS_API_SUITES.has(name))
     .map((name) => join(LEDGER_TESTS, name))
-    .filter((path) => readFileSync(path, 'utf8').includes("from './_client.js'"));
+    .filter((path) => {
+      const source = readFileSync(path, 'utf8');
+      return source.includes("from './_client.js'") && source.includes('makeClient(');
+    });
 }
 
 test('the ledger suite passes through the official client, as it does in-process', { timeout: SUITE_TIMEOUT_MS }, async (t) => {
