@@ -156,6 +156,8 @@ class Connection implements BusClient {
   private asyncOutstanding = 0;
   private inFlightMax = 0;
   private lateReplies = 0;
+  /** Replies in the last chunk of data from the node: more than one means callers are in a burst. */
+  private repliesInLastData = 0;
   /** Set once the connection is unusable: why new calls fail. */
   private failure: ClientError | undefined;
   private handshake: { resolve(): void; reject(error: Error): void } | undefined;
@@ -308,6 +310,7 @@ class Connection implements BusClient {
   }
 
   private onLedgerReply(frame: LedgerReplyFrame): void {
+    this.repliesInLastData += 1;
     const pending = this.ledgerPending.get(frame.callId);
     if (pending === undefined) throw new ProtocolViolation(ErrorReason.badFrame, `LEDGER_REPLY for call id ${frame.callId}, which is not in flight`);
     // Checked while the request is still pending, so that the violation's failure reaches it too.
@@ -394,11 +397,13 @@ class Connection implements BusClient {
   }
 
   /**
-   * A request on an idle connection goes out at once (a lone caller should not wait for the end of the
-   * tick); while others are in flight, requests wait for the tick's one write (see `FrameWriter`).
+   * A lone caller's request goes out at once: nothing else is in flight and the last data from the node
+   * answered at most one request. Otherwise requests wait for the tick's one write (see `FrameWriter`):
+   * after a burst of replies, the callers' next requests all go out together (one syscall, not two).
    */
   private flushSoon(): void {
-    if (!this.flushScheduled && this.pending.size + this.ledgerPending.size === 0) this.flush();
+    const lone = this.pending.size + this.ledgerPending.size === 0 && this.repliesInLastData <= 1;
+    if (lone && !this.flushScheduled) this.flush();
     else this.scheduleFlush();
   }
 
@@ -417,6 +422,7 @@ class Connection implements BusClient {
   // ------------------------------------------------------------------------------------------ receiving
 
   private onData(chunk: Buffer): void {
+    this.repliesInLastData = 0;
     try {
       this.reader.push(chunk, (body) => {
         const frame = this.decoder.decode(body);
@@ -462,6 +468,7 @@ class Connection implements BusClient {
   }
 
   private onReply(frame: ReplyFrame): void {
+    this.repliesInLastData += 1;
     const pending = this.pending.get(frame.callId);
     if (pending === undefined || pending.outcome !== undefined) {
       this.lateReplies += 1;
