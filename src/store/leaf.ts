@@ -19,7 +19,7 @@
  * first change copies it (copy-on-write), so a snapshot being written out never sees later commits.
  */
 import { assert } from '../errors.js';
-import { compareKeyAt } from './bytes.js';
+import { compareKeyAt, copyRange } from './bytes.js';
 import type { LockEntry } from './locks.js';
 
 /** Live bytes (slots + records) above which a leaf is split; the issue's "page size". */
@@ -34,13 +34,24 @@ export function recordBytes(keyLength: number, valueLength: number): number {
   return SLOT_BYTES + RECORD_HEADER_BYTES + keyLength + valueLength;
 }
 
+export function readU32(bytes: Uint8Array, at: number): number {
+  return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16)) + bytes[at + 3] * 0x1000000;
+}
+
+function writeU32(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = value & 0xff;
+  bytes[at + 1] = (value >>> 8) & 0xff;
+  bytes[at + 2] = (value >>> 16) & 0xff;
+  bytes[at + 3] = value >>> 24;
+}
+
 function roundCapacity(bytes: number): number {
   return Math.ceil(bytes / CAPACITY_STEP_BYTES) * CAPACITY_STEP_BYTES;
 }
 
 export class Leaf {
   readonly id: number;
-  buf: Buffer;
+  buf: Uint8Array;
   count = 0;
   heapStart: number;
   garbageBytes = 0;
@@ -57,7 +68,7 @@ export class Leaf {
   constructor(id: number, lowFence: Uint8Array | null, capacityBytes = CAPACITY_STEP_BYTES) {
     this.id = id;
     this.lowFence = lowFence;
-    this.buf = Buffer.allocUnsafeSlow(roundCapacity(capacityBytes));
+    this.buf = new Uint8Array(roundCapacity(capacityBytes));
     this.heapStart = this.buf.length;
   }
 
@@ -67,9 +78,7 @@ export class Leaf {
   }
 
   recordOffset(index: number): number {
-    const b = this.buf;
-    const at = index * SLOT_BYTES;
-    return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16)) + b[at + 3] * 0x1000000;
+    return readU32(this.buf, index * SLOT_BYTES);
   }
 
   keyLengthAt(offset: number): number {
@@ -77,7 +86,7 @@ export class Leaf {
   }
 
   valueLengthAt(offset: number): number {
-    return this.buf.readUInt32LE(offset + 2);
+    return readU32(this.buf, offset + 2);
   }
 
   /** Index of `key` if present, else `-(insertion point) - 1`. */
@@ -106,9 +115,7 @@ export class Leaf {
   keyAt(index: number): Uint8Array {
     const offset = this.recordOffset(index);
     const length = this.keyLengthAt(offset);
-    const key = new Uint8Array(length);
-    this.buf.copy(key, 0, offset + RECORD_HEADER_BYTES, offset + RECORD_HEADER_BYTES + length);
-    return key;
+    return copyRange(this.buf, offset + RECORD_HEADER_BYTES, offset + RECORD_HEADER_BYTES + length);
   }
 
   /** A fresh copy of record `index`'s value: a plain Uint8Array, like every value the store returns. */
@@ -116,9 +123,7 @@ export class Leaf {
     const offset = this.recordOffset(index);
     const start = offset + RECORD_HEADER_BYTES + this.keyLengthAt(offset);
     const length = this.valueLengthAt(offset);
-    const value = new Uint8Array(length);
-    this.buf.copy(value, 0, start, start + length);
-    return value;
+    return copyRange(this.buf, start, start + length);
   }
 
   insertAt(index: number, key: Uint8Array, value: Uint8Array): void {
@@ -128,7 +133,7 @@ export class Leaf {
     const b = this.buf;
     const slotAt = index * SLOT_BYTES;
     if (index < this.count) b.copyWithin(slotAt + SLOT_BYTES, slotAt, this.count * SLOT_BYTES);
-    b.writeUInt32LE(offset, slotAt);
+    writeU32(b, slotAt, offset);
     this.count++;
   }
 
@@ -183,11 +188,11 @@ export class Leaf {
   /** Before changing `buf` in place: a snapshot holding it gets to keep the old bytes. */
   private ensureWritable(): void {
     if (this.snapshotPins === 0) return;
-    this.buf = Buffer.from(this.buf);
+    this.buf = this.buf.slice();
     this.snapshotPins = 0;
   }
 
-  /** Makes room for `bytes` more: use free space, else compact or grow into a fresh buffer. */
+  /** Makes room for `bytes` more: use free space, else compact (if there is garbage) or grow into a fresh buffer. */
   private reserve(bytes: number): void {
     const free = this.heapStart - this.count * SLOT_BYTES;
     if (free >= bytes) {
@@ -195,8 +200,21 @@ export class Leaf {
       return;
     }
     const needed = this.liveBytes() + bytes;
-    const grown = Math.max(needed, Math.min(this.buf.length * 1.25, LEAF_SPLIT_BYTES + LEAF_SPLIT_BYTES / 4));
-    this.rebuild(roundCapacity(grown), this, 0, this.count);
+    const grown = roundCapacity(Math.max(needed, Math.min(this.buf.length * 1.5, LEAF_SPLIT_BYTES + LEAF_SPLIT_BYTES / 4)));
+    if (this.garbageBytes > 0) this.rebuild(grown, this, 0, this.count);
+    else this.grow(grown);
+  }
+
+  /** Moves the heap block and the slot array into a larger buffer in two copies (no garbage to drop). */
+  private grow(capacityBytes: number): void {
+    const old = this.buf;
+    const fresh = new Uint8Array(capacityBytes);
+    const shift = capacityBytes - old.length;
+    fresh.set(old.subarray(this.heapStart), this.heapStart + shift);
+    for (let i = 0; i < this.count; i++) writeU32(fresh, i * SLOT_BYTES, readU32(old, i * SLOT_BYTES) + shift);
+    this.buf = fresh;
+    this.heapStart += shift;
+    this.snapshotPins = 0;
   }
 
   private rebuild(capacityBytes: number, source: Leaf, from: number, to: number): void {
@@ -221,8 +239,8 @@ export class Leaf {
       const length = RECORD_HEADER_BYTES + source.keyLengthAt(offset) + source.valueLengthAt(offset);
       this.heapStart -= length;
       assert(this.heapStart >= (this.count + 1) * SLOT_BYTES, 'rebuilt leaf has room');
-      source.buf.copy(b, this.heapStart, offset, offset + length);
-      b.writeUInt32LE(this.heapStart, this.count * SLOT_BYTES);
+      b.set(source.buf.subarray(offset, offset + length), this.heapStart);
+      writeU32(b, this.count * SLOT_BYTES, this.heapStart);
       this.count++;
     }
   }
@@ -233,7 +251,7 @@ export class Leaf {
     const offset = this.heapStart;
     b[offset] = key.length & 0xff;
     b[offset + 1] = key.length >>> 8;
-    b.writeUInt32LE(value.length, offset + 2);
+    writeU32(b, offset + 2, value.length);
     b.set(key, offset + RECORD_HEADER_BYTES);
     b.set(value, offset + RECORD_HEADER_BYTES + key.length);
     return offset;

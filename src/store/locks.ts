@@ -59,12 +59,16 @@ export interface LockCounters {
   deadlocks: number;
 }
 
+/** Unused page entries kept for reuse: a transaction touching a thousand pages would otherwise allocate a thousand Maps. */
+const ENTRY_POOL_MAX = 4096;
+
 function compatible(held: number, requested: number): boolean {
   return held === requested && held !== EXCLUSIVE;
 }
 
 export class LockManager {
   readonly counters: LockCounters = { lockWaits: 0, lockTimeouts: 0, deadlocks: 0 };
+  private readonly entryPool: LockEntry[] = [];
 
   modeOf(owner: LockOwner, leaf: Leaf): number {
     return leaf.lock?.holders.get(owner) ?? 0;
@@ -78,7 +82,7 @@ export class LockManager {
   acquire(owner: LockOwner, leaf: Leaf, mode: LockMode, timeoutMs: number): true | Promise<void> {
     let entry = leaf.lock;
     if (entry === null) {
-      entry = { holders: new Map(), queue: [] };
+      entry = this.entryPool.pop() ?? { holders: new Map(), queue: [] };
       leaf.lock = entry;
     }
     const current = entry.holders.get(owner) ?? 0;
@@ -160,7 +164,10 @@ export class LockManager {
       grant(entry, waiter.owner, waiter.mode, entry.holders.get(waiter.owner) ?? 0, leaf);
       waiter.resolve();
     }
-    if (entry.holders.size === 0 && entry.queue.length === 0) leaf.lock = null;
+    if (entry.holders.size === 0 && entry.queue.length === 0) {
+      leaf.lock = null;
+      if (this.entryPool.length < ENTRY_POOL_MAX) this.entryPool.push(entry);
+    }
   }
 }
 

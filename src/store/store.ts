@@ -12,7 +12,6 @@
  * never half-applied.
  */
 import { assert } from '../errors.js';
-import { bytesToMapKey } from './bytes.js';
 import { encodeCounter } from './counter.js';
 import {
   DeadlockError,
@@ -37,7 +36,7 @@ import type {
   Transaction,
   TransactionOptions,
 } from './interfaces.js';
-import { Leaf } from './leaf.js';
+import { Leaf, readU32 } from './leaf.js';
 import { LockManager } from './locks.js';
 import { createSequence, SequenceCounter } from './sequence.js';
 import { checkTable, KEY_SIZE_MAX_BYTES, TransactionState, type TransactionContext } from './transaction.js';
@@ -192,9 +191,9 @@ export class StoreEngine implements Store, EngineHooks, TransactionContext {
   }
 
   snapshot(): EngineSnapshot {
-    const frozen = new Map<string, Array<{ leaf: Leaf; buf: Buffer; count: number }>>();
+    const frozen = new Map<string, Array<{ leaf: Leaf; buf: Uint8Array; count: number }>>();
     for (const [name, tree] of this.tables) {
-      const pages: Array<{ leaf: Leaf; buf: Buffer; count: number }> = [];
+      const pages: Array<{ leaf: Leaf; buf: Uint8Array; count: number }> = [];
       for (let leaf: Leaf | null = tree.first; leaf !== null; leaf = leaf.next) {
         leaf.snapshotPins++;
         pages.push({ leaf, buf: leaf.buf, count: leaf.count });
@@ -259,7 +258,7 @@ export class StoreEngine implements Store, EngineHooks, TransactionContext {
 
   private abort(tx: TransactionState): void {
     tx.finished = true;
-    this.locks.cancelWaits(tx, new StoreArgumentError('the transaction finished while this operation waited for a lock'));
+    if (tx.waits.length > 0) this.locks.cancelWaits(tx, new StoreArgumentError('the transaction finished while this operation waited for a lock'));
     tx.discardEscrow();
     this.locks.releaseAll(tx);
     this.counters.transactionsAborted++;
@@ -268,7 +267,7 @@ export class StoreEngine implements Store, EngineHooks, TransactionContext {
   /** The synchronous commit step (see the file comment). */
   private commit(tx: TransactionState): Promise<void> | undefined {
     tx.finished = true;
-    this.locks.cancelWaits(tx, new StoreArgumentError('the transaction function returned while this operation waited for a lock; await every operation'));
+    if (tx.waits.length > 0) this.locks.cancelWaits(tx, new StoreArgumentError('the transaction function returned while this operation waited for a lock; await every operation'));
     const writes = this.collectWrites(tx);
     const emptied = new Map<Leaf, Tree>();
     for (const write of writes) {
@@ -299,14 +298,7 @@ export class StoreEngine implements Store, EngineHooks, TransactionContext {
       const value = pending.entry.committed + pending.delta;
       pending.entry.committed = value;
       if (withdrawPending(pending)) this.escrowEntries.delete(entryKey);
-      let writes = tx.writes.get(pending.table);
-      if (writes === undefined) {
-        writes = { table: pending.table, tree: pending.tree, byKey: new Map(), sorted: null };
-        tx.writes.set(pending.table, writes);
-      }
-      assert(!writes.byKey.has(bytesToMapKey(pending.key)), 'a key with a pending increment has no buffered write');
-      writes.byKey.set(bytesToMapKey(pending.key), { table: pending.table, key: pending.key, value: encodeCounter(value) });
-      writes.sorted = null;
+      tx.addAfterImage(pending, encodeCounter(value));
     }
     tx.escrow.clear();
     const tables = [...tx.writes.keys()].sort();
@@ -367,12 +359,12 @@ function checkOpenOptions(options: unknown): Settings {
   return settings;
 }
 
-function* frozenRecords(pages: Array<{ buf: Buffer; count: number }>): Iterable<[Uint8Array, Uint8Array]> {
+function* frozenRecords(pages: Array<{ buf: Uint8Array; count: number }>): Iterable<[Uint8Array, Uint8Array]> {
   for (const { buf, count } of pages) {
     for (let i = 0; i < count; i++) {
-      const offset = buf.readUInt32LE(i * 4);
-      const keyLength = buf.readUInt16LE(offset);
-      const valueLength = buf.readUInt32LE(offset + 2);
+      const offset = readU32(buf, i * 4);
+      const keyLength = buf[offset] | (buf[offset + 1] << 8);
+      const valueLength = readU32(buf, offset + 2);
       const keyStart = offset + 6;
       yield [buf.subarray(keyStart, keyStart + keyLength), buf.subarray(keyStart + keyLength, keyStart + keyLength + valueLength)];
     }

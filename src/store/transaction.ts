@@ -1,7 +1,7 @@
 /**
  * An interactive transaction: strict two-phase page locking over deferred updates.
  *
- * Deferred update: writes are buffered in the transaction (one Map per table, sorted when needed) and reach
+ * Deferred update: writes are buffered in the transaction (a list per table, sorted when needed) and reach
  * the pages only at commit, in one synchronous step (`commitTransaction` in store.ts). Reads look at the
  * transaction's own buffer first, then at the tree. So undo is "drop the buffer", and no page ever holds
  * uncommitted data.
@@ -36,7 +36,7 @@ import { admitIncrement, type EscrowEntry, type EscrowPending, withdrawPending }
 import type { CommitExtension, CommitWrite, IncrementOptions, RangeOptions, Transaction } from './interfaces.js';
 import { Leaf } from './leaf.js';
 import { ESCROW, EXCLUSIVE, type LockManager, type LockMode, type LockOwner, SHARED, type Waiter } from './locks.js';
-import type { Tree } from './tree.js';
+import { prefix32, type Tree } from './tree.js';
 
 export const KEY_SIZE_MAX_BYTES = 1024;
 export const TABLE_NAME_MAX_CHARS = 128;
@@ -52,12 +52,54 @@ export interface TransactionContext {
   tableFor(name: string): Tree;
 }
 
-/** A table's buffered writes; `sorted` caches them in key order until a new key arrives. */
+/** A buffered write; `prefix` (the key's first four bytes as a number) makes sorting cheap. */
+interface BufferedWrite extends CommitWrite {
+  prefix: number;
+}
+
+/**
+ * A table's buffered writes: `list` in arrival order (`sorted` false) or in key order with one write per key
+ * (`sorted` true); `byKey` indexes them once the transaction has looked one up.
+ */
 export interface TableWrites {
   table: string;
   tree: Tree;
-  byKey: Map<string, CommitWrite>;
-  sorted: CommitWrite[] | null;
+  list: BufferedWrite[];
+  byKey: Map<string, BufferedWrite> | null;
+  sorted: boolean;
+}
+
+function bufferedWrite(table: string, key: Uint8Array, value: Uint8Array | undefined): BufferedWrite {
+  const copy = copyBytes(key);
+  return { table, key: copy, value, prefix: prefix32(copy) };
+}
+
+function compareWrites(a: BufferedWrite, b: BufferedWrite): number {
+  return a.prefix - b.prefix || compareBytes(a.key, b.key);
+}
+
+/** Sorts `writes.list` by key (stable) and keeps only the last write of each key. */
+function sortWrites(writes: TableWrites): void {
+  if (writes.sorted) return;
+  const list = writes.list;
+  list.sort(compareWrites);
+  let kept = 0;
+  for (let i = 0; i < list.length; i++) {
+    if (kept > 0 && compareWrites(list[kept - 1], list[i]) === 0) list[kept - 1] = list[i];
+    else list[kept++] = list[i];
+  }
+  list.length = kept;
+  writes.sorted = true;
+}
+
+/** The Map from key to write, built on first use (after which `buffer` keeps it current). */
+function indexOf(writes: TableWrites): Map<string, BufferedWrite> {
+  if (writes.byKey === null) {
+    sortWrites(writes);
+    writes.byKey = new Map();
+    for (const write of writes.list) writes.byKey.set(bytesToMapKey(write.key), write);
+  }
+  return writes.byKey;
 }
 
 export class TransactionState implements LockOwner, Transaction {
@@ -212,8 +254,7 @@ export class TransactionState implements LockOwner, Transaction {
       if (pending.tree.findLeaf(pending.key) !== leaf) continue;
       const value = pending.entry.committed + pending.delta;
       this.withdrawEscrow(entryKey, pending);
-      this.writeCount--;
-      this.buffer(pending.table, pending.tree, pending.key, encodeCounter(value));
+      this.buffer(pending.table, pending.tree, pending.key, encodeCounter(value), false);
     }
   }
 
@@ -244,8 +285,8 @@ export class TransactionState implements LockOwner, Transaction {
   private incrementEscrow(table: string, tree: Tree, leaf: Leaf, key: Uint8Array, delta: bigint, min?: bigint, max?: bigint): void {
     const entryKey = escrowKey(table, key);
     const pending = this.escrow.get(entryKey);
+    if (this.writeCount >= this.context.transactionWritesMax) throw this.tooLarge();
     if (pending === undefined) {
-      if (this.writeCount >= this.context.transactionWritesMax) throw this.tooLarge();
       let entry = this.context.escrowEntries.get(entryKey);
       if (entry === undefined) {
         const index = leaf.search(key);
@@ -256,10 +297,10 @@ export class TransactionState implements LockOwner, Transaction {
       entry.participants++;
       this.context.escrowEntries.set(entryKey, entry);
       this.escrow.set(entryKey, fresh);
-      this.writeCount++;
-      return;
+    } else {
+      this.admit(pending, delta, min, max);
     }
-    this.admit(pending, delta, min, max);
+    this.writeCount++;
   }
 
   private admit(pending: EscrowPending, delta: bigint, min?: bigint, max?: bigint): void {
@@ -273,38 +314,56 @@ export class TransactionState implements LockOwner, Transaction {
 
   private ownWrite(table: string, key: Uint8Array): CommitWrite | undefined {
     const writes = this.writes.get(table);
-    if (writes === undefined || writes.byKey.size === 0) return undefined;
-    return writes.byKey.get(bytesToMapKey(key));
+    if (writes === undefined || writes.list.length === 0) return undefined;
+    return indexOf(writes).get(bytesToMapKey(key));
   }
 
-  private buffer(table: string, tree: Tree, key: Uint8Array, value: Uint8Array | undefined): void {
+  /**
+   * Buffers a write. Until the transaction first looks up its own writes in a table, puts are only appended
+   * (no Map, no string key: an ingest-only transaction pays nothing for reads it never makes); duplicates are
+   * resolved when the list is sorted (the later write wins). `counted` is false for internal rewrites.
+   */
+  private buffer(table: string, tree: Tree, key: Uint8Array, value: Uint8Array | undefined, counted = true): void {
+    if (counted) {
+      if (this.writeCount >= this.context.transactionWritesMax) throw this.tooLarge();
+      this.writeCount++;
+    }
     let writes = this.writes.get(table);
     if (writes === undefined) {
-      writes = { table, tree, byKey: new Map(), sorted: null };
+      writes = { table, tree, list: [], byKey: null, sorted: true };
       this.writes.set(table, writes);
     }
-    const mapKey = bytesToMapKey(key);
-    const existing = writes.byKey.get(mapKey);
-    if (existing !== undefined) {
-      existing.value = value;
-      return;
+    if (writes.byKey !== null) {
+      const mapKey = bytesToMapKey(key);
+      const existing = writes.byKey.get(mapKey);
+      if (existing !== undefined) {
+        existing.value = value;
+        return;
+      }
+      const write = bufferedWrite(table, key, value);
+      writes.byKey.set(mapKey, write);
+      writes.list.push(write);
+    } else {
+      writes.list.push(bufferedWrite(table, key, value));
     }
-    if (this.writeCount >= this.context.transactionWritesMax) throw this.tooLarge();
-    writes.byKey.set(mapKey, { table, key: copyBytes(key), value });
-    writes.sorted = null;
-    this.writeCount++;
+    writes.sorted = false;
+  }
+
+  /** At commit: a counter's after-image joins the buffered writes (its key has no other buffered write). */
+  addAfterImage(pending: EscrowPending, value: Uint8Array): void {
+    this.buffer(pending.table, pending.tree, pending.key, value, false);
   }
 
   private tooLarge(): TransactionTooLargeError {
-    return new TransactionTooLargeError(`a transaction may write at most ${String(this.context.transactionWritesMax)} distinct keys`);
+    return new TransactionTooLargeError(`a transaction may make at most ${String(this.context.transactionWritesMax)} writes (put, delete, increment)`);
   }
 
-  /** This transaction's writes to `table` in key order (cached until a new key is buffered). */
+  /** This transaction's writes to `table` in key order, one per key (sorted on demand, cached). */
   sortedWrites(table: string): CommitWrite[] {
     const writes = this.writes.get(table);
     if (writes === undefined) return [];
-    if (writes.sorted === null) writes.sorted = [...writes.byKey.values()].sort((a, b) => compareBytes(a.key, b.key));
-    return writes.sorted;
+    sortWrites(writes);
+    return writes.list;
   }
 
   checkUsable(): void {

@@ -12,7 +12,7 @@
  * a separator is always equal to the `lowFence` of the leftmost leaf of the subtree to its right.
  */
 import { assert } from '../errors.js';
-import { compareBytes, copyBytes } from './bytes.js';
+import { compareBytes, ownedCopy } from './bytes.js';
 import { LEAF_MERGE_BYTES, LEAF_SPLIT_BYTES, Leaf, recordBytes } from './leaf.js';
 
 /** Most children of an inner node; a fuller node splits in two. */
@@ -22,7 +22,21 @@ const BULK_FILL_BYTES = (LEAF_SPLIT_BYTES * 7) / 8;
 
 export interface Inner {
   keys: Uint8Array[];
+  /** `prefix32(keys[i])`: a descent compares these numbers and looks at the bytes only on a tie. */
+  prefixes: number[];
   children: Array<Inner | Leaf>;
+}
+
+/** The first four bytes as a big-endian number, zero-padded: ordered like the keys themselves, ties aside. */
+export function prefix32(key: Uint8Array): number {
+  const length = key.length;
+  return (
+    (length > 0 ? key[0] * 0x1000000 : 0) + (length > 1 ? key[1] << 16 : 0) + (length > 2 ? key[2] << 8 : 0) + (length > 3 ? key[3] : 0)
+  );
+}
+
+function innerNode(keys: Uint8Array[], children: Array<Inner | Leaf>): Inner {
+  return { keys, prefixes: keys.map(prefix32), children };
 }
 
 export type SplitListener = (old: Leaf, fresh: Leaf) => void;
@@ -47,7 +61,8 @@ export class Tree {
   /** The leaf whose key interval holds `key`. */
   findLeaf(key: Uint8Array): Leaf {
     let node = this.root;
-    while (!(node instanceof Leaf)) node = node.children[childIndex(node, key)];
+    const prefix = prefix32(key);
+    while (!(node instanceof Leaf)) node = node.children[childIndex(node, key, prefix)];
     return node;
   }
 
@@ -132,7 +147,7 @@ export class Tree {
       assert(previous === null || compareBytes(previous, key) < 0, 'bulk load keys strictly increasing');
       previous = key;
       if (leaf.count > 0 && leaf.liveBytes() + recordBytes(key.length, value.length) > BULK_FILL_BYTES) {
-        const next = new Leaf(this.allocatePageId(), copyBytes(key), BULK_FILL_BYTES);
+        const next = new Leaf(this.allocatePageId(), ownedCopy(key), BULK_FILL_BYTES);
         leaf.next = next;
         next.prev = leaf;
         leaf = next;
@@ -166,8 +181,9 @@ export class Tree {
     this.pathNodes.length = 0;
     this.pathIndexes.length = 0;
     let node = this.root;
+    const prefix = prefix32(key);
     while (!(node instanceof Leaf)) {
-      const index = childIndex(node, key);
+      const index = childIndex(node, key, prefix);
       this.pathNodes.push(node);
       this.pathIndexes.push(index);
       node = node.children[index];
@@ -180,8 +196,9 @@ export class Tree {
     this.pathNodes.length = 0;
     this.pathIndexes.length = 0;
     let node = this.root;
+    const prefix = leaf.lowFence === null ? 0 : prefix32(leaf.lowFence);
     while (!(node instanceof Leaf)) {
-      const index = leaf.lowFence === null ? 0 : childIndex(node, leaf.lowFence);
+      const index = leaf.lowFence === null ? 0 : childIndex(node, leaf.lowFence, prefix);
       this.pathNodes.push(node);
       this.pathIndexes.push(index);
       node = node.children[index];
@@ -207,7 +224,7 @@ export class Tree {
 
   /** Splits `leaf` (the path arrays must lead to it) before record `from`; returns the new right leaf. */
   private splitLeaf(leaf: Leaf, from: number): Leaf {
-    const separator = leaf.keyAt(from);
+    const separator = ownedCopy(leaf.keyAt(from));
     const right = new Leaf(this.allocatePageId(), separator);
     leaf.moveTailTo(right, from);
     right.next = leaf.next;
@@ -223,18 +240,20 @@ export class Tree {
   /** Inserts `separator`/`child` after the path child at `level`, splitting inner nodes upwards as needed. */
   private insertSeparator(level: number, separator: Uint8Array, child: Inner | Leaf): void {
     if (level < 0) {
-      this.root = { keys: [separator], children: [this.root, child] };
+      this.root = innerNode([separator], [this.root, child]);
       return;
     }
     const node = this.pathNodes[level];
     const index = this.pathIndexes[level];
     node.keys.splice(index, 0, separator);
+    node.prefixes.splice(index, 0, prefix32(separator));
     node.children.splice(index + 1, 0, child);
     if (node.children.length <= INNER_CHILDREN_MAX) return;
     const middle = node.children.length >> 1;
     const up = node.keys[middle - 1];
-    const sibling: Inner = { keys: node.keys.slice(middle), children: node.children.slice(middle) };
+    const sibling = innerNode(node.keys.slice(middle), node.children.slice(middle));
     node.keys.length = middle - 1;
+    node.prefixes.length = middle - 1;
     node.children.length = middle;
     this.insertSeparator(level - 1, up, sibling);
   }
@@ -247,18 +266,20 @@ export class Tree {
     leaf.next = right.next;
     if (leaf.next !== null) leaf.next.prev = leaf;
     parent.keys.splice(index, 1);
+    parent.prefixes.splice(index, 1);
     parent.children.splice(index + 1, 1);
     this.leaves--;
   }
 }
 
-function childIndex(node: Inner, key: Uint8Array): number {
-  const keys = node.keys;
+function childIndex(node: Inner, key: Uint8Array, prefix: number): number {
+  const prefixes = node.prefixes;
   let low = 0;
-  let high = keys.length;
+  let high = prefixes.length;
   while (low < high) {
     const middle = (low + high) >>> 1;
-    if (compareBytes(key, keys[middle]) < 0) high = middle;
+    const separator = prefixes[middle];
+    if (prefix < separator || (prefix === separator && compareBytes(key, node.keys[middle]) < 0)) high = middle;
     else low = middle + 1;
   }
   return low;
@@ -269,7 +290,7 @@ function buildInnerLevels(level: Array<Inner | Leaf>): Inner | Leaf {
     const parents: Inner[] = [];
     for (let i = 0; i < level.length; i += INNER_CHILDREN_MAX) {
       const children = level.slice(i, i + INNER_CHILDREN_MAX);
-      parents.push({ keys: children.slice(1).map(leftmostFence), children });
+      parents.push(innerNode(children.slice(1).map(leftmostFence), children));
     }
     level = parents;
   }
@@ -290,6 +311,7 @@ function checkNode(node: Inner | Leaf, low: Uint8Array | null, high: Uint8Array 
     return 0;
   }
   assert(node.children.length === node.keys.length + 1, 'inner node has one more child than keys');
+  assert(node.prefixes.length === node.keys.length && node.keys.every((key, i) => prefix32(key) === node.prefixes[i]), 'inner prefixes match keys');
   assert(node.children.length >= (node === root ? 2 : 1) && node.children.length <= INNER_CHILDREN_MAX, 'inner fan-out within limits');
   let height = -1;
   for (let i = 0; i < node.children.length; i++) {
