@@ -25,6 +25,11 @@ export interface FileHandle {
   write(data: Uint8Array, position: number): Promise<void>;
   /** Makes every write so far durable (fsync). A rejection means the writes may be lost: never retry. */
   sync(): Promise<void>;
+  /**
+   * fdatasync: makes the data durable, and the metadata needed to read it back (the size), but not the
+   * times. Cheaper than `sync()` when the file does not grow, which is why the log preallocates.
+   */
+  datasync(): Promise<void>;
   truncate(sizeBytes: number): Promise<void>;
   size(): Promise<number>;
   close(): Promise<void>;
@@ -94,6 +99,10 @@ class RealFileHandle implements FileHandle {
 
   sync(): Promise<void> {
     return this.handle.sync();
+  }
+
+  datasync(): Promise<void> {
+    return this.handle.datasync();
   }
 
   truncate(sizeBytes: number): Promise<void> {

@@ -41,6 +41,8 @@ export interface PersistenceOptions {
   onFailure?: (error: StoreFailedError) => void;
   /** Source of log-file salts; tests pass a seeded one so that a run is reproducible. Default: crypto. */
   random?: RandomSource;
+  /** Zeroed space kept ahead of the log's records (default 4 MiB); tests on the simulated disk use less. */
+  logPreallocateBytes?: number;
 }
 
 export interface CheckpointResult {
@@ -99,10 +101,12 @@ export class Persistence implements Durability {
     this.checkpointLogBytes = options.checkpointLogBytes ?? DEFAULT_CHECKPOINT_LOG_BYTES;
     this.onFailure = options.onFailure;
     this.random = options.random;
+    this.logPreallocateBytes = options.logPreallocateBytes;
   }
 
   private readonly onFailure: ((error: StoreFailedError) => void) | undefined;
   private readonly random: RandomSource | undefined;
+  private readonly logPreallocateBytes: number | undefined;
 
   /** Locks the directory, recovers the engine's state from it and installs itself as the engine's durability. */
   static async open(engine: EngineHooks, options: PersistenceOptions): Promise<Persistence> {
@@ -245,7 +249,7 @@ export class Persistence implements Durability {
       await this.fs.unlink(`${this.dir}/${name}`);
     }
     await this.fs.syncDirectory(this.dir);
-    this.writer = new LogWriter(this.fs, this.dir, log.nextLsn, (error) => this.reportFailure(error), this.random);
+    this.writer = new LogWriter(this.fs, this.dir, log.nextLsn, (error) => this.reportFailure(error), this.random, this.logPreallocateBytes);
     await this.writer.start();
     this.recoveredRecords = replayed;
     this.recoveryMs = performance.now() - startedAt;

