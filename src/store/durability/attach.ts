@@ -12,7 +12,7 @@ import type { StoreFailedError } from './errors.js';
 
 /** Options of `openStore` that only a store with a `dir` uses. */
 export interface StorePersistenceOptions {
-  /** Automatic checkpoint after this many bytes of log (default 256 MiB); 0 turns it off. */
+  /** Automatic checkpoint after this many bytes of log (default 128 MiB); 0 turns it off. */
   checkpointLogBytes?: number;
   /** Called once if a write or fsync fails; the store then fails every later transaction. */
   onFailure?: (error: StoreFailedError) => void;
