@@ -70,7 +70,7 @@ class Session implements LedgerSession {
     const machine = this.ledger.machine;
     for (const id of machine.prefetchIds(batch)) {
       if (this.scope.transfers.has(id)) continue;
-      const timestamp = this.ledger.state.transferTimestampById.get(id)!;
+      const timestamp = this.ledger.state.transferTimestamp(id)!;
       this.scope.transfers.set(id, await queries.readTransfer(this.ledger.state, this.tx, timestamp));
     }
     const results = machine.createTransfers(this.scope, batch, machine.prepareTimestamps(batch.length, this.ledger.now()));

@@ -63,7 +63,7 @@ export async function lookupTransfers(state: LedgerState, tx: LedgerTx, ids: big
   const found: Transfer[] = [];
   const cache: PageCache = { start: 0n, page: undefined };
   for (const id of ids) {
-    const timestamp = state.transferTimestampById.get(id);
+    const timestamp = state.transferTimestamp(id);
     if (timestamp !== undefined) found.push(await readTransfer(state, tx, timestamp, cache));
   }
   return found;

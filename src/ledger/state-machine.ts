@@ -85,8 +85,8 @@ export class StateMachine {
   prefetchIds(events: Transfer[]): bigint[] {
     const ids: bigint[] = [];
     for (const t of events) {
-      if (this.state.transferTimestampById.has(t.id)) ids.push(t.id);
-      if (t.pending_id !== 0n && this.state.transferTimestampById.has(t.pending_id)) ids.push(t.pending_id);
+      if (this.state.transferTimestamp(t.id) !== undefined) ids.push(t.id);
+      if (t.pending_id !== 0n && this.state.transferTimestamp(t.pending_id) !== undefined) ids.push(t.pending_id);
     }
     return ids;
   }
@@ -348,7 +348,7 @@ export class StateMachine {
    * execution. Every other existing transfer was prefetched, so a miss here is a bug.
    */
   private findTransfer(scope: Scope, id: bigint): Transfer | undefined {
-    const timestamp = this.state.transferTimestampById.get(id);
+    const timestamp = this.state.transferTimestamp(id);
     if (timestamp === undefined) return undefined;
     const found = scope.transfers.get(id) ?? findCreated(scope.createdTransfers, timestamp);
     assert(found !== undefined && found.id === id, 'transfer record was not prefetched');

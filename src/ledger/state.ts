@@ -192,6 +192,11 @@ export class LedgerState {
   readonly accountIndexes: AccountIndexes = newAccountIndexes();
 
   readonly transferTimestampById = new Map<bigint, bigint>();
+  /**
+   * An upper bound of every transfer id ever indexed (not lowered by undo). Ids from `id()` increase, so a
+   * new transfer's id is above it and needs no lookup in the large id map: the commonest lookup, skipped.
+   */
+  transferIdMax = 0n;
   /** Ids of transfers that failed with a transient status: they can never be used again. */
   readonly failedTransferIds = new Set<bigint>();
   readonly transferTimestamps = new TimestampList();
@@ -230,9 +235,15 @@ export class LedgerState {
     }];
   }
 
+  /** The timestamp of the transfer with this id, if there is one. */
+  transferTimestamp(id: bigint): bigint | undefined {
+    return id > this.transferIdMax ? undefined : this.transferTimestampById.get(id);
+  }
+
   /** Indexes a transfer (new or loaded). Undo with `unindexTransfer(t)` while it is the latest. */
   indexTransfer(t: Transfer, dr: StoredAccount, cr: StoredAccount): void {
     this.transferTimestampById.set(t.id, t.timestamp);
+    if (t.id > this.transferIdMax) this.transferIdMax = t.id;
     this.transferTimestamps.push(t.timestamp);
     const indexes = this.transferIndexes;
     dr.debitsIndex.push(t.timestamp);
