@@ -199,3 +199,38 @@ test('with a registry, the listener counts requests, evictions, refusals and res
     await counted.close();
   }
 });
+
+test('a ledger that breaks its contract (or fails) costs that connection and session, not the node', async () => {
+  class BrokenLedger extends RecordingLedger {
+    override lookupAccounts(ids: bigint[]) {
+      // More results than ids: a reply the client would reject, so it must not be sent.
+      return Promise.resolve([...ids, 0n].map((id) => newAccount(id)));
+    }
+    override createTransfers(): Promise<never> {
+      return Promise.reject(new Error('disk on fire'));
+    }
+  }
+  const broken = await startListener(new BrokenLedger());
+  try {
+    for (const operation of [LOOKUP_ACCOUNTS, 147]) {
+      const s = new RawSession(await RawConnection.open(broken.address.port), BigInt(operation));
+      await s.register();
+      const body = operation === LOOKUP_ACCOUNTS ? multiBatchBody(16, [encodeIds([1n])]) : multiBatchBody(128, [[new Uint8Array(128)]]);
+      s.connection.send(s.requestMessage(operation, body));
+      assert.equal(await s.connection.waitClosed(), true, `operation ${String(operation)}: connection closed`);
+      assert.equal(s.connection.messages.length, 1, 'only the register reply was sent');
+      // The session is gone: on a new connection the client learns it must register again.
+      const again = new RawSession(await RawConnection.open(broken.address.port), s.client);
+      again.session = s.session;
+      again.parent = s.parent;
+      assert.equal(evictionReason(await again.exchange(again.requestMessage(operation, body))), EvictionReason.no_session);
+      again.connection.close();
+    }
+    const healthy = new RawSession(await RawConnection.open(broken.address.port), 77n);
+    const reply = await healthy.register();
+    assert.equal(readFrame(reply).command, Command.reply, 'the listener still serves others');
+    healthy.connection.close();
+  } finally {
+    await broken.close();
+  }
+});

@@ -188,7 +188,20 @@ class Connection implements ReplySink {
       if (this.bufferedBytes < this.expectedSizeBytes) return;
       const message = this.take(this.expectedSizeBytes);
       this.expectedSizeBytes = 0;
+      this.dispatch(message);
+    }
+  }
+
+  /**
+   * Hands a message on. An exception here is a bug in this module (input problems are answered on the
+   * wire, not thrown); it is logged loudly and costs this connection, not the node and its other clients.
+   */
+  private dispatch(message: Buffer): void {
+    try {
       this.replica.onMessage(this, message);
+    } catch (error) {
+      this.replica.logger.error({ err: error }, 'TigerBeetle listener bug while handling a message; closing the connection');
+      this.close('internal error');
     }
   }
 
