@@ -14,7 +14,7 @@
  */
 import { assert } from '../errors.js';
 import { endianness } from 'node:os';
-import { decodeTransfer, encodeAccount, encodeTransfer, RECORD_SIZE_BYTES } from './codec.js';
+import { decodeTransfer, encodeAccount, RECORD_SIZE_BYTES } from './codec.js';
 import { TimestampList } from './indexes.js';
 import type { Account, Transfer } from './types.js';
 
@@ -92,20 +92,52 @@ function writeBalances(words: BigUint64Array, base: number, a: Account): void {
   writeWords(words, base + 8, a.credits_posted);
 }
 
+/**
+ * Encodes a transfer at record `index` of a page through typed-array views (same bytes as
+ * `encodeTransfer`, without a DataView and with no bigint allocated for values that fit in 64 bits).
+ */
+function writeTransfer(page: PageViews, index: number, t: Transfer): void {
+  const w = index * 16; // 64-bit words per record
+  writeWords(page.words, w, t.id);
+  writeWords(page.words, w + 2, t.debit_account_id);
+  writeWords(page.words, w + 4, t.credit_account_id);
+  writeWords(page.words, w + 6, t.amount);
+  writeWords(page.words, w + 8, t.pending_id);
+  writeWords(page.words, w + 10, t.user_data_128);
+  page.words[w + 12] = t.user_data_64;
+  const d = index * 32; // 32-bit words per record
+  page.u32[d + 26] = t.user_data_32;
+  page.u32[d + 27] = t.timeout;
+  page.u32[d + 28] = t.ledger;
+  page.u32[d + 29] = t.code | (t.flags << 16);
+  page.words[w + 15] = t.timestamp;
+}
+
+interface PageViews {
+  bytes: Uint8Array;
+  words: BigUint64Array;
+  u32: Uint32Array;
+}
+
+function newPage(): PageViews {
+  const bytes = new Uint8Array(PAGE_SIZE_BYTES);
+  return { bytes, words: new BigUint64Array(bytes.buffer), u32: new Uint32Array(bytes.buffer) };
+}
+
 /** The append-only transfer pages; `tail` is the last page, possibly not full. */
 export class TransferPages {
   readonly starts = new TimestampList();
-  private tail: Uint8Array = new Uint8Array(PAGE_SIZE_BYTES);
+  private tailPage: PageViews = newPage();
   private tailCount = 0;
 
   /** The state to restore if the transaction that appends next aborts. */
-  mark(): { startsLength: number; tail: Uint8Array; tailCount: number } {
-    return { startsLength: this.starts.length, tail: this.tail, tailCount: this.tailCount };
+  mark(): { startsLength: number; tail: PageViews; tailCount: number } {
+    return { startsLength: this.starts.length, tail: this.tailPage, tailCount: this.tailCount };
   }
 
-  restore(mark: { startsLength: number; tail: Uint8Array; tailCount: number }): void {
+  restore(mark: { startsLength: number; tail: PageViews; tailCount: number }): void {
     this.starts.truncate(mark.startsLength);
-    this.tail = mark.tail;
+    this.tailPage = mark.tail;
     this.tailCount = mark.tailCount;
   }
 
@@ -117,11 +149,11 @@ export class TransferPages {
       if (this.tailCount === RECORDS_PER_PAGE || this.starts.length === 0) {
         if (dirty) writes.push(this.tailWrite());
         // A fresh buffer, so a mark taken before still holds the old tail's bytes.
-        this.tail = new Uint8Array(PAGE_SIZE_BYTES);
+        this.tailPage = newPage();
         this.tailCount = 0;
         this.starts.push(t.timestamp);
       }
-      encodeTransfer(t, this.tail, this.tailCount * RECORD_SIZE_BYTES);
+      writeTransfer(this.tailPage, this.tailCount, t);
       this.tailCount++;
       dirty = true;
     }
@@ -132,7 +164,7 @@ export class TransferPages {
   private tailWrite(): [Uint8Array, Uint8Array] {
     const key = new Uint8Array(8);
     new DataView(key.buffer).setBigUint64(0, this.starts.last()!);
-    return [key, this.tail.subarray(0, this.tailCount * RECORD_SIZE_BYTES)];
+    return [key, this.tailPage.bytes.subarray(0, this.tailCount * RECORD_SIZE_BYTES)];
   }
 
   /** The first timestamp (the key) of the page that holds `timestamp`. */
@@ -157,8 +189,8 @@ export class TransferPages {
     const transfers: Transfer[] = [];
     for (let i = 0; i < count; i++) transfers.push(decodeTransfer(value, i * RECORD_SIZE_BYTES));
     this.starts.push(transfers[0].timestamp);
-    this.tail = new Uint8Array(PAGE_SIZE_BYTES);
-    this.tail.set(value);
+    this.tailPage = newPage();
+    this.tailPage.bytes.set(value);
     this.tailCount = count;
     return transfers;
   }
