@@ -4,11 +4,17 @@
  * Requests run one at a time (TigerBeetle's state machine is single-threaded too), each in one store
  * transaction: expire what is due, prefetch the transfer records validation needs, execute the batch on the
  * in-memory state, then put the derived records (transfers, changed accounts, pending statuses, history,
- * failed ids) into the transaction. When the transaction commits, the request's promise resolves; if it
- * fails, the in-memory changes are undone and the request rejects, having changed nothing.
+ * failed ids) into the transaction. When the transaction commits (durably), the request's promise
+ * resolves. Bad input is refused before anything runs. A plain request can fail after execution only if
+ * the store fails under it (a write or fsync error, after which the store accepts nothing): then the ledger
+ * stops too (`LedgerFailedError`) instead of keeping an undo log for every transfer.
  *
  * `ledger.transaction(fn)` gives a caller the store transaction and a session on it, so ledger requests and
- * the caller's own writes commit or abort together.
+ * the caller's own writes commit or abort together; there the changes are undone if `fn` throws.
+ *
+ * Why not `ledger.within(tx)` on a transaction the caller opened: the store offers no commit or abort
+ * notification, and the in-memory state must be undone if that transaction aborts and must not be seen by
+ * other requests before it commits. So the ledger opens the transaction and hands it to the caller.
  */
 import { LedgerClosedError, LedgerFailedError } from './errors.js';
 import * as queries from './queries.js';
