@@ -2,7 +2,8 @@
 // ./_client.js) run through the official tigerbeetle-node client and the TigerBeetle listener instead of
 // in-process: a module hook (_wire-hooks.mjs) swaps in _wire-client.ts, nothing in test/ledger is edited.
 // Both runs are child processes (a protocol mistake would abort the wire one): the same tests must pass
-// and fail either way, and the wire client must report that the requests really went over the wire. Two things are left out, by name:
+// and fail either way, and the wire client must report that the requests really went over the wire.
+// Two things are left out, by name:
 // - ledger.api.test.ts tests the in-process client object itself (typed errors for malformed arguments,
 //   batches over 8,189, destroy()); the official client answers those with its own errors, client-side.
 // - KNOWN_DIFFERENCES below: behaviour where TigerBeetle's own client differs from the in-process ledger.
