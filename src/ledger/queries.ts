@@ -90,12 +90,18 @@ function limitOf(filter: AccountFilter | QueryFilter): number {
   return Math.min(filter.limit, BATCH_EVENTS_MAX);
 }
 
-/** Adds the condition for one filter field; false if the value is indexed nowhere (no result possible). */
-function addCondition<K extends bigint | number>(conditions: Condition[], index: { get(value: K): TimestampList | undefined }, value: K): boolean {
+/**
+ * Adds the condition for one filter field; false if the value is indexed nowhere (no result possible).
+ * A list holding every object (`everyLength`: one ledger, one code) filters nothing, so it is left out
+ * rather than probed for every candidate; results are verified field by field anyway.
+ */
+function addCondition<K extends bigint | number>(
+  conditions: Condition[], index: { get(value: K): TimestampList | undefined }, value: K, everyLength = -1,
+): boolean {
   if (value === 0 || value === 0n) return true;
   const list = index.get(value);
   if (list === undefined) return false;
-  conditions.push([list]);
+  if (list.length !== everyLength) conditions.push([list]);
   return true;
 }
 
@@ -106,7 +112,7 @@ function transferFieldConditions(state: LedgerState, filter: AccountFilter | Que
     addCondition(conditions, indexes.user_data_128, filter.user_data_128) &&
     addCondition(conditions, indexes.user_data_64, filter.user_data_64) &&
     addCondition(conditions, indexes.user_data_32, filter.user_data_32) &&
-    addCondition(conditions, indexes.code, filter.code)
+    addCondition(conditions, indexes.code, filter.code, state.transferTimestamps.length)
   );
 }
 
@@ -213,8 +219,8 @@ export function queryAccounts(state: LedgerState, filter: QueryFilter): Account[
     addCondition(conditions, indexes.user_data_128, filter.user_data_128) &&
     addCondition(conditions, indexes.user_data_64, filter.user_data_64) &&
     addCondition(conditions, indexes.user_data_32, filter.user_data_32) &&
-    addCondition(conditions, indexes.ledger, filter.ledger) &&
-    addCondition(conditions, indexes.code, filter.code);
+    addCondition(conditions, indexes.ledger, filter.ledger, state.accountTimestamps.length) &&
+    addCondition(conditions, indexes.code, filter.code, state.accountTimestamps.length);
   if (!possible) return [];
   const limit = limitOf(filter);
   const accounts: Account[] = [];
@@ -230,7 +236,7 @@ export async function queryTransfers(state: LedgerState, tx: LedgerTx, filter: Q
   if (!queryFilterValid(filter)) return [];
   const conditions: Condition[] = [];
   if (!transferFieldConditions(state, filter, conditions)) return [];
-  if (!addCondition(conditions, state.transferIndexes.ledger, filter.ledger)) return [];
+  if (!addCondition(conditions, state.transferIndexes.ledger, filter.ledger, state.transferTimestamps.length)) return [];
   const candidates = scan(conditions, state.transferTimestamps, scanRange(filter, QueryFilterFlags.reversed));
   return collectTransfers(state, tx, candidates, limitOf(filter), (t) => fieldsMatch(t, filter) && (filter.ledger === 0 || t.ledger === filter.ledger));
 }
