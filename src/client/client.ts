@@ -24,6 +24,7 @@ import { XatmiError } from '../bus/errors.js';
 import { DEFAULT_TIMEOUT_MS, TIMEOUT_MS_MAX } from '../bus/bus.js';
 import { TPGETANY, TPNOBLOCK, TPNOREPLY, TPNOTIME, TP_FLAGS_ALL, type CallOptions, type GetReplyOptions, type Reply } from '../bus/interfaces.js';
 import { ClientError } from './errors.js';
+import { DeadlineHeap, type Deadlined } from '../bus/deadlines.js';
 import { LedgerBatchTooLargeError, LedgerClosedError, LedgerInvalidRequestError } from '../ledger/errors.js';
 import type {
   Account, AccountBalance, AccountFilter, Client as LedgerClient, CreateAccountResult, CreateTransferResult, QueryFilter, Transfer,
@@ -94,11 +95,11 @@ interface LedgerPending {
 }
 
 /** Where a call stands. `outcome` is set once its reply (or TPETIME) is in; `waiter` while someone awaits it. */
-interface Pending {
+interface Pending extends Deadlined {
   readonly callId: number;
   /** Made by `call` (never visible as a cd, never taken by TPGETANY) rather than `acall`. */
   readonly internal: boolean;
-  timer: NodeJS.Timeout | undefined;
+  readonly timeoutMs: number;
   outcome: Reply | XatmiError | undefined;
   waiter: { resolve(reply: Reply): void; reject(error: XatmiError): void } | undefined;
 }
@@ -145,6 +146,8 @@ class Connection implements BusClient {
   private writer = new FrameWriter();
   private flushScheduled = false;
   private readonly pending = new Map<number, Pending>();
+  /** The client's own deadlines, one timer for all (the bus's heap: no setTimeout per call). */
+  private readonly deadlines = new DeadlineHeap<Pending>((pending) => this.expire(pending));
   private readonly ledgerPending = new Map<number, LedgerPending>();
   /** acall outcomes not yet taken, in arrival order, for TPGETANY. */
   private readonly ready = new Set<number>();
@@ -369,11 +372,14 @@ class Connection implements BusClient {
       throw error;
     }
     this.flushSoon();
-    const pending: Pending = { callId, internal, timer: undefined, outcome: undefined, waiter: undefined };
+    const pending: Pending = { callId, internal, timeoutMs, deadlineMs: Infinity, heapIndex: -1, outcome: undefined, waiter: undefined };
     if (noReply) return pending;
     this.pending.set(callId, pending);
     if (!internal) this.asyncOutstanding += 1;
-    if ((flags & TPNOTIME) === 0) pending.timer = setTimeout(() => this.expire(pending, timeoutMs), timeoutMs);
+    if ((flags & TPNOTIME) === 0) {
+      pending.deadlineMs = performance.now() + timeoutMs;
+      this.deadlines.add(pending);
+    }
     return pending;
   }
 
@@ -474,7 +480,7 @@ class Connection implements BusClient {
       this.lateReplies += 1;
       return;
     }
-    clearTimeout(pending.timer);
+    this.deadlines.remove(pending);
     const cd = pending.internal ? 0 : pending.callId;
     const outcome = frame.data === TOO_LARGE
       ? new XatmiError('TPESVCERR', `the reply data does not fit in a frame of at most ${FRAME_BYTES_MAX} bytes`)
@@ -484,11 +490,10 @@ class Connection implements BusClient {
     this.settle(pending, outcome);
   }
 
-  /** The client's own deadline: TPETIME now, whatever the node does later. */
-  private expire(pending: Pending, timeoutMs: number): void {
-    pending.timer = undefined;
+  /** The client's own deadline (the heap has let go of `pending`): TPETIME now, whatever the node does later. */
+  private expire(pending: Pending): void {
     if (this.pending.get(pending.callId) !== pending || pending.outcome !== undefined) return;
-    this.settle(pending, new XatmiError('TPETIME', `no reply within ${timeoutMs} ms`));
+    this.settle(pending, new XatmiError('TPETIME', `no reply within ${pending.timeoutMs} ms`));
     // The node's deadline fires about now too, but a cancel frees the call's slot in the node's in-flight
     // limit at once, so a caller who sends the next call right away does not meet TPELIMIT.
     if (this.failure === undefined) {
@@ -514,7 +519,7 @@ class Connection implements BusClient {
   }
 
   private forget(pending: Pending): void {
-    clearTimeout(pending.timer);
+    this.deadlines.remove(pending);
     if (this.pending.delete(pending.callId) && !pending.internal) this.asyncOutstanding -= 1;
     this.ready.delete(pending.callId);
   }
@@ -562,9 +567,10 @@ class Connection implements BusClient {
     const lost = () => new XatmiError('TPESVCERR', `${reason.message}; the call may or may not have run`, { cause: reason });
     for (const pending of [...this.pending.values()]) {
       if (pending.outcome !== undefined) continue;
-      clearTimeout(pending.timer);
+      this.deadlines.remove(pending);
       this.settle(pending, lost());
     }
+    this.deadlines.stop();
     for (const waiter of this.anyWaiters.splice(0)) waiter.reject(lost());
     const ledgerPending = [...this.ledgerPending.values()];
     this.ledgerPending.clear();
