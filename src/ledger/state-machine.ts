@@ -102,7 +102,7 @@ export class StateMachine {
   createTransfers(scope: Scope, events: Transfer[], lastTimestamp: bigint): CreateTransferResult[] {
     return this.executeBatch(scope, events, lastTimestamp, TRANSFER_CODES, {
       create: (t, timestamp) => this.createTransfer(scope, t, timestamp),
-      existingTimestamp: (t) => this.state.transferTimestampById.get(t.id)!,
+      existingTimestamp: (t) => this.state.transferTimestamp(t.id)!,
       transient: (status) => TRANSIENT_TRANSFER_STATUSES.has(status),
     });
   }

@@ -10,6 +10,7 @@
  */
 import { assert } from '../errors.js';
 import { decodeAccount, RECORD_SIZE_BYTES } from './codec.js';
+import { TransferIdIndex } from './id-index.js';
 import { TimestampList, ValueIndex } from './indexes.js';
 import { AccountPages, TransferPages } from './pages.js';
 import { TransferFlags, type Account, type Transfer } from './types.js';
@@ -191,12 +192,7 @@ export class LedgerState {
   readonly accountTimestamps = new TimestampList();
   readonly accountIndexes: AccountIndexes = newAccountIndexes();
 
-  readonly transferTimestampById = new Map<bigint, bigint>();
-  /**
-   * An upper bound of every transfer id ever indexed (not lowered by undo). Ids from `id()` increase, so a
-   * new transfer's id is above it and needs no lookup in the large id map: the commonest lookup, skipped.
-   */
-  transferIdMax = 0n;
+  readonly transferTimestampById = new TransferIdIndex();
   /** Ids of transfers that failed with a transient status: they can never be used again. */
   readonly failedTransferIds = new Set<bigint>();
   readonly transferTimestamps = new TimestampList();
@@ -237,13 +233,12 @@ export class LedgerState {
 
   /** The timestamp of the transfer with this id, if there is one. */
   transferTimestamp(id: bigint): bigint | undefined {
-    return id > this.transferIdMax ? undefined : this.transferTimestampById.get(id);
+    return this.transferTimestampById.get(id);
   }
 
   /** Indexes a transfer (new or loaded). Undo with `unindexTransfer(t)` while it is the latest. */
   indexTransfer(t: Transfer, dr: StoredAccount, cr: StoredAccount): void {
-    this.transferTimestampById.set(t.id, t.timestamp);
-    if (t.id > this.transferIdMax) this.transferIdMax = t.id;
+    this.transferTimestampById.insert(t.id, t.timestamp);
     this.transferTimestamps.push(t.timestamp);
     const indexes = this.transferIndexes;
     dr.debitsIndex.push(t.timestamp);
@@ -258,7 +253,7 @@ export class LedgerState {
   /** Removes the most recently indexed transfer from every index (indexes are append-only). */
   unindexTransfer(t: Transfer, dr: StoredAccount, cr: StoredAccount): void {
     assert(this.transferTimestamps.last() === t.timestamp, 'only the latest transfer can be unindexed');
-    this.transferTimestampById.delete(t.id);
+    this.transferTimestampById.remove(t.id);
     this.transferTimestamps.truncate(this.transferTimestamps.length - 1);
     const indexes = this.transferIndexes;
     assert(dr.debitsIndex.last() === t.timestamp && cr.creditsIndex.last() === t.timestamp, 'index undo out of order');
