@@ -33,6 +33,7 @@ const HOT_SPOT_PRELOAD = 100_000;
 const HOT_COUNTER_TRANSFERS = 640;
 const MEMORY_TARGET_MB = 3 * 1024;
 
+const progress = (message: string) => console.error(`[store bench ${new Date().toISOString().slice(11, 19)}] ${message}`);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const perSecond = (count: number, startedMs: number) => (count / (performance.now() - startedMs)) * 1000;
 
@@ -226,6 +227,7 @@ async function main(): Promise<void> {
   for (let run = 0; run < count; run++) {
     const keys = randomKeys(RECORDS);
     const reads = shuffled(keys);
+    progress(`run ${String(run + 1)}: puts and gets`);
     const [purserPuts, purserGets] = await purserPutsAndGets(keys, reads, value);
     const [lmdbPuts, lmdbGets] = await lmdbPutsAndGets(keys, reads, value);
     const [sqlitePuts, sqliteGets] = sqlitePutsAndGets(keys, reads, value);
@@ -249,8 +251,10 @@ async function main(): Promise<void> {
   const escrow: number[] = [];
   const readModifyWrite: number[] = [];
   for (let run = 0; run < count; run++) {
+    progress(`run ${String(run + 1)}: hot spot`);
     spread.push(await hotSpot(true));
     plain.push(await hotSpot(false));
+    progress(`run ${String(run + 1)}: hot counter`);
     escrow.push(await hotCounter(true));
     readModifyWrite.push(await hotCounter(false));
   }
@@ -260,6 +264,7 @@ async function main(): Promise<void> {
   );
 
   if (RECORDS_10M > 0) {
+    progress(`loading ${RECORDS_10M.toLocaleString('en-US')} records in a child process`);
     const output = execFileSync(process.execPath, ['--conditions=purser-source', '--import', 'tsx', '--expose-gc', '--max-old-space-size=4096', fileURLToPath(import.meta.url), '--load-10m'], {
       env: { ...process.env },
       encoding: 'utf8',

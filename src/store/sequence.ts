@@ -48,7 +48,7 @@ export class SequenceCounter {
   /** The next raw value; waits for a block to be logged when the current one is used up. */
   async nextRawValue(): Promise<bigint> {
     while (this.nextRaw >= this.highWater) {
-      if (this.pendingBlock === null) this.pendingBlock = this.logNextBlock();
+      if (this.pendingBlock === null && this.startNextBlock()) continue;
       await this.pendingBlock;
     }
     const value = this.nextRaw;
@@ -57,16 +57,27 @@ export class SequenceCounter {
     return value;
   }
 
-  private async logNextBlock(): Promise<void> {
+  /**
+   * Logs the next high-water mark. Returns true if that finished at once (memory-only: no promise, no
+   * await); otherwise `pendingBlock` is the wait every concurrent caller shares. It is cleared only after
+   * it settled (`.finally` runs after this assignment), so a later block starts a fresh log call.
+   */
+  private startNextBlock(): boolean {
     const mark = this.highWater + SEQUENCE_BLOCK_SIZE;
-    try {
-      const pending = this.durability().logSequence(this.name, mark);
-      if (pending !== undefined) await pending;
-      assert(mark > this.highWater, 'high-water marks only grow');
+    const logged = this.durability().logSequence(this.name, mark);
+    if (logged === undefined) {
       this.highWater = mark;
-    } finally {
-      this.pendingBlock = null;
+      return true;
     }
+    this.pendingBlock = logged
+      .then(() => {
+        assert(mark > this.highWater, 'high-water marks only grow');
+        this.highWater = mark;
+      })
+      .finally(() => {
+        this.pendingBlock = null;
+      });
+    return false;
   }
 }
 

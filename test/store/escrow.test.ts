@@ -129,6 +129,14 @@ test('sequences: unique values under concurrency, spread by bit-reversing the lo
   await store.close();
 });
 
+test('a memory-only sequence hands out unique values to thousands of concurrent callers across blocks', async () => {
+  const store = await openStore();
+  const sequence = store.sequence('memory', { spread: true });
+  const values = await Promise.all(Array.from({ length: 5_000 }, () => sequence.next()));
+  assert.equal(new Set(values).size, 5_000);
+  await store.close();
+});
+
 test('after recovery a sequence resumes at its logged high-water mark', async () => {
   const store = await openStore();
   const sequence = store.sequence('s');
