@@ -19,6 +19,7 @@
  * `FrameWriter`), which under load coalesces many replies into one syscall.
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { PurserError, NodeError, assert } from '../errors.js';
 import { XatmiError } from '../bus/errors.js';
 import { TPNOREPLY, TPNOTIME, type Bus, type CallOptions, type Reply } from '../bus/interfaces.js';
@@ -51,12 +52,24 @@ export interface BusListenerOptions {
   inFlightMax?: number;
   /** The ledger that LEDGER frames run against; without one they are answered "no ledger". */
   ledger?: Client;
+  /** A prom-client Registry for the listener's metrics (connections, protocol violations). None if absent. */
+  metricsRegistry?: Registry;
+}
+
+export interface BusListenerStats {
+  /** Connections open now. */
+  connections: number;
+  /** Connections accepted since the listener started. */
+  connectionsOpened: number;
+  /** Connections closed because the peer broke the protocol (each got an ERROR frame). */
+  protocolViolations: number;
 }
 
 export interface BusListener {
   readonly address: { host: string; port: number };
   /** Connections open now. */
   connectionCount(): number;
+  stats(): BusListenerStats;
   /**
    * Stops accepting connections and calls, waits up to `drainTimeoutMs` for calls in flight to be answered,
    * then says goodbye (ERROR "shutting down") and closes every connection. Safe to call more than once.
@@ -67,9 +80,19 @@ export interface BusListener {
 export async function startBusListener(options: BusListenerOptions): Promise<BusListener> {
   const inFlightMax = options.inFlightMax ?? DEFAULT_IN_FLIGHT_MAX;
   const connections = new Set<ServerConnection>();
+  const counts = { connectionsOpened: 0, protocolViolations: 0 };
+  const metrics = options.metricsRegistry === undefined ? undefined : listenerMetrics(options.metricsRegistry, () => connections.size);
+  const events: ConnectionEvents = {
+    closed: (connection) => connections.delete(connection),
+    violation: () => {
+      counts.protocolViolations += 1;
+      metrics?.violations.inc();
+    },
+  };
   const server: Server = createServer((socket) => {
-    const connection = new ServerConnection(socket, options.bus, options.ledger, options.logger, inFlightMax, () => connections.delete(connection));
-    connections.add(connection);
+    counts.connectionsOpened += 1;
+    metrics?.opened.inc();
+    connections.add(new ServerConnection(socket, options.bus, options.ledger, options.logger, inFlightMax, events));
   });
   server.maxConnections = CONNECTIONS_MAX;
   await new Promise<void>((resolve, reject) => {
@@ -83,6 +106,7 @@ export async function startBusListener(options: BusListenerOptions): Promise<Bus
   return {
     address,
     connectionCount: () => connections.size,
+    stats: () => ({ connections: connections.size, ...counts }),
     close({ drainTimeoutMs = 5000 } = {}) {
       closing ??= (async () => {
         const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -91,6 +115,26 @@ export async function startBusListener(options: BusListenerOptions): Promise<Bus
       })();
       return closing;
     },
+  };
+}
+
+interface ConnectionEvents {
+  closed(connection: ServerConnection): void;
+  violation(): void;
+}
+
+function listenerMetrics(registry: Registry, connectionCount: () => number) {
+  new Gauge({
+    name: 'purser_bus_client_connections',
+    help: 'connect() clients connected to the bus listener now',
+    registers: [registry],
+    collect() {
+      this.set(connectionCount());
+    },
+  });
+  return {
+    opened: new Counter({ name: 'purser_bus_client_connections_opened_total', help: 'connections the bus listener accepted', registers: [registry] }),
+    violations: new Counter({ name: 'purser_bus_client_protocol_violations_total', help: 'bus connections closed because the client broke the protocol', registers: [registry] }),
   };
 }
 
@@ -113,7 +157,7 @@ class ServerConnection {
     private readonly ledger: Client | undefined,
     private readonly logger: Logger,
     private readonly inFlightMax: number,
-    private readonly onClosed: () => void,
+    private readonly events: ConnectionEvents,
   ) {
     this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     socket.setNoDelay(true);
@@ -303,7 +347,12 @@ class ServerConnection {
   /** Tells the peer what it did wrong and closes; its calls in flight are cancelled. */
   private refuse(violation: ProtocolViolation): void {
     if (this.state === 'closed') return;
-    this.logger.info({ peer: this.peer, reason: violation.reason, message: violation.message }, 'bus connection closed: protocol violation');
+    if (violation.reason === ErrorReason.shuttingDown) {
+      this.logger.debug({ peer: this.peer }, 'bus connection closed: the node is shutting down');
+    } else {
+      this.events.violation();
+      this.logger.info({ peer: this.peer, reason: violation.reason, message: violation.message }, 'bus connection closed: protocol violation');
+    }
     this.writer.error(violation.reason, violation.message);
     this.flush();
     this.close();
@@ -356,7 +405,7 @@ class ServerConnection {
     clearTimeout(this.handshakeTimer);
     this.state = 'closed';
     this.cancelAll();
-    this.onClosed();
+    this.events.closed(this);
   }
 }
 

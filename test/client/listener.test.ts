@@ -7,17 +7,19 @@ import assert from 'node:assert/strict';
 import { connect as connectSocket, createServer, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
+import { Registry } from 'prom-client';
 import { ClientError, connect, createBus, type Bus } from 'purser';
 import { ErrorReason, FRAME_BYTES_MAX, FrameDecoder, FrameReader, FrameWriter, Op, PROTOCOL_VERSION, type Frame } from '../../src/client/protocol.js';
 import { startBusListener, type BusListener } from '../../src/node/bus-listener.js';
 
 let bus: Bus;
 let listener: BusListener;
+const registry = new Registry();
 
 before(async () => {
   bus = createBus();
   bus.advertise('ECHO', (request) => request.data, { servers: 4 });
-  listener = await startBusListener({ host: '127.0.0.1', port: 0, bus, logger: pino({ level: 'silent' }) });
+  listener = await startBusListener({ host: '127.0.0.1', port: 0, bus, logger: pino({ level: 'silent' }), metricsRegistry: registry });
 });
 
 after(async () => {
@@ -181,4 +183,14 @@ test('fuzz: random and mutated streams from many connections never disturb the n
   assert.equal((await fresh.call('ECHO', 'alive')).data, 'alive');
   await fresh.close();
   await client.close();
+
+  // What operations see: every connection counted, the broken ones as violations, none left open.
+  const stats = listener.stats();
+  assert.ok(stats.connectionsOpened >= streams.length + 2);
+  assert.ok(stats.protocolViolations > streams.length / 3, `violations ${stats.protocolViolations}`);
+  while (listener.connectionCount() > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  const text = await registry.metrics();
+  assert.match(text, /purser_bus_client_connections 0/);
+  assert.match(text, new RegExp(`purser_bus_client_protocol_violations_total ${listener.stats().protocolViolations}`));
+  assert.match(text, new RegExp(`purser_bus_client_connections_opened_total ${listener.stats().connectionsOpened}`));
 });

@@ -24,6 +24,8 @@ test('a node serves node.bus over TCP; close answers calls in flight, then later
     });
     const client = await connect(node.busListener.port);
     assert.deepEqual((await client.call('BALANCE', 'ACC-1')).data, { account: 'ACC-1', balance: 100n });
+    const metrics = await (await fetch(`${node.http.url}/metrics`)).text();
+    assert.match(metrics, /purser_bus_client_connections 1/);
     const slow = client.call('SLOW', null);
     await sleep(20);
     await node.close();
