@@ -100,7 +100,7 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
   const bus = createBus({ logger, metricsRegistry: metrics.registry });
   for (const route of busHttpRoutes(bus)) http.route(route.method, route.path, route.handler);
   // The bus listener also serves the ledger's Client methods to connect() clients.
-  const busListener = await startBusListener({ host: config.busHost, port: config.busPort, bus, logger, ledger }).catch(async (error: unknown) => {
+  const busListener = await startBusListener({ host: config.busHost, port: config.busPort, bus, logger, ledger, metricsRegistry: metrics.registry }).catch(async (error: unknown) => {
     await Promise.all([http.close(), bus.close()]);
     await ledger.close();
     await store.close();
