@@ -486,7 +486,7 @@ class Connection implements BusClient {
       ? new XatmiError('TPESVCERR', `the reply data does not fit in a frame of at most ${FRAME_BYTES_MAX} bytes`)
       : frame.code === undefined
       ? { cd, data: frame.data, urcode: frame.urcode }
-      : new XatmiError(frame.code, frame.message ?? `service failed (${frame.code})`, { data: frame.data, urcode: frame.urcode });
+      : new XatmiError(frame.code, frame.message ?? `the service failed with urcode ${frame.urcode} (${frame.code})`, { data: frame.data, urcode: frame.urcode });
     this.settle(pending, outcome);
   }
 

@@ -5,7 +5,7 @@
  * here), and its outcome goes back as a REPLY with the same call id. CANCEL becomes `bus.cancel`. When a
  * connection closes, its calls still in flight are cancelled: nobody is left to take their replies.
  *
- * Whatever a client sends, the node survives it: every byte goes through `FrameReader`/`decodeFrame`, which
+ * Whatever a client sends, the node survives it: every byte goes through `FrameReader`/`FrameDecoder`, which
  * throw only `ProtocolViolation`; a violation gets an ERROR frame and closes that one connection. Limits:
  * `inFlightMax` calls per connection (past it, TPELIMIT without queueing: back-pressure a client can see),
  * `FRAME_BYTES_MAX` per frame, `CONNECTIONS_MAX` connections, `HANDSHAKE_TIMEOUT_MS` to say HELLO. When a
@@ -16,7 +16,8 @@
  * the same in-flight limit and cannot be cancelled.
  *
  * Replies are written once per event-loop turn (one `socket.write` per connection per turn, see
- * `FrameWriter`), which under load coalesces many replies into one syscall.
+ * `FrameWriter`), which under load coalesces many replies into one syscall; the reply that leaves the
+ * connection with nothing in flight goes out at once, so a lone caller does not wait for the turn to end.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { Counter, Gauge, type Registry } from 'prom-client';
