@@ -147,6 +147,9 @@ class ServerConnection {
   private greeted = false;
   /** Calls in flight: call id → bus descriptor, or LEDGER_REQUEST. */
   private readonly inFlight = new Map<number, number>();
+  /** Bus descriptors of TPNOREPLY calls still running (see `onNoReplyCall`). */
+  private readonly noReplyInFlight = new Set<number>();
+  private noReplyDropped = 0;
   private state: 'open' | 'draining' | 'closed' = 'open';
   private drained: (() => void) | undefined;
   private readonly handshakeTimer: NodeJS.Timeout;
@@ -218,29 +221,50 @@ class ServerConnection {
   }
 
   private onCall(frame: CallFrame): void {
-    const noReply = (frame.flags & TPNOREPLY) !== 0;
-    if (!noReply && this.inFlight.has(frame.callId)) throw new ProtocolViolation(ErrorReason.badFrame, `call id ${frame.callId} is already in flight`);
-    if (!noReply && this.inFlight.size >= this.inFlightMax) {
+    if ((frame.flags & TPNOREPLY) !== 0) return this.onNoReplyCall(frame);
+    if (this.inFlight.has(frame.callId)) throw new ProtocolViolation(ErrorReason.badFrame, `call id ${frame.callId} is already in flight`);
+    if (this.inFlight.size + this.noReplyInFlight.size >= this.inFlightMax) {
       return this.writeError(frame.callId, new XatmiError('TPELIMIT', `${this.inFlightMax} calls in flight on this connection`));
     }
     if (frame.data === TOO_LARGE) {
-      if (!noReply) this.writeError(frame.callId, new XatmiError('TPEINVAL', `the call data does not fit in a frame of at most ${FRAME_BYTES_MAX} bytes`));
-      return;
+      return this.writeError(frame.callId, new XatmiError('TPEINVAL', `the call data does not fit in a frame of at most ${FRAME_BYTES_MAX} bytes`));
     }
-    const options: CallOptions = (frame.flags & TPNOTIME) !== 0 ? { flags: frame.flags } : { flags: frame.flags, timeoutMs: frame.timeoutMs };
     let cd: number;
     try {
-      cd = this.bus.acall(frame.service, frame.data, options);
+      cd = this.bus.acall(frame.service, frame.data, callOptions(frame.flags, frame.timeoutMs));
     } catch (error) {
-      if (!noReply) this.writeError(frame.callId, error);
-      return;
+      return this.writeError(frame.callId, error);
     }
-    if (noReply) return;
     this.inFlight.set(frame.callId, cd);
     void this.bus.getReply(cd).then(
       (reply) => this.onOutcome(frame.callId, cd, reply),
       (error: unknown) => this.onOutcome(frame.callId, cd, error),
     );
+  }
+
+  /**
+   * A fire-and-forget call runs as an ordinary acall whose reply is dropped here, so that it holds a slot
+   * of the connection's in-flight limit while it runs: with the bus's own TPNOREPLY a client could pile up
+   * any number of requests waiting for queue slots. Past the limit it is dropped and counted (there is
+   * nobody to tell). Closing the connection does not cancel it: it was sent to run.
+   */
+  private onNoReplyCall(frame: CallFrame): void {
+    if (this.inFlight.size + this.noReplyInFlight.size >= this.inFlightMax || frame.data === TOO_LARGE) {
+      this.noReplyDropped += 1;
+      this.logger.warn({ peer: this.peer, service: frame.service, dropped: this.noReplyDropped }, 'bus connection: TPNOREPLY call dropped (in-flight limit or data too large)');
+      return;
+    }
+    let cd: number;
+    try {
+      cd = this.bus.acall(frame.service, frame.data, callOptions(frame.flags & ~TPNOREPLY, frame.timeoutMs));
+    } catch {
+      return; // refused at once (TPENOENT, TPEINVAL, …): nobody to tell, as in the bus
+    }
+    this.noReplyInFlight.add(cd);
+    const done = () => {
+      this.noReplyInFlight.delete(cd);
+    };
+    void this.bus.getReply(cd).then(done, done);
   }
 
   private onLedger(frame: LedgerFrame): void {
@@ -252,7 +276,7 @@ class ServerConnection {
       this.writer.ledgerFailure(frame.callId, status, message);
       this.scheduleFlush();
     };
-    if (this.inFlight.size >= this.inFlightMax) return refuse(LedgerStatus.failed, `${this.inFlightMax} calls in flight on this connection`);
+    if (this.inFlight.size + this.noReplyInFlight.size >= this.inFlightMax) return refuse(LedgerStatus.failed, `${this.inFlightMax} calls in flight on this connection`);
     if (this.ledger === undefined) return refuse(LedgerStatus.noLedger, 'this node hosts no ledger');
     if (frame.count > BATCH_EVENTS_MAX) return refuse(LedgerStatus.batchTooLarge, `a ledger request may carry at most ${BATCH_EVENTS_MAX} events; this one has ${frame.count}`);
     if (spec.isQuery && frame.count !== 1) return refuse(LedgerStatus.invalidRequest, 'a query carries exactly one filter');
@@ -417,6 +441,10 @@ function ledgerFailure(error: unknown, logger: Logger): { status: LedgerStatusVa
   if (error instanceof LedgerClosedError) return { status: LedgerStatus.closed, message: error.message };
   logger.error({ err: error }, 'ledger request failed with an unexpected error');
   return { status: LedgerStatus.failed, message: 'the ledger request failed inside the node (see its log)' };
+}
+
+function callOptions(flags: number, timeoutMs: number): CallOptions {
+  return (flags & TPNOTIME) !== 0 ? { flags } : { flags, timeoutMs };
 }
 
 function isReply(outcome: unknown): outcome is Reply {

@@ -21,6 +21,8 @@ let client: BusClient;
 const noReplySeen: unknown[] = [];
 /** Gates that tests open to let a blocked service finish. */
 const gates: Array<() => void> = [];
+/** Releases for the HOLD service's requests. */
+const held: Array<() => void> = [];
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 function rejectsWith(promise: Promise<unknown>, code: string, check?: (error: XatmiError) => void): Promise<void> {
@@ -53,6 +55,7 @@ before(async () => {
     noReplySeen.push(request.data);
     return null;
   });
+  bus.advertise('HOLD', () => new Promise((resolve) => held.push(() => resolve(null))), { servers: 2 * IN_FLIGHT_MAX });
   bus.advertise('UNCLONEABLE', () => ({ fn: () => 1 }));
   bus.advertise('HUGE', () => ({ text: 'x'.repeat(FRAME_BYTES_MAX) }));
   listener = await startBusListener({ host: '127.0.0.1', port: 0, bus, logger: silent, inFlightMax: IN_FLIGHT_MAX });
@@ -147,6 +150,18 @@ test('TPELIMIT past the connection in-flight limit the node announced', async ()
   await rejectsWith(client.call('ECHO', 1), 'TPELIMIT');
   for (const cd of cds) assert.equal((await client.getReply(cd)).data, 20);
   assert.equal((await client.call('ECHO', 'room again')).data, 'room again');
+});
+
+test('TPNOREPLY calls hold in-flight slots while they run; past the limit they are dropped, not queued', async () => {
+  const callsBefore = bus.stats().calls;
+  for (let i = 0; i < IN_FLIGHT_MAX + 36; i += 1) assert.equal(client.acall('HOLD', null, { flags: TPNOREPLY }), 0);
+  await client.call('ECHO', 'a later frame, so all of them have arrived').catch(() => undefined);
+  while (held.length < IN_FLIGHT_MAX) await sleep(1);
+  assert.equal(bus.stats().calls - callsBefore, IN_FLIGHT_MAX); // the rest were dropped by the listener
+  await rejectsWith(client.call('ECHO', 'while full'), 'TPELIMIT');
+  for (const release of held.splice(0)) release();
+  while (bus.pq().find((row) => row.service === 'HOLD')?.busy !== 0) await sleep(1);
+  assert.equal((await client.call('ECHO', 'after')).data, 'after');
 });
 
 test('the deadline travels as remaining time, nested calls inherit it, TPNOTIME has none', async () => {
