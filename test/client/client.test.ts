@@ -109,7 +109,7 @@ test('TPEBLOCK: a full queue fails at once under TPNOBLOCK; without it the call 
   const running = client.call('GATE', null);
   while (gates.length === 0) await sleep(1);
   const queued = client.call('GATE', null); // fills the one queue slot
-  await sleep(20);
+  while (bus.pq().find((row) => row.service === 'GATE')?.queued !== 1) await sleep(1);
   await rejectsWith(client.call('GATE', null, { flags: TPNOBLOCK }), 'TPEBLOCK');
   const waiting = client.call('GATE', null, { timeoutMs: 5000 });
   for (let opened = 0; opened < 3; opened += 1) {
@@ -120,7 +120,7 @@ test('TPEBLOCK: a full queue fails at once under TPNOBLOCK; without it the call 
 });
 
 test('acall/getReply by cd and TPGETANY; cancel makes the cd TPEBADDESC; TPNOREPLY returns 0', async () => {
-  const first = client.acall('SLOW', 30);
+  const first = client.acall('SLOW', 300); // long enough that TPNOBLOCK below finds it unanswered
   const second = client.acall('ECHO', 'fast');
   assert.notEqual(first, second);
   assert.ok(first > TPGETANY && second > TPGETANY);
@@ -129,7 +129,7 @@ test('acall/getReply by cd and TPGETANY; cancel makes the cd TPEBADDESC; TPNOREP
   await rejectsWith(client.getReply(first, { flags: TPNOBLOCK }), 'TPEBLOCK');
   const byCd = client.getReply(first);
   await rejectsWith(client.getReply(first), 'TPEPROTO'); // one waiter per cd
-  assert.deepEqual(await byCd, { cd: first, data: 30, urcode: 0 });
+  assert.deepEqual(await byCd, { cd: first, data: 300, urcode: 0 });
   await rejectsWith(client.getReply(TPGETANY), 'TPEBADDESC'); // nothing outstanding
 
   const cancelled = client.acall('SLOW', 50);
@@ -215,8 +215,7 @@ test('closing a connection cancels its calls on the node: queued requests are dr
   const blocker = other.acall('GATE', null);
   while (gates.length === 0) await sleep(1);
   const queued = other.acall('GATE', null);
-  await sleep(20);
-  assert.equal(bus.pq().find((row) => row.service === 'GATE')?.queued, 1);
+  while (bus.pq().find((row) => row.service === 'GATE')?.queued !== 1) await sleep(1);
   const waiting = Promise.allSettled([other.getReply(blocker), other.getReply(queued)]);
   await other.close();
   const outcomes = await waiting;

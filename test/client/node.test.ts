@@ -18,7 +18,10 @@ test('a node serves node.bus over TCP; close answers calls in flight, then later
     assert.equal(node.busListener.host, '127.0.0.1');
     assert.ok(node.busListener.port > 0 && node.busListener.port !== 7700, `ephemeral bus port, got ${node.busListener.port}`);
     node.bus.advertise('BALANCE', (request) => ({ account: request.data, balance: 100n }));
+    let started!: () => void;
+    const slowStarted = new Promise<void>((resolve) => (started = resolve));
     node.bus.advertise('SLOW', async () => {
+      started();
       await sleep(200);
       return 'finished';
     });
@@ -27,7 +30,7 @@ test('a node serves node.bus over TCP; close answers calls in flight, then later
     const metrics = await (await fetch(`${node.http.url}/metrics`)).text();
     assert.match(metrics, /purser_bus_client_connections 1/);
     const slow = client.call('SLOW', null);
-    await sleep(20);
+    await slowStarted; // the node has the call: shutdown must answer it, not drop it
     await node.close();
     closed = true;
     assert.equal((await slow).data, 'finished');
