@@ -469,6 +469,11 @@ class Connection implements BusClient {
     }
     const why = frame.op === Op.error ? frame.message : frame.op === Op.hello ? `it speaks protocol version ${frame.version}, this client ${PROTOCOL_VERSION}` : 'it did not answer with HELLO';
     const error = new ClientError(frame.op === Op.error && frame.reason !== ErrorReason.versionMismatch ? 'CLIENT_CONNECT_FAILED' : 'CLIENT_VERSION_MISMATCH', `node at ${this.address} refused the handshake: ${why}`);
+    if (frame.op !== Op.error) {
+      // The handshake fails both ways: the node learns why this client hangs up.
+      this.writer.error(ErrorReason.versionMismatch, `this client speaks protocol version ${PROTOCOL_VERSION}; ${why}`);
+      this.flush();
+    }
     handshake?.reject(error);
     this.fail(error);
   }

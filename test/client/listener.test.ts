@@ -83,11 +83,25 @@ test('handshake: a wrong version or wrong magic gets an ERROR frame and a close'
 });
 
 test('a client of another version learns why: connect() rejects with CLIENT_VERSION_MISMATCH', async () => {
-  // A node of a future version, played by a socket that answers with its own HELLO.
-  const server = createServer((socket) => socket.once('data', () => socket.end(hello(PROTOCOL_VERSION + 1))));
+  // A node of a future version, played by a socket that answers with its own HELLO; the client answers
+  // that with an ERROR frame saying why it hangs up.
+  const fromClient: Frame[] = [];
+  const server = createServer((socket) => {
+    const reader = new FrameReader();
+    const decoder = new FrameDecoder();
+    socket.on('error', () => {});
+    socket.on('data', (chunk: Buffer) => reader.push(chunk, (body) => {
+      const frame = decoder.decode(body);
+      if (frame !== undefined) fromClient.push(frame);
+      if (frame?.op === Op.hello) socket.write(hello(PROTOCOL_VERSION + 1));
+    }));
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   try {
     await assert.rejects(connect((server.address() as { port: number }).port), (error: unknown) => error instanceof ClientError && error.code === 'CLIENT_VERSION_MISMATCH' && /version 2/.test(error.message));
+    while (fromClient.length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(fromClient[0].op, Op.hello);
+    assert.equal(lastError(fromClient).reason, ErrorReason.versionMismatch);
   } finally {
     server.close();
   }
