@@ -22,7 +22,6 @@ import {
 import { withdrawPending, type EscrowEntry } from './escrow.js';
 import type {
   CommitRecord,
-  CommitWrite,
   Durability,
   EngineHooks,
   EngineSnapshot,
@@ -39,7 +38,7 @@ import type {
 import { Leaf, readU32 } from './leaf.js';
 import { LockManager } from './locks.js';
 import { createSequence, SequenceCounter } from './sequence.js';
-import { checkTable, KEY_SIZE_MAX_BYTES, TransactionState, type TransactionContext } from './transaction.js';
+import { type BufferedWrite, checkTable, KEY_SIZE_MAX_BYTES, TransactionState, type TransactionContext } from './transaction.js';
 import { Tree } from './tree.js';
 import { attachPersistence, type StorePersistenceOptions } from './durability/attach.js';
 
@@ -273,7 +272,7 @@ export class StoreEngine implements Store, EngineHooks, TransactionContext {
     for (const write of writes) {
       const tree = this.tableFor(write.table);
       if (write.value !== undefined) {
-        tree.put(write.key, write.value);
+        tree.put(write.key, write.value, write.leaf);
       } else {
         const leaf = tree.delete(write.key);
         if (leaf !== null) emptied.set(leaf, tree);
@@ -293,7 +292,7 @@ export class StoreEngine implements Store, EngineHooks, TransactionContext {
   }
 
   /** Buffered writes plus escrow after-images, in (table, key) order. Moves escrow deltas into committed values. */
-  private collectWrites(tx: TransactionState): CommitWrite[] {
+  private collectWrites(tx: TransactionState): BufferedWrite[] {
     for (const [entryKey, pending] of tx.escrow) {
       const value = pending.entry.committed + pending.delta;
       pending.entry.committed = value;
@@ -303,7 +302,7 @@ export class StoreEngine implements Store, EngineHooks, TransactionContext {
     tx.escrow.clear();
     const tables = [...tx.writes.keys()].sort();
     if (tables.length === 1) return tx.sortedWrites(tables[0]);
-    const all: CommitWrite[] = [];
+    const all: BufferedWrite[] = [];
     for (const table of tables) for (const write of tx.sortedWrites(table)) all.push(write);
     return all;
   }

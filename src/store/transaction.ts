@@ -36,7 +36,7 @@ import { admitIncrement, type EscrowEntry, type EscrowPending, withdrawPending }
 import type { CommitExtension, CommitWrite, IncrementOptions, RangeOptions, Transaction } from './interfaces.js';
 import { Leaf } from './leaf.js';
 import { ESCROW, EXCLUSIVE, type LockManager, type LockMode, type LockOwner, SHARED, type Waiter } from './locks.js';
-import { prefix32, type Tree } from './tree.js';
+import { covers, prefix32, type Tree } from './tree.js';
 
 export const KEY_SIZE_MAX_BYTES = 1024;
 export const TABLE_NAME_MAX_CHARS = 128;
@@ -52,9 +52,13 @@ export interface TransactionContext {
   tableFor(name: string): Tree;
 }
 
-/** A buffered write; `prefix` (the key's first four bytes as a number) makes sorting cheap. */
-interface BufferedWrite extends CommitWrite {
+/**
+ * A buffered write; `prefix` (the key's first four bytes as a number) makes sorting cheap, and `leaf` (the
+ * page locked for it) lets the commit skip a descent when that page still covers the key.
+ */
+export interface BufferedWrite extends CommitWrite {
   prefix: number;
+  leaf: Leaf | null;
 }
 
 /**
@@ -69,9 +73,9 @@ export interface TableWrites {
   sorted: boolean;
 }
 
-function bufferedWrite(table: string, key: Uint8Array, value: Uint8Array | undefined): BufferedWrite {
+function bufferedWrite(table: string, key: Uint8Array, value: Uint8Array | undefined, leaf: Leaf | null): BufferedWrite {
   const copy = copyBytes(key);
-  return { table, key: copy, value, prefix: prefix32(copy) };
+  return { table, key: copy, value, prefix: prefix32(copy), leaf };
 }
 
 function compareWrites(a: BufferedWrite, b: BufferedWrite): number {
@@ -142,8 +146,8 @@ export class TransactionState implements LockOwner, Transaction {
     this.checkValue(value);
     const tree = this.context.tableFor(table);
     const locked = this.lockKey(tree, key, EXCLUSIVE);
-    if (!(locked instanceof Leaf)) await locked;
-    this.buffer(table, tree, key, copyBytes(value));
+    const leaf = locked instanceof Leaf ? locked : await locked;
+    this.buffer(table, tree, key, copyBytes(value), true, leaf);
   }
 
   async delete(table: string, key: Uint8Array): Promise<boolean> {
@@ -323,7 +327,7 @@ export class TransactionState implements LockOwner, Transaction {
    * (no Map, no string key: an ingest-only transaction pays nothing for reads it never makes); duplicates are
    * resolved when the list is sorted (the later write wins). `counted` is false for internal rewrites.
    */
-  private buffer(table: string, tree: Tree, key: Uint8Array, value: Uint8Array | undefined, counted = true): void {
+  private buffer(table: string, tree: Tree, key: Uint8Array, value: Uint8Array | undefined, counted = true, leaf: Leaf | null = null): void {
     if (counted) {
       if (this.writeCount >= this.context.transactionWritesMax) throw this.tooLarge();
       this.writeCount++;
@@ -340,11 +344,11 @@ export class TransactionState implements LockOwner, Transaction {
         existing.value = value;
         return;
       }
-      const write = bufferedWrite(table, key, value);
+      const write = bufferedWrite(table, key, value, leaf);
       writes.byKey.set(mapKey, write);
       writes.list.push(write);
     } else {
-      writes.list.push(bufferedWrite(table, key, value));
+      writes.list.push(bufferedWrite(table, key, value, leaf));
     }
     writes.sorted = false;
   }
@@ -359,7 +363,7 @@ export class TransactionState implements LockOwner, Transaction {
   }
 
   /** This transaction's writes to `table` in key order, one per key (sorted on demand, cached). */
-  sortedWrites(table: string): CommitWrite[] {
+  sortedWrites(table: string): BufferedWrite[] {
     const writes = this.writes.get(table);
     if (writes === undefined) return [];
     sortWrites(writes);
@@ -507,12 +511,6 @@ interface RangeBounds {
   highInclusive: boolean;
   reverse: boolean;
   limit: number;
-}
-
-/** Does `leaf` cover `key` (between its low fence and its successor's)? */
-function covers(leaf: Leaf, key: Uint8Array): boolean {
-  if (leaf.lowFence !== null && compareBytes(key, leaf.lowFence) < 0) return false;
-  return leaf.next === null || compareBytes(key, leaf.next.lowFence as Uint8Array) < 0;
 }
 
 /** Is `key` past the range's upper end? (null: the tree's end, never past.) */

@@ -72,9 +72,13 @@ export class Tree {
     return node;
   }
 
-  /** Inserts or replaces. Returns true if the key is new. */
-  put(key: Uint8Array, value: Uint8Array): boolean {
-    const leaf = this.descend(key);
+  /**
+   * Inserts or replaces. Returns true if the key is new. `hint` is a leaf that probably covers the key (the
+   * one locked for it); if it still does, the descent is skipped.
+   */
+  put(key: Uint8Array, value: Uint8Array, hint: Leaf | null = null): boolean {
+    const hinted = hint !== null && covers(hint, key);
+    const leaf = hinted ? hint : this.descend(key);
     const index = leaf.search(key);
     if (index >= 0) {
       leaf.replaceAt(index, value);
@@ -86,6 +90,7 @@ export class Tree {
       // An append at the end of the right-most leaf (ascending keys, e.g. a plain sequence) splits off just
       // the new record, so ascending loads leave full pages instead of half-full ones.
       if (leaf.next === null && -index - 1 === leaf.count - 1 && leaf.count > 2) {
+        if (hinted) this.descendToLeaf(leaf);
         const right = this.splitLeaf(leaf, leaf.count - 1);
         this.splitUntilFits(leaf);
         this.splitUntilFits(right);
@@ -270,6 +275,13 @@ export class Tree {
     parent.children.splice(index + 1, 1);
     this.leaves--;
   }
+}
+
+/** Is `leaf` still in its tree, and does its key interval hold `key`? */
+export function covers(leaf: Leaf, key: Uint8Array): boolean {
+  if (leaf.retired) return false;
+  if (leaf.lowFence !== null && compareBytes(key, leaf.lowFence) < 0) return false;
+  return leaf.next === null || compareBytes(key, leaf.next.lowFence as Uint8Array) < 0;
 }
 
 function childIndex(node: Inner, key: Uint8Array, prefix: number): number {
