@@ -6,6 +6,7 @@
  * (POST /v1/admin/checkpoint); without, it opens the directory, checkpoints and closes it.
  * A progress bar is drawn on stderr when stderr is a terminal.
  */
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { ConfigError, PurserError } from '../errors.js';
@@ -94,6 +95,7 @@ export async function runCheckpoint(args: string[], env: NodeJS.ProcessEnv): Pro
     return 0;
   }
   const dir = values.dir ?? env.PURSER_DIR ?? DEFAULT_DIR;
+  if (!existsSync(dir)) throw new ConfigError(`purser checkpoint: there is no data directory at ${dir}`);
   const store = await openStore({ dir, checkpointLogBytes: 0 });
   try {
     const result = await checkpointStore(store);

@@ -8,7 +8,7 @@
  * loaded store is one snapshot and an empty log.
  */
 import { dirname, resolve } from 'node:path';
-import { requireArgument } from '../../errors.js';
+import { InvalidArgumentError, requireArgument } from '../../errors.js';
 import type { EngineHooks, Store } from '../interfaces.js';
 import { openStore } from '../store.js';
 import { checkpointStore } from './attach.js';
@@ -36,6 +36,8 @@ function checkDumpOptions(options: DumpOptions): void {
 export async function dumpStore(options: DumpOptions): Promise<{ records: number; sizeBytes: number }> {
   checkDumpOptions(options);
   const fs = options.fs ?? realFileSystem;
+  // Opening a store creates its directory; a dump of a mistyped path must not quietly dump nothing.
+  if (!(await fs.exists(options.dir))) throw new InvalidArgumentError(`there is no data directory at ${options.dir}`);
   const store = await openStore({ dir: options.dir, fs, checkpointLogBytes: 0 });
   try {
     const engine = store as Store & EngineHooks;

@@ -94,6 +94,8 @@ test('truncated, altered, foreign or missing dumps are refused before anything i
     assert.equal(await exists(target), false, `${what}: nothing written`);
   }
   await assert.rejects(loadStore({ dir: join(work, 'never-missing'), file: join(work, 'no-such.dump') }), DumpInvalidError);
+  await assert.rejects(dumpStore({ dir: join(work, 'no-such-dir'), file: join(work, 'never.dump') }), InvalidArgumentError);
+  assert.equal(await exists(join(work, 'no-such-dir')), false);
 });
 
 test('loading into a store that holds data is refused; bad input to the durability entry points is refused', async () => {
