@@ -167,7 +167,9 @@ function startPostgres(): Postgres {
   asPostgres([`${PG_BIN}/initdb`, '-D', dataDir, '-U', 'postgres', '--auth=trust', '--no-sync']);
   asPostgres([
     `${PG_BIN}/pg_ctl`, '-D', dataDir, '-w', '-l', join(dataDir, 'log'), '-o',
-    `-p ${port} -k ${dataDir} -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on -c full_page_writes=on`, 'start',
+    // autovacuum off: on this 2-core machine PostgreSQL's background work after a run would otherwise
+    // overlap the next Purser or SQLite run (each PostgreSQL run also ends with an untimed CHECKPOINT).
+    `-p ${port} -k ${dataDir} -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on -c full_page_writes=on -c autovacuum=off`, 'start',
   ]);
   return {
     port,
@@ -203,6 +205,7 @@ async function runPostgres(server: Postgres, workload: Workload, batches: number
       await client.query('COMMIT');
       batchMs.push(performance.now() - started);
     }
+    await client.query('CHECKPOINT');
     return summarize(batchMs);
   } finally {
     await client.end();
