@@ -51,12 +51,13 @@ export async function runDump(args: string[], env: NodeJS.ProcessEnv): Promise<n
   const dir = values.dir ?? env.PURSER_DIR ?? DEFAULT_DIR;
   const file = values.out ?? DEFAULT_DUMP_FILE;
   const progress = progressBar('dump');
+  let result;
   try {
-    const result = await dumpStore({ dir, file, onProgress: progress.listener });
-    process.stdout.write(`dumped ${result.records} records (${result.sizeBytes} bytes) from ${dir} to ${file}\n`);
+    result = await dumpStore({ dir, file, onProgress: progress.listener });
   } finally {
     progress.stop();
   }
+  process.stdout.write(`dumped ${result.records} records (${result.sizeBytes} bytes) from ${dir} to ${file}\n`);
   return 0;
 }
 
@@ -67,12 +68,13 @@ export async function runLoad(args: string[], env: NodeJS.ProcessEnv): Promise<n
   const dir = values.dir ?? env.PURSER_DIR ?? DEFAULT_DIR;
   const file = values.in ?? DEFAULT_DUMP_FILE;
   const progress = progressBar('load');
+  let result;
   try {
-    const result = await loadStore({ dir, file, onProgress: progress.listener });
-    process.stdout.write(`loaded ${result.records} records from ${file} into ${dir}\n`);
+    result = await loadStore({ dir, file, onProgress: progress.listener });
   } finally {
     progress.stop();
   }
+  process.stdout.write(`loaded ${result.records} records from ${file} into ${dir}\n`);
   return 0;
 }
 
