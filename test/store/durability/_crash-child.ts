@@ -34,7 +34,7 @@ async function main(): Promise<void> {
       const from = Math.floor(Math.random() * ACCOUNTS);
       const to = (from + 1 + Math.floor(Math.random() * (ACCOUNTS - 1))) % ACCOUNTS;
       const amount = BigInt(1 + Math.floor(Math.random() * 100));
-      await store.transaction(async (tx) => {
+      const committed = await store.transaction(async (tx) => {
         const fromBalance = readBalance(await tx.get('accounts', accountKey(from)));
         await new Promise((resolve) => setImmediate(resolve));
         const toBalance = readBalance(await tx.get('accounts', accountKey(to)));
@@ -47,8 +47,15 @@ async function main(): Promise<void> {
         value.writeUInt8(to, 1);
         value.writeBigUInt64BE(amount, 2);
         await tx.put('transfers', key, value);
+        return true;
+      }).catch((error: unknown) => {
+        // Sixteen read-then-write transfers over 32 accounts deadlock now and then, sometimes on every
+        // retry: such a transfer simply did not happen (and is not acknowledged). Anything else is fatal.
+        const code = (error as { code?: string }).code;
+        if (code === 'STORE_DEADLOCK' || code === 'STORE_LOCK_TIMEOUT') return false;
+        throw error;
       });
-      process.stdout.write(`ack ${String(id)}\n`);
+      if (committed) process.stdout.write(`ack ${String(id)}\n`);
     }
   };
   await Promise.all(Array.from({ length: WORKERS }, worker));
