@@ -1,12 +1,12 @@
 /**
- * A leaf page: the records of one key interval, in one Buffer, in a binary slotted layout.
+ * A leaf page: the records of one key interval, in one byte array (Uint8Array), in a binary slotted layout.
  *
  *   [0, count * 4)          slot array: u32 LE offset of each record, in key order
  *   [count * 4, heapStart)  free space
  *   [heapStart, capacity)   record heap, growing downwards: u16 LE key length, u32 LE value length, key, value
  *
  * Records are bytes, not JS objects, so ten million records cost about their own size plus a few percent,
- * and the heap the garbage collector walks holds one Buffer per page, not one object per record.
+ * and the heap the garbage collector walks holds one byte array per page, not one object per record.
  *
  * Capacity is not fixed: a page starts small and grows (by a quarter, rounded to 256 bytes) as records
  * arrive, up to `LEAF_SPLIT_BYTES` of live content, after which the tree splits it. So half-full pages after
