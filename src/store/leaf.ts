@@ -6,7 +6,8 @@
  *   [heapStart, capacity)   record heap, growing downwards: u16 LE key length, u32 LE value length, key, value
  *
  * Records are bytes, not JS objects, so ten million records cost their own size plus the pages' free space
- * (about a fifth after ten million random inserts: 1,862 MB of page buffers, bench/store.ts), and the heap the garbage collector walks holds one byte array per page, not one object per record.
+ * (about a fifth after ten million random inserts: 1,862 MB of page buffers, bench/store.ts), and the
+ * heap the garbage collector walks holds one byte array per page, not one object per record.
  *
  * Capacity is not fixed: a page starts small and grows (by half, rounded to 256 bytes) as records
  * arrive, up to `LEAF_SPLIT_BYTES` of live content, after which the tree splits it. So half-full pages after
