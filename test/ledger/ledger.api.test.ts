@@ -111,3 +111,15 @@ test('a request whose store fails under it stops the ledger: later requests get 
   await ledger.close();
   await store.close().catch(() => undefined);
 });
+
+test('a request is taken when it is made: changing the caller’s objects afterwards changes nothing', async () => {
+  const client = await makeClient();
+  await client.createAccounts([account(1n), account(2n)]);
+  const batch = [transfer(10n, 1n, 2n, 5n)];
+  const pending = client.createTransfers(batch);
+  batch[0].amount = -1n; // would be refused as malformed had it been read now
+  batch.push(transfer(11n, 1n, 2n, 7n));
+  assert.deepEqual((await pending).map((r) => r.status), [0xffff_ffff]);
+  assert.deepEqual((await client.lookupTransfers([10n, 11n])).map((t) => t.amount), [5n]);
+  await client.close();
+});
