@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  CounterFormatError, openStore, PurserError, StoreArgumentError, StoreClosedError, TransactionFinishedError,
+  CounterFormatError, decodeCounter, encodeCounter, openStore, PurserError, StoreArgumentError, StoreClosedError, TransactionFinishedError,
   TransactionTooLargeError, type Transaction,
 } from 'purser';
 import { text } from './_helpers.js';
@@ -76,6 +76,14 @@ test('a counter operation on a record that is not a counter fails with CounterFo
   await assert.rejects(store.transaction(async (tx) => tx.increment('t', text('k'), 1n)), CounterFormatError);
   assert.deepEqual(await store.transaction(async (tx) => tx.get('t', text('k'))), text('not a counter'));
   await store.close();
+});
+
+test('encodeCounter and decodeCounter refuse what is not a counter', () => {
+  assert.throws(() => encodeCounter(anyValue(5)), bad);
+  assert.throws(() => encodeCounter(1n << 127n), (e) => e instanceof CounterFormatError);
+  assert.throws(() => decodeCounter(anyValue('x')), bad);
+  assert.throws(() => decodeCounter(new Uint8Array(8)), (e) => e instanceof CounterFormatError);
+  assert.equal(decodeCounter(encodeCounter(-(1n << 127n))), -(1n << 127n));
 });
 
 test('the per-transaction write limit fails with TransactionTooLargeError and nothing is applied', async () => {
