@@ -12,7 +12,7 @@
  * client stops reading its replies, the listener stops reading its requests until the socket drains.
  *
  * LEDGER frames run the ledger `Client` method their operation names against `ledger`, when the node has
- * one (see `../node/tigerbeetle/operations.ts`, shared with the TigerBeetle listener); they count against
+ * one (see `../client/tigerbeetle/operations.ts`, shared with the TigerBeetle listener); they count against
  * the same in-flight limit and cannot be cancelled.
  *
  * Replies are written once per event-loop turn (one `socket.write` per connection per turn, see
@@ -31,7 +31,7 @@ import {
 import type { Logger } from './logger.js';
 import type { Client } from '../ledger/types.js';
 import { LedgerBatchTooLargeError, LedgerClosedError, LedgerInvalidRequestError } from '../ledger/errors.js';
-import { BATCH_EVENTS_MAX, operationSpec, type OperationSpec } from './tigerbeetle/operations.js';
+import { BATCH_EVENTS_MAX, operationSpec, type OperationSpec } from '../client/tigerbeetle/operations.js';
 
 /** Calls one connection may have in flight; the 1,025th gets TPELIMIT until one finishes. */
 export const DEFAULT_IN_FLIGHT_MAX = 1024;

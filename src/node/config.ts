@@ -163,13 +163,13 @@ export function validateConfig(config: NodeConfig): NodeConfig {
   if (typeof config.memory !== 'boolean') fail('memory must be true or false');
   if (typeof config.httpHost !== 'string' || config.httpHost.length === 0) fail('httpHost must be a host name or address');
   if (!Number.isInteger(config.httpPort) || config.httpPort < 0 || config.httpPort > 65535) fail(`httpPort must be an integer 0..65535, got ${String(config.httpPort)}`);
+  if (typeof config.busHost !== 'string' || config.busHost.length === 0) fail('busHost must be a host name or address');
+  if (!Number.isInteger(config.busPort) || config.busPort < 0 || config.busPort > 65535) fail(`busPort must be an integer 0..65535, got ${String(config.busPort)}`);
   try {
     parseTigerBeetleAddress(config.tbAddress);
   } catch (error) {
     fail(`tbAddress: ${(error as Error).message}`);
   }
-  if (typeof config.busHost !== 'string' || config.busHost.length === 0) fail('busHost must be a host name or address');
-  if (!Number.isInteger(config.busPort) || config.busPort < 0 || config.busPort > 65535) fail(`busPort must be an integer 0..65535, got ${String(config.busPort)}`);
   if (!LOG_LEVELS.includes(config.logLevel)) fail(`logLevel must be one of ${LOG_LEVELS.join(', ')}`);
   if (config.logPretty !== 'auto' && typeof config.logPretty !== 'boolean') fail('logPretty must be auto, true or false');
   if (!Number.isInteger(config.shutdownTimeoutMs) || config.shutdownTimeoutMs < 0) fail('shutdownTimeoutMs must be a non-negative integer');

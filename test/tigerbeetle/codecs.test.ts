@@ -30,7 +30,7 @@ import {
   sealReply,
 } from '../../src/node/tigerbeetle/header.js';
 import { decodeMultiBatch, multiBatchSizeBytes, trailerSizeBytes, writeMultiBatchTrailer } from '../../src/node/tigerbeetle/multi-batch.js';
-import * as structs from '../../src/node/tigerbeetle/structs.js';
+import * as structs from '../../src/client/tigerbeetle/structs.js';
 
 const U128_MAX = (1n << 128n) - 1n;
 const U64_MAX = (1n << 64n) - 1n;

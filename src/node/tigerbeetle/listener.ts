@@ -46,7 +46,7 @@ import {
   type RequestHeader,
 } from './header.js';
 import { decodeMultiBatch, multiBatchSizeBytes, trailerSizeBytes, writeMultiBatchTrailer, type MultiBatch } from './multi-batch.js';
-import { BATCH_EVENTS_MAX, operationSpec, TigerBeetleOperation, type OperationSpec } from './operations.js';
+import { BATCH_EVENTS_MAX, operationSpec, TigerBeetleOperation, type OperationSpec } from '../../client/tigerbeetle/operations.js';
 import { CLIENT_SESSIONS_MAX, SessionTable, type ReplySink, type Session } from './sessions.js';
 import { TigerBeetleError } from './errors.js';
 import { createTigerBeetleMetrics, type TigerBeetleMetrics } from './metrics.js';
