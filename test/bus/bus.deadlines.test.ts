@@ -8,7 +8,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createBus, XatmiError, TPNOTIME, type ServiceRequest } from 'purser';
 
-const LATENESS_MS_BOUND = 50;
+// The figure is 10 ms; the typical lateness here is 1-2 ms and is printed. The bound is loose on
+// purpose: on a loaded 2-core CI machine a GC pause or a busy neighbour delays any timer, and this test is
+// here to catch a wrong mechanism (polling, a timer per second, a lost wake-up), not to time the machine.
+const LATENESS_MS_BOUND = 200;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
