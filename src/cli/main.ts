@@ -23,7 +23,7 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   start: {
-    summary: 'run a node (HTTP health and metrics; store, ledger and bus as they land)',
+    summary: 'run a node: store, ledger, bus (HTTP and TCP), optional TigerBeetle listener, metrics',
     usage: 'purser start [options]',
     help: () => `Options (flags win over PURSER_* environment variables):\n${optionsHelp()}`,
     run: runStart,
