@@ -35,7 +35,7 @@ import type {
   Transaction,
   TransactionOptions,
 } from './interfaces.js';
-import { Leaf, readU32 } from './leaf.js';
+import { Leaf, pageRecords } from './leaf.js';
 import { LockManager } from './locks.js';
 import { createSequence, SequenceCounter } from './sequence.js';
 import { type BufferedWrite, checkTable, KEY_SIZE_MAX_BYTES, TransactionState, type TransactionContext } from './transaction.js';
@@ -359,15 +359,7 @@ function checkOpenOptions(options: unknown): Settings {
 }
 
 function* frozenRecords(pages: Array<{ buf: Uint8Array; count: number }>): Iterable<[Uint8Array, Uint8Array]> {
-  for (const { buf, count } of pages) {
-    for (let i = 0; i < count; i++) {
-      const offset = readU32(buf, i * 4);
-      const keyLength = buf[offset] | (buf[offset + 1] << 8);
-      const valueLength = readU32(buf, offset + 2);
-      const keyStart = offset + 6;
-      yield [buf.subarray(keyStart, keyStart + keyLength), buf.subarray(keyStart + keyLength, keyStart + keyLength + valueLength)];
-    }
-  }
+  for (const { buf, count } of pages) yield* pageRecords(buf, count);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -13,7 +13,7 @@
  */
 import { assert } from '../errors.js';
 import { compareBytes, ownedCopy } from './bytes.js';
-import { LEAF_MERGE_BYTES, LEAF_SPLIT_BYTES, Leaf, recordBytes } from './leaf.js';
+import { keyPrefix32, LEAF_MERGE_BYTES, LEAF_SPLIT_BYTES, Leaf, recordBytes, SLOT_BYTES } from './leaf.js';
 
 /** Most children of an inner node; a fuller node splits in two. */
 export const INNER_CHILDREN_MAX = 128;
@@ -27,13 +27,8 @@ export interface Inner {
   children: Array<Inner | Leaf>;
 }
 
-/** The first four bytes as a big-endian number, zero-padded: ordered like the keys themselves, ties aside. */
-export function prefix32(key: Uint8Array): number {
-  const length = key.length;
-  return (
-    (length > 0 ? key[0] * 0x1000000 : 0) + (length > 1 ? key[1] << 16 : 0) + (length > 2 ? key[2] << 8 : 0) + (length > 3 ? key[3] : 0)
-  );
-}
+/** Re-exported for callers that sort keys the way the tree routes them. */
+export const prefix32 = keyPrefix32;
 
 function innerNode(keys: Uint8Array[], children: Array<Inner | Leaf>): Inner {
   return { keys, prefixes: keys.map(prefix32), children };
@@ -340,7 +335,7 @@ function checkNode(node: Inner | Leaf, low: Uint8Array | null, high: Uint8Array 
 function checkLeaf(leaf: Leaf, low: Uint8Array | null, high: Uint8Array | null): void {
   assert(low === null ? leaf.lowFence === null : leaf.lowFence !== null && compareBytes(low, leaf.lowFence) === 0, `leaf ${String(leaf.id)} low fence equals its separator`);
   assert(leaf.liveBytes() <= LEAF_SPLIT_BYTES || leaf.count === 1, `leaf ${String(leaf.id)} within split size`);
-  assert(leaf.heapStart >= leaf.count * 4 && leaf.heapStart <= leaf.buf.length, 'leaf heap and slots do not overlap');
+  assert(leaf.heapStart >= leaf.count * SLOT_BYTES && leaf.heapStart <= leaf.buf.length, 'leaf heap and slots do not overlap');
   for (let i = 0; i < leaf.count; i++) {
     const key = leaf.keyAt(i);
     if (low !== null) assert(compareBytes(key, low) >= 0, 'leaf key >= low fence');
