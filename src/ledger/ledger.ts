@@ -127,10 +127,10 @@ class Session implements LedgerSession {
     for (const [key, value] of state.transferPages.append(scope.createdTransfers)) await this.tx.put(TABLES.transfers, key, value);
     scope.createdTransfers.length = 0;
     const pages = new Set<number>();
-    for (const account of scope.dirtyAccounts) {
-      pages.add(state.accountPages.write(account.slot, account));
-      scope.writtenAccounts.add(account);
-    }
+    // Only an undoable scope re-encodes what it wrote when it is undone (a plain request stops the ledger
+    // instead), so only it remembers the accounts: a plain batch of random transfers dirties thousands.
+    for (const account of scope.dirtyAccounts) pages.add(state.accountPages.write(account.slot, account));
+    if (scope.undoable) for (const account of scope.dirtyAccounts) scope.writtenAccounts.add(account);
     scope.dirtyAccounts.clear();
     for (const page of pages) await this.tx.put(TABLES.accounts, pageKey(page), state.accountPages.value(page));
     for (const write of scope.writes) await this.tx.put(write.table, write.key, write.value);
