@@ -58,6 +58,13 @@ export interface IncrementOptions {
 
 export interface Transaction {
   get(table: string, key: Uint8Array): Promise<Uint8Array | undefined>;
+  /**
+   * The values of `keys` (at most 100,000), in order: exactly `get` of each key one after another
+   * (same SHARED page locks, own writes seen, copies returned), in one awaited call instead of one per key.
+   * Every key is checked before any lock is taken. Locks are taken in the order of `keys`; a wait for one
+   * suspends the call there, and a deadlock or timeout rejects it as it would a `get`.
+   */
+  getMany(table: string, keys: readonly Uint8Array[]): Promise<Array<Uint8Array | undefined>>;
   put(table: string, key: Uint8Array, value: Uint8Array): Promise<void>;
   /** Resolves to whether the key existed (as this transaction sees it). */
   delete(table: string, key: Uint8Array): Promise<boolean>;

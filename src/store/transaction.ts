@@ -41,6 +41,8 @@ import { covers, prefix32, type Tree } from './tree.js';
 export const KEY_SIZE_MAX_BYTES = 1024;
 export const TABLE_NAME_MAX_CHARS = 128;
 export const EXTENSION_KIND_MAX_CHARS = 128;
+/** Most keys one `getMany` call reads (the same bound as a transaction's writes by default). */
+export const GET_MANY_KEYS_MAX = 100_000;
 
 /** What a transaction needs from the engine. */
 export interface TransactionContext {
@@ -132,7 +134,33 @@ export class TransactionState implements LockOwner, Transaction {
     const own = this.ownWrite(table, key);
     if (own !== undefined) return own.value === undefined ? undefined : copyBytes(own.value);
     const locked = this.lockKey(tree, key, SHARED);
-    const leaf = locked instanceof Leaf ? locked : await locked;
+    return this.readLocked(table, key, locked instanceof Leaf ? locked : await locked);
+  }
+
+  async getMany(table: string, keys: readonly Uint8Array[]): Promise<Array<Uint8Array | undefined>> {
+    this.checkUsable();
+    checkTable(table);
+    if (!isArray(keys)) throw new StoreArgumentError('getMany keys must be an array of Uint8Array');
+    if (keys.length > GET_MANY_KEYS_MAX) throw new StoreArgumentError(`getMany takes at most ${String(GET_MANY_KEYS_MAX)} keys`);
+    for (const key of keys) checkKey(key);
+    const tree = this.context.tableFor(table);
+    const values = new Array<Uint8Array | undefined>(keys.length);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i];
+      const own = this.ownWrite(table, key);
+      if (own !== undefined) {
+        values[i] = own.value === undefined ? undefined : copyBytes(own.value);
+        continue;
+      }
+      // Only a lock that must wait costs an await; the common case stays synchronous within the call.
+      const locked = this.lockKey(tree, key, SHARED);
+      values[i] = this.readLocked(table, key, locked instanceof Leaf ? locked : await locked);
+    }
+    return values;
+  }
+
+  /** `key`'s value once its leaf is SHARED-locked: a write folded in while locking wins over the page. */
+  private readLocked(table: string, key: Uint8Array, leaf: Leaf): Uint8Array | undefined {
     const converted = this.ownWrite(table, key);
     if (converted !== undefined) return converted.value === undefined ? undefined : copyBytes(converted.value);
     const index = leaf.search(key);
@@ -541,6 +569,11 @@ function upperIndex(leaf: Leaf, key: Uint8Array, inclusive: boolean): number {
   const found = leaf.search(key);
   if (found >= 0) return inclusive ? found : found - 1;
   return -found - 2;
+}
+
+/** `Array.isArray` without its narrowing to `any[]`, which would untype the elements. */
+function isArray(value: unknown): value is readonly unknown[] {
+  return Array.isArray(value);
 }
 
 export function checkTable(table: unknown): asserts table is string {
