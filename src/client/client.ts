@@ -36,7 +36,7 @@ import {
   TRANSFER_SIZE_BYTES, decodeAccount, decodeAccountBalance, decodeCreateResult, decodeTransfer, encodeAccount, encodeAccountFilter,
   encodeQueryFilter, encodeTransfer, writeU128,
 } from './tigerbeetle/structs.js';
-import { TigerBeetleOperation } from './tigerbeetle/operations.js';
+import { Operation } from './tigerbeetle/operations.js';
 import {
   CALL_ID_MAX, DEFAULT_BUS_PORT, DataError, ErrorReason, FRAME_BYTES_MAX, FrameDecoder, FrameReader, FrameWriter, LedgerStatus, Op,
   PROTOCOL_VERSION, ProtocolViolation, SERVICE_NAME_BYTES_MAX, TOO_LARGE, type Frame, type LedgerReplyFrame, type ReplyFrame,
@@ -252,42 +252,42 @@ class Connection implements BusClient {
   // ------------------------------------------------------------------------------------------ ledger
 
   createAccounts(batch: Account[]): Promise<CreateAccountResult[]> {
-    return this.ledgerRequest(() => checkAccounts(batch), TigerBeetleOperation.create_accounts, () => batch.length, ACCOUNT_SIZE_BYTES,
+    return this.ledgerRequest(() => checkAccounts(batch), Operation.create_accounts, () => batch.length, ACCOUNT_SIZE_BYTES,
       (view, at, i) => encodeAccount(view, at, batch[i]), CREATE_RESULT_SIZE_BYTES, decodeCreateResult) as Promise<CreateAccountResult[]>;
   }
 
   createTransfers(batch: Transfer[]): Promise<CreateTransferResult[]> {
-    return this.ledgerRequest(() => checkTransfers(batch), TigerBeetleOperation.create_transfers, () => batch.length, TRANSFER_SIZE_BYTES,
+    return this.ledgerRequest(() => checkTransfers(batch), Operation.create_transfers, () => batch.length, TRANSFER_SIZE_BYTES,
       (view, at, i) => encodeTransfer(view, at, batch[i]), CREATE_RESULT_SIZE_BYTES, decodeCreateResult) as Promise<CreateTransferResult[]>;
   }
 
   lookupAccounts(ids: bigint[]): Promise<Account[]> {
-    return this.ledgerRequest(() => checkIds(ids), TigerBeetleOperation.lookup_accounts, () => ids.length, ID_SIZE_BYTES,
+    return this.ledgerRequest(() => checkIds(ids), Operation.lookup_accounts, () => ids.length, ID_SIZE_BYTES,
       (view, at, i) => writeU128(view, at, ids[i]), ACCOUNT_SIZE_BYTES, decodeAccount) as Promise<Account[]>;
   }
 
   lookupTransfers(ids: bigint[]): Promise<Transfer[]> {
-    return this.ledgerRequest(() => checkIds(ids), TigerBeetleOperation.lookup_transfers, () => ids.length, ID_SIZE_BYTES,
+    return this.ledgerRequest(() => checkIds(ids), Operation.lookup_transfers, () => ids.length, ID_SIZE_BYTES,
       (view, at, i) => writeU128(view, at, ids[i]), TRANSFER_SIZE_BYTES, decodeTransfer) as Promise<Transfer[]>;
   }
 
   getAccountTransfers(filter: AccountFilter): Promise<Transfer[]> {
-    return this.ledgerRequest(() => checkAccountFilter(filter), TigerBeetleOperation.get_account_transfers, () => 1, ACCOUNT_FILTER_SIZE_BYTES,
+    return this.ledgerRequest(() => checkAccountFilter(filter), Operation.get_account_transfers, () => 1, ACCOUNT_FILTER_SIZE_BYTES,
       (view, at) => encodeAccountFilter(view, at, filter), TRANSFER_SIZE_BYTES, decodeTransfer) as Promise<Transfer[]>;
   }
 
   getAccountBalances(filter: AccountFilter): Promise<AccountBalance[]> {
-    return this.ledgerRequest(() => checkAccountFilter(filter), TigerBeetleOperation.get_account_balances, () => 1, ACCOUNT_FILTER_SIZE_BYTES,
+    return this.ledgerRequest(() => checkAccountFilter(filter), Operation.get_account_balances, () => 1, ACCOUNT_FILTER_SIZE_BYTES,
       (view, at) => encodeAccountFilter(view, at, filter), ACCOUNT_BALANCE_SIZE_BYTES, decodeAccountBalance) as Promise<AccountBalance[]>;
   }
 
   queryAccounts(filter: QueryFilter): Promise<Account[]> {
-    return this.ledgerRequest(() => checkQueryFilter(filter), TigerBeetleOperation.query_accounts, () => 1, QUERY_FILTER_SIZE_BYTES,
+    return this.ledgerRequest(() => checkQueryFilter(filter), Operation.query_accounts, () => 1, QUERY_FILTER_SIZE_BYTES,
       (view, at) => encodeQueryFilter(view, at, filter), ACCOUNT_SIZE_BYTES, decodeAccount) as Promise<Account[]>;
   }
 
   queryTransfers(filter: QueryFilter): Promise<Transfer[]> {
-    return this.ledgerRequest(() => checkQueryFilter(filter), TigerBeetleOperation.query_transfers, () => 1, QUERY_FILTER_SIZE_BYTES,
+    return this.ledgerRequest(() => checkQueryFilter(filter), Operation.query_transfers, () => 1, QUERY_FILTER_SIZE_BYTES,
       (view, at) => encodeQueryFilter(view, at, filter), TRANSFER_SIZE_BYTES, decodeTransfer) as Promise<Transfer[]>;
   }
 

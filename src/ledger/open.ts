@@ -5,12 +5,13 @@ import { requireArgument } from '../errors.js';
 import type { Store } from '../store/interfaces.js';
 import { openStore } from '../store/store.js';
 import { Ledger, realtimeClock, type Clock } from './ledger.js';
+import { BATCH_EVENTS_MAX } from './types.js';
 
 /**
  * Writes one ledger transaction may buffer: a full batch of 8,189 transfers writes each transfer, up to two
  * accounts, a pending status and two history records per transfer, plus the failed ids.
  */
-const LEDGER_TRANSACTION_WRITES_MAX = 8189 * 6 + 16;
+const LEDGER_TRANSACTION_WRITES_MAX = BATCH_EVENTS_MAX * 6 + 16;
 
 export interface OpenLedgerOptions {
   /** Data directory. Absent: the ledger lives in memory only. */

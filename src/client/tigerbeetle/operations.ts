@@ -7,7 +7,7 @@
  * one ledger call, in order. Query operations take exactly one filter per batch; their result count is
  * capped both by the filter's limit and by the room left in the 1 MiB reply, so a reply always fits.
  */
-import type { Client } from '../../ledger/types.js';
+import { BATCH_EVENTS_MAX, Operation, type Client } from '../../ledger/types.js';
 import {
   ACCOUNT_BALANCE_SIZE_BYTES,
   ACCOUNT_FILTER_SIZE_BYTES,
@@ -28,19 +28,9 @@ import {
   readU128,
 } from './structs.js';
 
-/** TigerBeetle's most events per batch: a 1 MiB message less its header, in 128-byte events, less the trailer. */
-export const BATCH_EVENTS_MAX = 8189;
-
-export enum TigerBeetleOperation {
-  lookup_accounts = 140,
-  lookup_transfers = 141,
-  get_account_transfers = 142,
-  get_account_balances = 143,
-  query_accounts = 144,
-  query_transfers = 145,
-  create_accounts = 146,
-  create_transfers = 147,
-}
+// The batch limit and the operation numbers are the ledger's (`src/ledger/types.ts`); re-exported here for
+// the two listeners that speak them.
+export { BATCH_EVENTS_MAX, Operation };
 
 /** A batch of events in a request body: `count` events of the operation's size starting at `offset`. */
 export interface EventBatch {
@@ -51,7 +41,7 @@ export interface EventBatch {
 }
 
 export interface OperationSpec {
-  operation: TigerBeetleOperation;
+  operation: Operation;
   eventSizeBytes: number;
   resultSizeBytes: number;
   /** Queries take exactly one filter per batch; the others up to `BATCH_EVENTS_MAX` events. */
@@ -93,7 +83,7 @@ async function unlessEmpty<T>(limit: number, run: () => Promise<T[]>): Promise<T
 
 const SPECS: readonly OperationSpec[] = [
   {
-    operation: TigerBeetleOperation.create_accounts,
+    operation: Operation.create_accounts,
     eventSizeBytes: ACCOUNT_SIZE_BYTES,
     resultSizeBytes: CREATE_RESULT_SIZE_BYTES,
     isQuery: false,
@@ -101,7 +91,7 @@ const SPECS: readonly OperationSpec[] = [
     encodeResult: (view, at, result) => encodeCreateResult(view, at, result as Parameters<typeof encodeCreateResult>[2]),
   },
   {
-    operation: TigerBeetleOperation.create_transfers,
+    operation: Operation.create_transfers,
     eventSizeBytes: TRANSFER_SIZE_BYTES,
     resultSizeBytes: CREATE_RESULT_SIZE_BYTES,
     isQuery: false,
@@ -109,7 +99,7 @@ const SPECS: readonly OperationSpec[] = [
     encodeResult: (view, at, result) => encodeCreateResult(view, at, result as Parameters<typeof encodeCreateResult>[2]),
   },
   {
-    operation: TigerBeetleOperation.lookup_accounts,
+    operation: Operation.lookup_accounts,
     eventSizeBytes: ID_SIZE_BYTES,
     resultSizeBytes: ACCOUNT_SIZE_BYTES,
     isQuery: false,
@@ -117,7 +107,7 @@ const SPECS: readonly OperationSpec[] = [
     encodeResult: encodeAccountResult,
   },
   {
-    operation: TigerBeetleOperation.lookup_transfers,
+    operation: Operation.lookup_transfers,
     eventSizeBytes: ID_SIZE_BYTES,
     resultSizeBytes: TRANSFER_SIZE_BYTES,
     isQuery: false,
@@ -125,7 +115,7 @@ const SPECS: readonly OperationSpec[] = [
     encodeResult: encodeTransferResult,
   },
   {
-    operation: TigerBeetleOperation.get_account_transfers,
+    operation: Operation.get_account_transfers,
     eventSizeBytes: ACCOUNT_FILTER_SIZE_BYTES,
     resultSizeBytes: TRANSFER_SIZE_BYTES,
     isQuery: true,
@@ -136,7 +126,7 @@ const SPECS: readonly OperationSpec[] = [
     encodeResult: encodeTransferResult,
   },
   {
-    operation: TigerBeetleOperation.get_account_balances,
+    operation: Operation.get_account_balances,
     eventSizeBytes: ACCOUNT_FILTER_SIZE_BYTES,
     resultSizeBytes: ACCOUNT_BALANCE_SIZE_BYTES,
     isQuery: true,
@@ -147,7 +137,7 @@ const SPECS: readonly OperationSpec[] = [
     encodeResult: (view, at, result) => encodeAccountBalance(view, at, result as Parameters<typeof encodeAccountBalance>[2]),
   },
   {
-    operation: TigerBeetleOperation.query_accounts,
+    operation: Operation.query_accounts,
     eventSizeBytes: QUERY_FILTER_SIZE_BYTES,
     resultSizeBytes: ACCOUNT_SIZE_BYTES,
     isQuery: true,
@@ -158,7 +148,7 @@ const SPECS: readonly OperationSpec[] = [
     encodeResult: encodeAccountResult,
   },
   {
-    operation: TigerBeetleOperation.query_transfers,
+    operation: Operation.query_transfers,
     eventSizeBytes: QUERY_FILTER_SIZE_BYTES,
     resultSizeBytes: TRANSFER_SIZE_BYTES,
     isQuery: true,

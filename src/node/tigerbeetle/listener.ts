@@ -46,7 +46,7 @@ import {
   type RequestHeader,
 } from './header.js';
 import { decodeMultiBatch, multiBatchSizeBytes, trailerSizeBytes, writeMultiBatchTrailer, type MultiBatch } from './multi-batch.js';
-import { BATCH_EVENTS_MAX, operationSpec, TigerBeetleOperation, type OperationSpec } from '../../client/tigerbeetle/operations.js';
+import { BATCH_EVENTS_MAX, operationSpec, Operation, type OperationSpec } from '../../client/tigerbeetle/operations.js';
 import { CLIENT_SESSIONS_MAX, SessionTable, type ReplySink, type Session } from './sessions.js';
 import { TigerBeetleError } from './errors.js';
 import { createTigerBeetleMetrics, type TigerBeetleMetrics } from './metrics.js';
@@ -368,7 +368,7 @@ class Replica {
       resultsRoom -= batchResults.length;
     }
     this.stats.requestsExecuted += 1;
-    this.metrics?.requests.inc({ operation: TigerBeetleOperation[spec.operation] });
+    this.metrics?.requests.inc({ operation: Operation[spec.operation] });
     this.commit += 1n;
     const reply = encodeReply(spec, results);
     sealReply(reply, { cluster: this.cluster, release: request.release, requestChecksum: request.checksum, client: request.client, commit: this.commit, timestamp: this.nextTimestampNs(), request: request.request, operation: request.operation });
