@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { ServiceBroker } from 'moleculer';
 import { pino } from 'pino';
 import { connect, createBus, type Bus } from 'purser';
-import { startBusListener } from '../src/node/bus-listener.js';
+import { startBusListener } from '../src/node/listeners/bus.js';
 import { median, percentile, report, runs, type Measurement } from './_harness.js';
 
 const WINDOW_MS = 1000;

@@ -18,9 +18,9 @@ import tb from 'tigerbeetle-node';
 import { openLedger, type Account, type Transfer } from 'purser';
 import { connect } from '../src/client/client.js';
 import { createBus } from '../src/bus/bus.js';
-import { startBusListener } from '../src/node/bus-listener.js';
-import { checksum } from '../src/node/tigerbeetle/checksum.js';
-import { startTigerBeetleListener } from '../src/node/tigerbeetle/listener.js';
+import { startBusListener } from '../src/node/listeners/bus.js';
+import { checksum } from '../src/wire/tigerbeetle/checksum.js';
+import { startTigerBeetleListener } from '../src/node/listeners/tigerbeetle/listener.js';
 import { report, runs } from './_harness.js';
 
 const BATCH_EVENTS = 8189;

@@ -46,5 +46,5 @@ export type {
   Account, Transfer, AccountBalance, AccountFilter, QueryFilter, CreateAccountResult, CreateTransferResult, Client, AccountID,
   TransferID,
 } from './ledger/types.js';
-export { TigerBeetleError } from './node/tigerbeetle/errors.js';
-export type { TigerBeetleErrorCode } from './node/tigerbeetle/errors.js';
+export { TigerBeetleError } from './node/listeners/tigerbeetle/errors.js';
+export type { TigerBeetleErrorCode } from './node/listeners/tigerbeetle/errors.js';

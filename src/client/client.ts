@@ -35,12 +35,12 @@ import {
   ACCOUNT_BALANCE_SIZE_BYTES, ACCOUNT_FILTER_SIZE_BYTES, ACCOUNT_SIZE_BYTES, CREATE_RESULT_SIZE_BYTES, ID_SIZE_BYTES, QUERY_FILTER_SIZE_BYTES,
   TRANSFER_SIZE_BYTES, decodeAccount, decodeAccountBalance, decodeCreateResult, decodeTransfer, encodeAccount, encodeAccountFilter,
   encodeQueryFilter, encodeTransfer, writeU128,
-} from './tigerbeetle/structs.js';
-import { Operation } from './tigerbeetle/operations.js';
+} from '../wire/tigerbeetle/structs.js';
+import { Operation } from '../wire/tigerbeetle/operations.js';
 import {
   CALL_ID_MAX, DEFAULT_BUS_PORT, DataError, ErrorReason, FRAME_BYTES_MAX, FrameDecoder, FrameReader, FrameWriter, LedgerStatus, Op,
   PROTOCOL_VERSION, ProtocolViolation, SERVICE_NAME_BYTES_MAX, TOO_LARGE, type Frame, type LedgerReplyFrame, type ReplyFrame,
-} from './protocol.js';
+} from '../wire/bus-protocol.js';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5 * 1000; // 5 seconds
 /**

@@ -14,7 +14,7 @@
  */
 import { assert } from '../errors.js';
 import { endianness } from 'node:os';
-import { decodeTransfer, encodeAccount, RECORD_SIZE_BYTES } from './codec.js';
+import { decodeTransfer, encodeAccount, RECORD_SIZE_BYTES } from '../wire/tigerbeetle/codec.js';
 import { TimestampList } from './indexes.js';
 import type { Account, Transfer } from './types.js';
 

@@ -5,7 +5,7 @@
  *
  * An invalid filter gives an empty result, as in TigerBeetle; limits above 8,189 are capped to it.
  */
-import { readU128 } from './codec.js';
+import { readU128 } from '../wire/tigerbeetle/codec.js';
 import { findInPage } from './pages.js';
 import { scan, type Condition, type ScanRange, type TimestampList } from './indexes.js';
 import { TIMESTAMP_MAX } from './state-machine.js';

@@ -13,7 +13,7 @@
  * prefetches before it commits; `prefetchIds()` says which.
  */
 import { assert } from '../errors.js';
-import { writeU128 } from './codec.js';
+import { writeU128 } from '../wire/tigerbeetle/codec.js';
 import { LedgerState, PendingStatus, Scope, TABLES, u128Key, u64Key, HISTORY_VALUE_SIZE_BYTES, type StoredAccount } from './state.js';
 import {
   AccountFlags,

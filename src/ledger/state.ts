@@ -9,7 +9,7 @@
  * what validation and indexes need, so a million transfers cost little heap.
  */
 import { assert } from '../errors.js';
-import { decodeAccount, RECORD_SIZE_BYTES } from './codec.js';
+import { decodeAccount, RECORD_SIZE_BYTES } from '../wire/tigerbeetle/codec.js';
 import { TransferIdIndex } from './id-index.js';
 import { TimestampList, ValueIndex } from './indexes.js';
 import { AccountPages, TransferPages } from './pages.js';

@@ -9,9 +9,9 @@
  * Parts that come later (the bus listener, the TigerBeetle listener) add their rows here.
  */
 import { parseArgs } from 'node:util';
-import { DEFAULT_BUS_PORT } from '../client/protocol.js';
+import { DEFAULT_BUS_PORT } from '../wire/bus-protocol.js';
 import { ConfigError } from '../errors.js';
-import { parseTigerBeetleAddress } from './tigerbeetle/address.js';
+import { parseTigerBeetleAddress } from './listeners/tigerbeetle/address.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];

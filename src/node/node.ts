@@ -8,19 +8,19 @@ import { resolve } from 'node:path';
 import { NodeError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { defaultConfig, validateConfig, type NodeConfig } from './config.js';
-import { startHttpListener, type HttpListener } from './http.js';
+import { startHttpListener, type HttpListener } from './listeners/http.js';
 import { createLogger, type Logger } from './logger.js';
 import { createNodeMetrics, type NodeMetrics } from './metrics.js';
 import { createBus } from '../bus/bus.js';
-import { busHttpRoutes } from '../bus/http.js';
-import { startBusListener } from './bus-listener.js';
-import { parseTigerBeetleAddress } from './tigerbeetle/address.js';
-import { startTigerBeetleListener } from './tigerbeetle/listener.js';
+import { busHttpRoutes } from './bus-routes.js';
+import { startBusListener } from './listeners/bus.js';
+import { parseTigerBeetleAddress } from './listeners/tigerbeetle/address.js';
+import { startTigerBeetleListener } from './listeners/tigerbeetle/listener.js';
 import type { Bus } from '../bus/interfaces.js';
 import type { Store } from '../store/interfaces.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { openLedger } from '../ledger/open.js';
-import { openNodeStore, registerStoreMetrics, storeHttpRoutes } from '../store/durability/node-store.js';
+import { openNodeStore, registerStoreMetrics, storeHttpRoutes } from './store.js';
 import type { FileSystem } from '../store/durability/fs.js';
 
 export interface StartNodeOptions extends Partial<NodeConfig> {

@@ -6,7 +6,7 @@
 import { after } from 'node:test';
 import { pino } from 'pino';
 import { connect, createBus, openLedger, type BusClient } from 'purser';
-import { startBusListener } from '../../src/node/bus-listener.js';
+import { startBusListener } from '../../src/node/listeners/bus.js';
 import { FakeClock, type TestClient } from '../ledger/_client.js';
 
 export * from '../ledger/_client.js';

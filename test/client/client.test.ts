@@ -10,8 +10,8 @@ import {
   ClientError, InvalidArgumentError, ServiceFailure, ServiceReply, TPGETANY, TPNOBLOCK, TPNOREPLY, TPNOTIME, XatmiError, connect, createBus,
   type Bus, type BusClient,
 } from 'purser';
-import { FRAME_BYTES_MAX, FrameWriter } from '../../src/client/protocol.js';
-import { startBusListener, type BusListener } from '../../src/node/bus-listener.js';
+import { FRAME_BYTES_MAX, FrameWriter } from '../../src/wire/bus-protocol.js';
+import { startBusListener, type BusListener } from '../../src/node/listeners/bus.js';
 
 const silent = pino({ level: 'silent' });
 const IN_FLIGHT_MAX = 64;

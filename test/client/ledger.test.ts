@@ -11,7 +11,7 @@ import {
   TransferFlags, connect, createBus, openLedger, type Bus, type BusClient,
 } from 'purser';
 import type { Ledger } from '../../src/ledger/ledger.js';
-import { startBusListener, type BusListener } from '../../src/node/bus-listener.js';
+import { startBusListener, type BusListener } from '../../src/node/listeners/bus.js';
 import { FakeClock, account, accountFilter, queryFilter, transfer } from '../ledger/_client.js';
 
 const silent = pino({ level: process.env.C2_DEBUG ? 'error' : 'silent' });

@@ -3,7 +3,7 @@
 // length around the 32-byte block boundary, and that a one-bit change anywhere changes the checksum.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { checksum, checksumInto, checksumMatches } from '../../src/node/tigerbeetle/checksum.js';
+import { checksum, checksumInto, checksumMatches } from '../../../src/wire/tigerbeetle/checksum.js';
 
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 

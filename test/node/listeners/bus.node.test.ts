@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { ConfigError, CreateAccountStatus, XatmiError, connect, defaultConfig, startNode } from 'purser';
-import { resolveConfig } from '../../src/node/config.js';
+import { resolveConfig } from '../../../src/node/config.js';
 
 const silent = pino({ level: 'silent' });
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

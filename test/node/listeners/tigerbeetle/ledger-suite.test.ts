@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const LEDGER_TESTS = join(ROOT, 'test/ledger');
 const SUITE_TIMEOUT_MS = 5 * 60 * 1000;
 const IN_PROCESS_API_SUITES = new Set(['ledger.api.test.ts']);
@@ -76,7 +76,7 @@ test('the ledger suite gives the same results through the official client as in-
   assert.ok(files.length > 0, 'test/ledger has suites written against makeClient()');
   // In-process first: a test that fails there (the ledger mid-change) is not the wire's to answer for.
   const local = await runSuite(files, []);
-  const wire = await runSuite(files, ['./test/tigerbeetle/_wire-register.mjs']);
+  const wire = await runSuite(files, ['./test/node/listeners/tigerbeetle/_wire-register.mjs']);
   const unexpected = [...wire.failed].filter((name) => !local.failed.has(name) && !KNOWN_DIFFERENCES.has(name));
   assert.deepEqual(unexpected, [], `failures over the wire only:\n${unexpected.join('\n')}\n${wire.output.slice(-3000)}`);
   const fixedByWire = [...local.failed].filter((name) => !wire.failed.has(name));

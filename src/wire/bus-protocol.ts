@@ -2,7 +2,7 @@
  * The bus wire protocol: how a `connect()` client and a node's bus listener talk over TCP.
  *
  * This module is the one place that knows the byte layout; the client (`client.ts`) and the listener
- * (`../node/bus-listener.ts`) only use `FrameWriter`, `FrameReader` and `FrameDecoder`.
+ * (`../node/listeners/bus.ts`) only use `FrameWriter`, `FrameReader` and `FrameDecoder`.
  *
  * Every frame is `u32 bodyBytes` (little-endian, the bytes after this field) followed by `u8 op` and the op's
  * fields. The length prefix, the op byte and the ERROR frame's layout never change between versions, so a

@@ -3,7 +3,7 @@
  * here: they are answered on the wire (an eviction, or the connection closed), as TigerBeetle does.
  * These are for the program or operator that configures and starts the listener.
  */
-import { PurserError } from '../../errors.js';
+import { PurserError } from '../../../errors.js';
 
 export type TigerBeetleErrorCode =
   /** `--tb-address` (or `tbAddress`) is not `off`, a port, or `host:port`. */

@@ -9,7 +9,7 @@
  * live in memory only, so after a node restart every client is evicted the same way and must create a
  * new client; the ledger's idempotent ids (`exists`) make resubmitting the lost request safe.
  */
-import { assert } from '../../errors.js';
+import { assert } from '../../../errors.js';
 
 /** TigerBeetle's `clients_max`: at most this many sessions (each may cache a reply of up to 1 MiB). */
 export const CLIENT_SESSIONS_MAX = 64;

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { CreateTransferStatus, startNode } from 'purser';
-import { account, transfer } from './_client.js';
+import { account, transfer } from '../ledger/_client.js';
 import pino from 'pino';
 
 test('node.ledger persists across a restart of the node', async () => {

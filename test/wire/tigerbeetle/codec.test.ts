@@ -2,9 +2,9 @@
 // values, and the transfer pages (typed-array writes) produce exactly the codec's bytes.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decodeAccount, decodeTransfer, encodeAccount, encodeTransfer } from '../../src/ledger/codec.js';
-import { findInPage, TransferPages } from '../../src/ledger/pages.js';
-import type { Transfer } from '../../src/ledger/types.js';
+import { decodeAccount, decodeTransfer, encodeAccount, encodeTransfer } from '../../../src/wire/tigerbeetle/codec.js';
+import { findInPage, TransferPages } from '../../../src/ledger/pages.js';
+import type { Transfer } from '../../../src/ledger/types.js';
 
 const U128_MAX = (1n << 128n) - 1n;
 

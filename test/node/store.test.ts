@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { startNode } from 'purser';
-import { main } from '../../../src/cli/main.js';
-import { StoreFailedError, StoreLockedError } from '../../../src/store/durability/errors.js';
-import { SimDisk } from '../../../src/store/durability/sim-disk.js';
+import { main } from '../../src/cli/main.js';
+import { StoreFailedError, StoreLockedError } from '../../src/store/durability/errors.js';
+import { SimDisk } from '../../src/store/durability/sim-disk.js';
 
 const silent = pino({ level: 'silent' });
 let work: string;

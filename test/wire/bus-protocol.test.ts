@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import {
   DataError, DataKind, ErrorReason, FRAME_BYTES_MAX, FrameDecoder, FrameReader, FrameWriter, Op, PROTOCOL_VERSION, ProtocolViolation,
   TOO_LARGE, VALUES_BATCH_COUNT_MAX, type Frame,
-} from '../../src/client/protocol.js';
+} from '../../src/wire/bus-protocol.js';
 
 function decodeAll(bodies: Buffer[]): Frame[] {
   const decoder = new FrameDecoder();

@@ -9,8 +9,8 @@
  * TPEINVAL 400, TPENOENT 404, TPESVCFAIL 422, TPELIMIT 429, TPESVCERR 502, TPEBLOCK/TPEPROTO 503,
  * TPETIME 504. Byte replies (Uint8Array) are sent as {"$base64": "…"} since JSON has no bytes.
  */
-import { XatmiError } from './errors.js';
-import type { Bus, XatmiErrorCode } from './interfaces.js';
+import { XatmiError } from '../bus/errors.js';
+import type { Bus, XatmiErrorCode } from '../bus/interfaces.js';
 
 export interface BusRoute {
   method: 'GET' | 'POST';

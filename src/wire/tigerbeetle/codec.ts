@@ -9,7 +9,7 @@
  * Transfer: id 0, debit_account_id 16, credit_account_id 32, amount 48, pending_id 64, user_data_128 80,
  *           user_data_64 96, user_data_32 104, timeout 108, ledger 112, code 116, flags 118, timestamp 120.
  */
-import type { Account, Transfer } from './types.js';
+import type { Account, Transfer } from '../../ledger/types.js';
 
 export const RECORD_SIZE_BYTES = 128;
 const U64_MASK = (1n << 64n) - 1n;

@@ -3,11 +3,11 @@
  * admin route. Kept here so that the node's own module only calls three functions.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { Store } from '../interfaces.js';
-import { openStore } from '../store.js';
-import { checkpointStore, storeDurability } from './attach.js';
-import type { StoreFailedError } from './errors.js';
-import type { FileSystem } from './fs.js';
+import type { Store } from '../store/interfaces.js';
+import { openStore } from '../store/store.js';
+import { checkpointStore, storeDurability } from '../store/durability/attach.js';
+import type { StoreFailedError } from '../store/durability/errors.js';
+import type { FileSystem } from '../store/durability/fs.js';
 
 /** Opens the node's store: persistent in `dataDir`, or memory-only when it is undefined. */
 export function openNodeStore(dataDir: string | undefined, onFailure: (error: StoreFailedError) => void, fs?: FileSystem): Promise<Store> {

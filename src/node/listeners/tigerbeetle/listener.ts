@@ -18,8 +18,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { assert, PurserError } from '../../errors.js';
-import type { Client } from '../../ledger/types.js';
+import { assert, PurserError } from '../../../errors.js';
+import type { Client } from '../../../ledger/types.js';
 import {
   allocateMessage,
   bodyChecksumValid,
@@ -44,9 +44,9 @@ import {
   requestInvalid,
   sealReply,
   type RequestHeader,
-} from './header.js';
-import { decodeMultiBatch, multiBatchSizeBytes, trailerSizeBytes, writeMultiBatchTrailer, type MultiBatch } from './multi-batch.js';
-import { BATCH_EVENTS_MAX, operationSpec, Operation, type OperationSpec } from '../../client/tigerbeetle/operations.js';
+} from '../../../wire/tigerbeetle/header.js';
+import { decodeMultiBatch, multiBatchSizeBytes, trailerSizeBytes, writeMultiBatchTrailer, type MultiBatch } from '../../../wire/tigerbeetle/multi-batch.js';
+import { BATCH_EVENTS_MAX, operationSpec, Operation, type OperationSpec } from '../../../wire/tigerbeetle/operations.js';
 import { CLIENT_SESSIONS_MAX, SessionTable, type ReplySink, type Session } from './sessions.js';
 import { TigerBeetleError } from './errors.js';
 import { createTigerBeetleMetrics, type TigerBeetleMetrics } from './metrics.js';

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { InvalidArgumentError } from 'purser';
-import { HTTP_BODY_BYTES_MAX, startHttpListener } from '../../src/node/http.js';
-import { createNodeMetrics } from '../../src/node/metrics.js';
+import { HTTP_BODY_BYTES_MAX, startHttpListener } from '../../../src/node/listeners/http.js';
+import { createNodeMetrics } from '../../../src/node/metrics.js';
 
 test('routes: exact and prefix; body cap 413; PurserError 400; bug 500; the listener survives all', async () => {
   const listener = await startHttpListener({ host: '127.0.0.1', port: 0, logger: pino({ level: 'silent' }), metrics: createNodeMetrics() });

@@ -4,7 +4,7 @@
 // here pass the checks the official client and replica apply, and a flipped byte fails them.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Account, AccountBalance, AccountFilter, QueryFilter, Transfer } from '../../src/ledger/types.js';
+import type { Account, AccountBalance, AccountFilter, QueryFilter, Transfer } from '../../../src/ledger/types.js';
 import {
   buildEviction,
   buildPingClient,
@@ -28,9 +28,9 @@ import {
   replyInvalid,
   requestInvalid,
   sealReply,
-} from '../../src/node/tigerbeetle/header.js';
-import { decodeMultiBatch, multiBatchSizeBytes, trailerSizeBytes, writeMultiBatchTrailer } from '../../src/node/tigerbeetle/multi-batch.js';
-import * as structs from '../../src/client/tigerbeetle/structs.js';
+} from '../../../src/wire/tigerbeetle/header.js';
+import { decodeMultiBatch, multiBatchSizeBytes, trailerSizeBytes, writeMultiBatchTrailer } from '../../../src/wire/tigerbeetle/multi-batch.js';
+import * as structs from '../../../src/wire/tigerbeetle/structs.js';
 
 const U128_MAX = (1n << 128n) - 1n;
 const U64_MAX = (1n << 64n) - 1n;

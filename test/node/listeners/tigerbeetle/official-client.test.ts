@@ -5,7 +5,7 @@
 // drops, corrupts or rewrites whole messages.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { HEADER_OFFSETS, packRelease, sealMessage } from '../../src/node/tigerbeetle/header.js';
+import { HEADER_OFFSETS, packRelease, sealMessage } from '../../../../src/wire/tigerbeetle/header.js';
 import { RecordingLedger, runOfficialClient, startListener, startProxy } from './_harness.js';
 
 const REPLY = 8;

@@ -8,9 +8,9 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { PurserError, NodeError } from '../errors.js';
-import type { Logger } from './logger.js';
-import type { NodeMetrics } from './metrics.js';
+import { PurserError, NodeError } from '../../errors.js';
+import type { Logger } from '../logger.js';
+import type { NodeMetrics } from '../metrics.js';
 
 export const HTTP_BODY_BYTES_MAX = 1024 * 1024; // 1 MiB
 

@@ -20,12 +20,12 @@ import type {
   CreateTransferResult,
   QueryFilter,
   Transfer,
-} from '../../src/ledger/types.js';
-import { CreateAccountStatus, CreateTransferStatus } from '../../src/ledger/types.js';
-import { buildRequest, HEADER_OFFSETS, HEADER_SIZE_BYTES, OPERATION_REGISTER, packRelease, readFrame, readReply } from '../../src/node/tigerbeetle/header.js';
-import { multiBatchSizeBytes, writeMultiBatchTrailer } from '../../src/node/tigerbeetle/multi-batch.js';
-import { encodeAccount, writeU128 } from '../../src/client/tigerbeetle/structs.js';
-import { startTigerBeetleListener, type TigerBeetleListener } from '../../src/node/tigerbeetle/listener.js';
+} from '../../../../src/ledger/types.js';
+import { CreateAccountStatus, CreateTransferStatus } from '../../../../src/ledger/types.js';
+import { buildRequest, HEADER_OFFSETS, HEADER_SIZE_BYTES, OPERATION_REGISTER, packRelease, readFrame, readReply } from '../../../../src/wire/tigerbeetle/header.js';
+import { multiBatchSizeBytes, writeMultiBatchTrailer } from '../../../../src/wire/tigerbeetle/multi-batch.js';
+import { encodeAccount, writeU128 } from '../../../../src/wire/tigerbeetle/structs.js';
+import { startTigerBeetleListener, type TigerBeetleListener } from '../../../../src/node/listeners/tigerbeetle/listener.js';
 
 export const silentLogger = pino({ level: 'silent' });
 const CHILD = fileURLToPath(new URL('./_client-child.mjs', import.meta.url));

@@ -5,7 +5,7 @@
 // afterwards. The generator is seeded, so a failure reproduces.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Command, HEADER_SIZE_BYTES, readFrame, readReply, sealMessage } from '../../src/node/tigerbeetle/header.js';
+import { Command, HEADER_SIZE_BYTES, readFrame, readReply, sealMessage } from '../../../../src/wire/tigerbeetle/header.js';
 import { encodeAccounts, encodeIds, multiBatchBody, newAccount, RawConnection, RawSession, RecordingLedger, runOfficialClient, startListener } from './_harness.js';
 
 /** A small deterministic generator (xorshift32), so that a failing run can be replayed. */

@@ -15,11 +15,11 @@
 import { after } from 'node:test';
 import tb from 'tigerbeetle-node';
 import { openLedger, type Client } from 'purser';
-import { startTigerBeetleListener, type TigerBeetleListener } from '../../src/node/tigerbeetle/listener.js';
-import { FakeClock, type TestClient } from '../ledger/_client.js';
+import { startTigerBeetleListener, type TigerBeetleListener } from '../../../../src/node/listeners/tigerbeetle/listener.js';
+import { FakeClock, type TestClient } from '../../../ledger/_client.js';
 import { RecordingLedger, silentLogger } from './_harness.js';
 
-export * from '../ledger/_client.js';
+export * from '../../../ledger/_client.js';
 
 /** Clients warming up at any time. */
 const PREWARMED_CLIENTS = 6;

@@ -18,9 +18,9 @@ import {
   readPongClient,
   readReply,
   sealMessage,
-} from '../../src/node/tigerbeetle/header.js';
-import { TigerBeetleError } from '../../src/node/tigerbeetle/errors.js';
-import { parseTigerBeetleAddress, startTigerBeetleListener } from '../../src/node/tigerbeetle/listener.js';
+} from '../../../../src/wire/tigerbeetle/header.js';
+import { TigerBeetleError } from '../../../../src/node/listeners/tigerbeetle/errors.js';
+import { parseTigerBeetleAddress, startTigerBeetleListener } from '../../../../src/node/listeners/tigerbeetle/listener.js';
 import { CLIENT_RELEASE, encodeAccounts, encodeIds, multiBatchBody, newAccount, RawConnection, RawSession, RecordingLedger, silentLogger, startListener } from './_harness.js';
 
 const LOOKUP_ACCOUNTS = 140;

@@ -9,8 +9,8 @@ import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { ClientError, connect, createBus, type Bus } from 'purser';
-import { ErrorReason, FRAME_BYTES_MAX, FrameDecoder, FrameReader, FrameWriter, Op, PROTOCOL_VERSION, type Frame } from '../../src/client/protocol.js';
-import { startBusListener, type BusListener } from '../../src/node/bus-listener.js';
+import { ErrorReason, FRAME_BYTES_MAX, FrameDecoder, FrameReader, FrameWriter, Op, PROTOCOL_VERSION, type Frame } from '../../../src/wire/bus-protocol.js';
+import { startBusListener, type BusListener } from '../../../src/node/listeners/bus.js';
 
 let bus: Bus;
 let listener: BusListener;

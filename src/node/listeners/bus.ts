@@ -1,5 +1,5 @@
 /**
- * The bus listener: the node's side of the TCP protocol in `../client/protocol.ts` (default 127.0.0.1:7700).
+ * The bus listener: the node's side of the TCP protocol in `../../wire/bus-protocol.ts` (default 127.0.0.1:7700).
  *
  * Each CALL frame becomes `bus.acall` with the deadline the client sent (remaining milliseconds, restarted
  * here), and its outcome goes back as a REPLY with the same call id. CANCEL becomes `bus.cancel`. When a
@@ -12,7 +12,7 @@
  * client stops reading its replies, the listener stops reading its requests until the socket drains.
  *
  * LEDGER frames run the ledger `Client` method their operation names against `ledger`, when the node has
- * one (see `../client/tigerbeetle/operations.ts`, shared with the TigerBeetle listener); they count against
+ * one (see `../../wire/tigerbeetle/operations.ts`, shared with the TigerBeetle listener); they count against
  * the same in-flight limit and cannot be cancelled.
  *
  * Replies are written once per event-loop turn (one `socket.write` per connection per turn, see
@@ -21,17 +21,17 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { PurserError, NodeError, assert } from '../errors.js';
-import { XatmiError } from '../bus/errors.js';
-import { TPNOREPLY, TPNOTIME, type Bus, type CallOptions, type Reply } from '../bus/interfaces.js';
+import { PurserError, NodeError, assert } from '../../errors.js';
+import { XatmiError } from '../../bus/errors.js';
+import { TPNOREPLY, TPNOTIME, type Bus, type CallOptions, type Reply } from '../../bus/interfaces.js';
 import {
   DataError, ErrorReason, FRAME_BYTES_MAX, TOO_LARGE, FrameDecoder, FrameReader, FrameWriter, LedgerStatus, Op, PROTOCOL_VERSION, ProtocolViolation,
   ledgerFrameBytes, type CallFrame, type Frame, type LedgerFrame, type LedgerStatusValue, type XatmiCodeName,
-} from '../client/protocol.js';
-import type { Logger } from './logger.js';
-import type { Client } from '../ledger/types.js';
-import { LedgerBatchTooLargeError, LedgerClosedError, LedgerInvalidRequestError } from '../ledger/errors.js';
-import { BATCH_EVENTS_MAX, operationSpec, type OperationSpec } from '../client/tigerbeetle/operations.js';
+} from '../../wire/bus-protocol.js';
+import type { Logger } from '../logger.js';
+import type { Client } from '../../ledger/types.js';
+import { LedgerBatchTooLargeError, LedgerClosedError, LedgerInvalidRequestError } from '../../ledger/errors.js';
+import { BATCH_EVENTS_MAX, operationSpec, type OperationSpec } from '../../wire/tigerbeetle/operations.js';
 
 /** Calls one connection may have in flight; the 1,025th gets TPELIMIT until one finishes. */
 export const DEFAULT_IN_FLIGHT_MAX = 1024;
