@@ -35,7 +35,7 @@ import {
   ACCOUNT_BALANCE_SIZE_BYTES, ACCOUNT_FILTER_SIZE_BYTES, ACCOUNT_SIZE_BYTES, CREATE_RESULT_SIZE_BYTES, ID_SIZE_BYTES, QUERY_FILTER_SIZE_BYTES,
   TRANSFER_SIZE_BYTES, decodeAccount, decodeAccountBalance, decodeCreateResult, decodeTransfer, encodeAccount, encodeAccountFilter,
   encodeQueryFilter, encodeTransfer, writeU128,
-} from '../wire/tigerbeetle/structs.js';
+} from '../wire/tigerbeetle/codec.js';
 import { Operation } from '../wire/tigerbeetle/operations.js';
 import {
   CALL_ID_MAX, DEFAULT_BUS_PORT, DataError, ErrorReason, FRAME_BYTES_MAX, FrameDecoder, FrameReader, FrameWriter, LedgerStatus, Op,

@@ -14,7 +14,7 @@
  */
 import { assert } from '../errors.js';
 import { endianness } from 'node:os';
-import { decodeTransfer, encodeAccount, RECORD_SIZE_BYTES } from '../wire/tigerbeetle/codec.js';
+import { decodeTransfer, encodeAccount, RECORD_SIZE_BYTES, viewOf } from '../wire/tigerbeetle/codec.js';
 import { TimestampList } from './indexes.js';
 import type { Account, Transfer } from './types.js';
 
@@ -55,7 +55,7 @@ export class AccountPages {
       page[offset + 118] = account.flags & 0xff;
       page[offset + 119] = account.flags >>> 8;
     } else {
-      encodeAccount(account, page, offset);
+      encodeAccount(viewOf(page), offset, account);
       this.encodedFor[slot] = account;
     }
     return pageIndex;
@@ -187,7 +187,8 @@ export class TransferPages {
     const count = value.length / RECORD_SIZE_BYTES;
     assert(Number.isInteger(count) && count > 0 && count <= RECORDS_PER_PAGE, 'malformed transfer page');
     const transfers: Transfer[] = [];
-    for (let i = 0; i < count; i++) transfers.push(decodeTransfer(value, i * RECORD_SIZE_BYTES));
+    const view = viewOf(value);
+    for (let i = 0; i < count; i++) transfers.push(decodeTransfer(view, i * RECORD_SIZE_BYTES));
     this.starts.push(transfers[0].timestamp);
     this.tailPage = newPage();
     this.tailPage.bytes.set(value);
@@ -198,13 +199,13 @@ export class TransferPages {
 
 /** Finds the transfer with `timestamp` inside a page's bytes (records are in timestamp order). */
 export function findInPage(page: Uint8Array, timestamp: bigint): Transfer | undefined {
-  const view = new DataView(page.buffer, page.byteOffset, page.byteLength);
+  const view = viewOf(page);
   let low = 0;
   let high = page.length / RECORD_SIZE_BYTES;
   while (low < high) {
     const middle = (low + high) >>> 1;
     const found = view.getBigUint64(middle * RECORD_SIZE_BYTES + 120, true);
-    if (found === timestamp) return decodeTransfer(page, middle * RECORD_SIZE_BYTES);
+    if (found === timestamp) return decodeTransfer(view, middle * RECORD_SIZE_BYTES);
     if (found < timestamp) low = middle + 1;
     else high = middle;
   }

@@ -9,7 +9,7 @@
  * what validation and indexes need, so a million transfers cost little heap.
  */
 import { assert } from '../errors.js';
-import { decodeAccount, RECORD_SIZE_BYTES } from '../wire/tigerbeetle/codec.js';
+import { decodeAccount, RECORD_SIZE_BYTES, viewOf } from '../wire/tigerbeetle/codec.js';
 import { TransferIdIndex } from './id-index.js';
 import { TimestampList, ValueIndex } from './indexes.js';
 import { AccountPages, TransferPages } from './pages.js';
@@ -307,8 +307,9 @@ export class LedgerState {
   async load(tx: LedgerTx): Promise<void> {
     // Pages come in key order: accounts by slot (creation order), transfers by timestamp.
     for await (const [, value] of tx.range(TABLES.accounts)) {
+      const view = viewOf(value);
       for (let offset = 0; offset < value.length; offset += RECORD_SIZE_BYTES) {
-        const [account] = this.indexAccount(decodeAccount(value, offset));
+        const [account] = this.indexAccount(decodeAccount(view, offset));
         this.accountPages.write(account.slot, account);
       }
     }

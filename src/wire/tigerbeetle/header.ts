@@ -9,7 +9,7 @@
  */
 import { assert } from '../../errors.js';
 import { CHECKSUM_SIZE_BYTES, checksumInto, checksumMatches } from './checksum.js';
-import { readU128, writeU128 } from './structs.js';
+import { readU128, writeU128 } from './codec.js';
 
 export const HEADER_SIZE_BYTES = 256;
 /** TigerBeetle's message_size_max: 1 MiB, header included. */

@@ -26,7 +26,7 @@ import {
   encodeTransfer,
   filterReservedIsZero,
   readU128,
-} from './structs.js';
+} from './codec.js';
 
 // The batch limit and the operation numbers are the ledger's (`src/ledger/types.ts`); re-exported here for
 // the two listeners that speak them.

@@ -24,7 +24,7 @@ import type {
 import { CreateAccountStatus, CreateTransferStatus } from '../../../../src/ledger/types.js';
 import { buildRequest, HEADER_OFFSETS, HEADER_SIZE_BYTES, OPERATION_REGISTER, packRelease, readFrame, readReply } from '../../../../src/wire/tigerbeetle/header.js';
 import { multiBatchSizeBytes, writeMultiBatchTrailer } from '../../../../src/wire/tigerbeetle/multi-batch.js';
-import { encodeAccount, writeU128 } from '../../../../src/wire/tigerbeetle/structs.js';
+import { encodeAccount, writeU128 } from '../../../../src/wire/tigerbeetle/codec.js';
 import { startTigerBeetleListener, type TigerBeetleListener } from '../../../../src/node/listeners/tigerbeetle/listener.js';
 
 export const silentLogger = pino({ level: 'silent' });
