@@ -35,9 +35,9 @@ export type {
 } from './store/interfaces.js';
 export { openLedger } from './ledger/open.js';
 export type { OpenLedgerOptions } from './ledger/open.js';
-export type { Ledger, LedgerSession } from './ledger/ledger.js';
+export type { Ledger, LedgerSession, LedgerLogger, LedgerStats } from './ledger/ledger.js';
 export { id } from './ledger/id.js';
-export { LedgerInvalidRequestError, LedgerBatchTooLargeError, LedgerClosedError, LedgerFailedError } from './ledger/errors.js';
+export { LedgerInvalidRequestError, LedgerBatchTooLargeError, LedgerClosedError, LedgerFailedError, LedgerInternalError, LedgerClockError } from './ledger/errors.js';
 export {
   AccountFlags, TransferFlags, AccountFilterFlags, QueryFilterFlags, CreateAccountStatus, CreateTransferStatus, amount_max,
   BATCH_EVENTS_MAX,

@@ -27,12 +27,37 @@ export class LedgerClosedError extends PurserError {
 }
 
 /**
- * The ledger stopped because a request failed after it had changed the ledger's in-memory state — the
- * store under it failed (a write or fsync error) or an invariant broke. Nothing more is accepted; reopen
- * the ledger (recovery rebuilds it from what was durably committed).
+ * The ledger stopped because the store under it failed (a commit could not be made durable), or its state
+ * could not be rebuilt from the store after a failed request. Nothing more is accepted; reopen the ledger
+ * (recovery rebuilds it from what was durably committed). A request that merely fails is undone instead
+ * (`LedgerInternalError`).
  */
 export class LedgerFailedError extends PurserError {
   constructor(cause: Error) {
-    super('LEDGER_FAILED', `the ledger stopped after a failed request: ${cause.message}`, { cause });
+    super('LEDGER_FAILED', `the ledger stopped: ${cause.message}`, { cause });
+  }
+}
+
+/**
+ * A request met an unexpected error (a bug: a broken invariant, a failed internal step). Its effects were
+ * undone — the store transaction aborted and the in-memory state restored — and the ledger serves on; the
+ * error was logged with the operation and the event that failed. Retrying the same request will likely
+ * fail the same way.
+ */
+export class LedgerInternalError extends PurserError {
+  constructor(operation: string, cause: unknown) {
+    const message = cause instanceof Error ? cause.message : String(cause);
+    super('LEDGER_INTERNAL', `the ledger could not execute ${operation} and undid it (nothing changed): ${message}`, { cause });
+  }
+}
+
+/**
+ * The clock gave no usable time for this request (a reading outside 1 … 2^63 − 1 ns with no monotonic
+ * time to fall back on, or no timestamps left for the batch). The request changed nothing; later requests
+ * read the clock again.
+ */
+export class LedgerClockError extends PurserError {
+  constructor(message: string) {
+    super('LEDGER_CLOCK', message);
   }
 }

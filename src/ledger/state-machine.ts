@@ -14,6 +14,8 @@
  */
 import { assert } from '../errors.js';
 import { writeU128 } from '../wire/tigerbeetle/codec.js';
+import { TIMESTAMP_MAX } from './clock.js';
+import { LedgerClockError } from './errors.js';
 import { LedgerState, PendingStatus, Scope, TABLES, u128Key, u64Key, HISTORY_VALUE_SIZE_BYTES, type StoredAccount } from './state.js';
 import {
   AccountFlags,
@@ -28,8 +30,7 @@ import {
 } from './types.js';
 
 const U128_MAX = amount_max;
-/** Timestamps are u63: TigerBeetle keeps the top bit of the u64 for tombstones. */
-export const TIMESTAMP_MAX = (1n << 63n) - 1n;
+export { TIMESTAMP_MAX };
 const TIMESTAMP_MIN = 1n;
 const NS_PER_S = 1_000_000_000n;
 const ACCOUNT_FLAGS_KNOWN = 0x3f;
@@ -83,6 +84,9 @@ const TRANSIENT_TRANSFER_STATUSES = new Set<number>([
 type BatchEvent = { id: bigint; flags: number; timestamp: bigint };
 
 export class StateMachine {
+  /** The index of the event being executed in the current batch, or −1: says which event a failure hit. */
+  eventIndex = -1;
+
   constructor(readonly state: LedgerState) {}
 
   /**
@@ -92,7 +96,8 @@ export class StateMachine {
   prepareTimestamps(count: number, nowNs: bigint): bigint {
     const candidate = this.state.commitTimestamp + BigInt(count);
     const last = nowNs > candidate ? nowNs : candidate;
-    assert(last <= TIMESTAMP_MAX, 'ledger timestamps exhausted');
+    // Checked before anything changes: a request that cannot be given timestamps is refused alone.
+    if (last > TIMESTAMP_MAX) throw new LedgerClockError(`no timestamps left for ${count} events below 2^63 ns (the clock or the last timestamp is too close to it)`);
     this.state.commitTimestamp = last;
     return last;
   }
@@ -110,7 +115,11 @@ export class StateMachine {
   createAccounts(scope: Scope, events: Account[], lastTimestamp: bigint): CreateAccountResult[] {
     return this.executeBatch(scope, events, lastTimestamp, ACCOUNT_CODES, {
       create: (a, timestamp) => this.createAccount(scope, a, timestamp),
-      existingTimestamp: (a) => this.state.accounts.get(a.id)!.timestamp,
+      existingTimestamp: (a) => {
+        const existing = this.state.accounts.get(a.id);
+        assert(existing !== undefined, 'an account reported to exist is not in the state');
+        return existing.timestamp;
+      },
       transient: () => false,
     });
   }
@@ -118,7 +127,11 @@ export class StateMachine {
   createTransfers(scope: Scope, events: Transfer[], lastTimestamp: bigint): CreateTransferResult[] {
     return this.executeBatch(scope, events, lastTimestamp, TRANSFER_CODES, {
       create: (t, timestamp) => this.createTransfer(scope, t, timestamp),
-      existingTimestamp: (t) => this.state.transferTimestamp(t.id)!,
+      existingTimestamp: (t) => {
+        const existing = this.state.transferTimestamp(t.id);
+        assert(existing !== undefined, 'a transfer reported to exist is not in the state');
+        return existing;
+      },
       transient: (status) => TRANSIENT_TRANSFER_STATUSES.has(status),
     });
   }
@@ -139,35 +152,41 @@ export class StateMachine {
     let chainWritesLength = 0;
     let timestamp = lastTimestamp - BigInt(events.length);
     for (let index = 0; index < events.length; index++) {
+      this.eventIndex = index;
       const event = events[index];
       const linked = (event.flags & 1) !== 0;
       if (linked && chainStart === -1) {
         chainStart = index;
         chainUndoLength = scope.undo.length;
         chainWritesLength = scope.writes.length;
-        scope.recording = true; // a chain must be able to roll back
       }
       timestamp += 1n;
       const status = this.eventStatus(event, index, events.length, timestamp, lastTimestamp, firstImported, chainBroken, codes, handlers.create);
-      const eventTimestamp = (event.flags & codes.imported_flag) !== 0 ? event.timestamp : timestamp;
+      // The result's timestamp, as TigerBeetle 0.17 reports it: the object's own for `created` and `exists`,
+      // the time of validation (the event's place in the batch) for every other status. For `exists` it is
+      // read now, before a broken chain is rolled back: the existing object may be one this chain created.
+      let resultTimestamp = timestamp;
       if (status === codes.created) {
-        results.push({ timestamp: eventTimestamp, status });
-      } else {
+        if ((event.flags & codes.imported_flag) !== 0) resultTimestamp = event.timestamp;
+      } else if (status === codes.exists) {
+        resultTimestamp = handlers.existingTimestamp(event);
+      }
+      results.push({ timestamp: resultTimestamp, status });
+      if (status !== codes.created) {
         if (chainStart !== -1 && !chainBroken) {
           chainBroken = true;
           scope.rollbackTo(chainUndoLength, chainWritesLength);
-          for (let i = chainStart; i < index; i++) results[i] = { timestamp: 0n, status: codes.linked_event_failed };
+          // The events before the failing one keep their timestamps and report the chain's failure.
+          for (let i = chainStart; i < index; i++) results[i].status = codes.linked_event_failed;
         }
-        const existing = status === codes.exists ? handlers.existingTimestamp(event) : 0n;
-        results.push({ timestamp: existing, status });
         if (handlers.transient(status)) this.burnTransferId(scope, event.id);
       }
       if (chainStart !== -1 && (!linked || status === codes.linked_event_chain_open)) {
         chainStart = -1;
         chainBroken = false;
-        scope.recording = scope.undoable;
       }
     }
+    this.eventIndex = -1;
     return results;
   }
 
@@ -190,7 +209,7 @@ export class StateMachine {
 
   private burnTransferId(scope: Scope, id: bigint): void {
     this.state.failedTransferIds.add(id);
-    if (scope.recording) scope.undo.push(() => this.state.failedTransferIds.delete(id));
+    scope.undo.push(() => this.state.failedTransferIds.delete(id));
     scope.writes.push({ table: TABLES.failed, key: u128Key(id), value: new Uint8Array(1) });
   }
 
@@ -216,7 +235,7 @@ export class StateMachine {
       if (this.state.transferTimestamps.has(timestamp)) return AccountStatus.imported_event_timestamp_must_not_regress;
     }
     const [account, unindex] = this.state.indexAccount({ ...a, timestamp });
-    if (scope.recording) scope.undo.push(() => {
+    scope.undo.push(() => {
       unindex();
       scope.dirtyAccounts.delete(account);
     });
@@ -278,7 +297,7 @@ export class StateMachine {
 
   private applyTransfer(scope: Scope, t: Transfer, dr: StoredAccount, cr: StoredAccount): void {
     // One undo entry for the transfer and both balances: this is the hot path of every batch.
-    if (scope.recording) this.recordTransferUndo(scope, t, dr, cr);
+    this.recordTransferUndo(scope, t, dr, cr);
     this.insertTransfer(scope, t, dr, cr);
     scope.dirtyAccounts.add(dr);
     scope.dirtyAccounts.add(cr);
@@ -290,7 +309,7 @@ export class StateMachine {
         status: PendingStatus.pending, expiresAtNs,
         debitAccountId: t.debit_account_id, creditAccountId: t.credit_account_id, amount: t.amount, flags: t.flags,
       });
-      if (scope.recording) scope.undo.push(() => this.state.pending.delete(t.timestamp));
+      scope.undo.push(() => this.state.pending.delete(t.timestamp));
       scope.writes.push({ table: TABLES.pending, key: u64Key(t.timestamp), value: Uint8Array.of(PendingStatus.pending) });
       if (expiresAtNs !== 0n) this.state.expiry.push(expiresAtNs, t.timestamp);
     } else {
@@ -332,7 +351,7 @@ export class StateMachine {
   /** Remembers an account's balances and flags so the scope can restore them. */
   private touch(scope: Scope, a: StoredAccount): void {
     const { debits_pending, debits_posted, credits_pending, credits_posted, flags } = a;
-    if (scope.recording) scope.undo.push(() => {
+    scope.undo.push(() => {
       a.debits_pending = debits_pending;
       a.debits_posted = debits_posted;
       a.credits_pending = credits_pending;
@@ -348,7 +367,7 @@ export class StateMachine {
     for (const [account, side] of [[dr, HISTORY_SIDE_DEBIT], [cr, HISTORY_SIDE_CREDIT]] as const) {
       if ((account.flags & AccountFlags.history) === 0) continue;
       const list = this.state.history.add(account.id, timestamp)!;
-      if (scope.recording) scope.undo.push(() => list.truncate(list.length - 1));
+      scope.undo.push(() => list.truncate(list.length - 1));
       const value = new Uint8Array(HISTORY_VALUE_SIZE_BYTES + 1);
       const view = new DataView(value.buffer);
       writeU128(view, 0, account.debits_pending);
@@ -458,7 +477,7 @@ export class StateMachine {
       timestamp,
     };
     this.insertTransfer(scope, resolution, dr, cr);
-    if (scope.recording) scope.undo.push(() => this.uninsertTransfer(scope, resolution, dr, cr));
+    scope.undo.push(() => this.uninsertTransfer(scope, resolution, dr, cr));
     this.setPendingStatus(scope, p.timestamp, post ? PendingStatus.posted : PendingStatus.voided);
     this.touch(scope, dr);
     this.touch(scope, cr);
@@ -479,25 +498,27 @@ export class StateMachine {
     const info = this.state.pending.get(pendingTimestamp)!;
     assert(info.status === PendingStatus.pending, 'a pending transfer resolves once');
     info.status = status;
-    if (scope.recording) scope.undo.push(() => {
+    scope.undo.push(() => {
       info.status = PendingStatus.pending;
     });
     scope.writes.push({ table: TABLES.pending, key: u64Key(pendingTimestamp), value: Uint8Array.of(status) });
   }
 
   /**
-   * Expires every pending transfer whose timeout has passed by `nowNs`: releases its amounts and re-opens
-   * accounts it closed. Each expiry is an event with its own timestamp (its expiry time, or just after the
+   * Expires pending transfers whose timeout has passed by `nowNs`, at most `entriesMax` expiry-queue
+   * entries (so one step's writes stay within a store transaction's limit); returns how many expired.
+   * Releases each one's amounts and re-opens accounts it closed. Each expiry is an event with its own timestamp (its expiry time, or just after the
    * last timestamp handed out), which is what an account's history shows.
    */
-  expirePendingTransfers(scope: Scope, nowNs: bigint): number {
+  expirePendingTransfers(scope: Scope, nowNs: bigint, entriesMax: number): number {
+    assert(entriesMax > 0, 'an expiry step must be allowed some work');
     let expired = 0;
-    for (;;) {
+    for (let entries = 0; entries < entriesMax; entries++) {
       const next = this.state.expiry.peek();
       if (next === undefined || next[0] > nowNs) return expired;
       this.state.expiry.pop();
       const [expiresAtNs, pendingTimestamp] = next;
-      if (scope.recording) scope.undo.push(() => this.state.expiry.push(expiresAtNs, pendingTimestamp));
+      scope.undo.push(() => this.state.expiry.push(expiresAtNs, pendingTimestamp));
       const info = this.state.pending.get(pendingTimestamp);
       if (info === undefined || info.status !== PendingStatus.pending) continue;
       const eventTimestamp = expiresAtNs > this.state.commitTimestamp ? expiresAtNs : this.state.commitTimestamp + 1n;
@@ -514,6 +535,13 @@ export class StateMachine {
       this.recordHistory(scope, eventTimestamp, dr, cr);
       expired++;
     }
+    return expired;
+  }
+
+  /** Whether a pending transfer is due to expire at `nowNs` (and not yet expired). */
+  expiryDue(nowNs: bigint): boolean {
+    const next = this.state.expiry.peek();
+    return next !== undefined && next[0] <= nowNs;
   }
 }
 

@@ -2,7 +2,7 @@
  * The ledger's in-memory state: account balances, the id maps, the pending-transfer statuses, the expiry
  * queue and every secondary index. It is derived entirely from the ledger's tables in the store (rebuilt by
  * `load()` on open), and every change made while executing a request is (a) undoable through the request's
- * `Scope` — for linked chains that fail and for store transactions that abort — and (b) mirrored as a write
+ * `Scope` — for linked chains that fail and for requests that fail — and (b) mirrored as a write
  * to those tables, which the caller puts into the store transaction that carries the request.
  *
  * Full transfer records live only in the store (128 bytes each, TigerBeetle's layout); the state keeps
@@ -61,18 +61,13 @@ export interface Write {
 /**
  * Everything one ledger transaction changed, so it can be written out or undone.
  *
- * Undo entries are recorded only when they can be needed: always in a caller's `ledger.transaction`
- * (`undoable`: the caller's function may throw), and inside linked chains. A plain request records none
- * outside chains, which spares a closure per transfer; if its store transaction still fails (the store
- * failed: a write or fsync error), the ledger stops rather than undo (see Ledger.fail).
+ * Every change records its undo entry, for every request: a failed chain rolls back to where it began, and
+ * a request that fails for any reason (the caller's function threw, the store transaction aborted, an
+ * invariant broke) is undone whole, so the ledger serves on exactly as it was before the request. Costs a
+ * closure per change; measured on `npm run bench -- ledger` (README, Ledger).
  */
 export class Scope {
   readonly undo: (() => void)[] = [];
-  recording: boolean;
-
-  constructor(readonly undoable: boolean) {
-    this.recording = undoable;
-  }
 
   readonly writes: Write[] = [];
   readonly dirtyAccounts = new Set<StoredAccount>();

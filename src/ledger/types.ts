@@ -188,7 +188,8 @@ export enum CreateTransferStatus {
 
 /**
  * One result per `createAccounts` event, in event order ("dense" results, new in 0.17). `timestamp` is the
- * account's timestamp when it was created or already exists with the same fields, and 0 otherwise.
+ * account's timestamp when it was created or already exists with the same fields, and otherwise the time
+ * the event was validated (its place in the batch), as TigerBeetle 0.17 reports it.
  */
 export type CreateAccountResult = {
   timestamp: bigint;
