@@ -21,6 +21,8 @@ import type { Store } from '../store/interfaces.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { openLedger } from '../ledger/open.js';
 import { openNodeStore, registerStoreMetrics, storeHttpRoutes } from './store.js';
+import { healthResponse, type NodePhase } from './health.js';
+import { registerLedgerMetrics } from './ledger.js';
 import type { FileSystem } from '../store/durability/fs.js';
 
 export interface StartNodeOptions extends Partial<NodeConfig> {
@@ -84,17 +86,19 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
     void node?.close().then(done, done);
   };
   const store = await openNodeStore(dataDir, stopOnStoreFailure, storeFileSystem);
-  const ledger = await openLedger({ store }).catch(async (error: unknown) => {
+  const ledger = await openLedger({ store, logger }).catch(async (error: unknown) => {
     await store.close();
     throw error;
   });
 
   const metrics = createNodeMetrics();
   registerStoreMetrics(metrics.registry, store);
+  registerLedgerMetrics(metrics.registry, ledger);
+  let phase: NodePhase = 'serving';
   const http: HttpListener = await startHttpListener({ host: config.httpHost, port: config.httpPort, logger, metrics });
-  http.route('GET', '/health', () => ({
-    status: 200,
-    body: { status: 'ok', version: VERSION, pid: process.pid, uptimeMs: Date.now() - startedAt, dataDir: dataDir ?? null, memory: config.memory },
+  http.route('GET', '/health', () => healthResponse({
+    phase, store, ledger,
+    details: () => ({ version: VERSION, pid: process.pid, uptimeMs: Date.now() - startedAt, dataDir: dataDir ?? null, memory: config.memory }),
   }));
   // The bus drains on close for up to half the shutdown timeout, leaving the rest for the other parts.
   const bus = createBus({ logger, metricsRegistry: metrics.registry });
@@ -132,6 +136,7 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
     ledger,
     tigerbeetle: tigerbeetle?.address,
     close() {
+      phase = 'stopping';
       closing ??= (async () => {
         // TigerBeetle clients are cut off first; requests already executing finish before the ledger closes.
         await tigerbeetle?.close();

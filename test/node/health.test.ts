@@ -1,0 +1,94 @@
+// /health tells the truth: 200 while the node can serve, 503 with a JSON reason while it cannot (the
+// ledger down, the store failed, the node recovering on start or stopping); /metrics carries the ledger's
+// gauge and counters. A ledger request that fails unexpectedly is undone and counted, and the node stays
+// healthy: one bad request is not an outage.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { pino } from 'pino';
+import { LedgerInternalError, openLedger, openStore, startNode } from 'purser';
+import { healthResponse } from '../../src/node/health.js';
+import { SimDisk } from '../../src/store/durability/sim-disk.js';
+import { account, transfer } from '../ledger/_client.js';
+
+const silent = pino({ level: 'silent' });
+const work = mkdtempSync(join(tmpdir(), 'purser-health-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+interface HealthBody {
+  status: string;
+  reason?: string;
+  phase: string;
+  ledger: { up: boolean; internalErrors: number } | null;
+}
+
+async function health(url: string): Promise<{ status: number; body: HealthBody }> {
+  const response = await fetch(`${url}/health`);
+  return { status: response.status, body: (await response.json()) as HealthBody };
+}
+
+function metric(text: string, name: string): number {
+  const match = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+  assert.ok(match, `metric ${name} missing`);
+  return Number(match[1]);
+}
+
+test('a ledger request that fails unexpectedly is counted and the node stays healthy; a closed ledger makes /health 503', async () => {
+  const node = await startNode({ memory: true, httpPort: 0, logger: silent });
+  try {
+    let answer = await health(node.http.url);
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body.status, 'ok');
+    assert.deepEqual(answer.body.ledger, { up: true, internalErrors: 0, clockSkewNs: '0' });
+    let text = await (await fetch(`${node.http.url}/metrics`)).text();
+    assert.equal(metric(text, 'purser_ledger_up'), 1);
+    assert.equal(metric(text, 'purser_ledger_internal_errors_total'), 0);
+
+    await node.ledger.createAccounts([account(1n), account(2n)]);
+    const state = node.ledger.state;
+    const indexTransfer = state.indexTransfer.bind(state);
+    state.indexTransfer = () => {
+      throw new TypeError('injected');
+    };
+    await assert.rejects(node.ledger.createTransfers([transfer(10n, 1n, 2n, 1n)]), LedgerInternalError);
+    state.indexTransfer = indexTransfer;
+    assert.equal((await node.ledger.createTransfers([transfer(10n, 1n, 2n, 1n)]))[0].status, 0xffff_ffff);
+    answer = await health(node.http.url);
+    assert.equal(answer.status, 200, 'one failed request is not an outage');
+    assert.equal(answer.body.ledger?.internalErrors, 1);
+    text = await (await fetch(`${node.http.url}/metrics`)).text();
+    assert.equal(metric(text, 'purser_ledger_internal_errors_total'), 1);
+
+    await node.ledger.close();
+    answer = await health(node.http.url);
+    assert.equal(answer.status, 503);
+    assert.equal(answer.body.status, 'unavailable');
+    assert.match(answer.body.reason ?? '', /ledger down: closed/);
+    text = await (await fetch(`${node.http.url}/metrics`)).text();
+    assert.equal(metric(text, 'purser_ledger_up'), 0);
+  } finally {
+    await node.close();
+  }
+});
+
+test('a store whose fsync failed makes health 503 with the reason, as does a stopping node', async () => {
+  const disk = new SimDisk(3);
+  const store = await openStore({ dir: join(work, 'failed'), fs: disk });
+  const ledger = await openLedger({ store, logger: { error: () => undefined, warn: () => undefined } });
+  const details = () => ({});
+  assert.equal(healthResponse({ phase: 'serving', store, ledger, details }).status, 200);
+  await ledger.createAccounts([account(1n), account(2n)]);
+  disk.injectFault('FSYNC', 1, true);
+  await assert.rejects(ledger.createTransfers([transfer(10n, 1n, 2n, 1n)]));
+  const failed = healthResponse({ phase: 'serving', store, ledger, details });
+  assert.equal(failed.status, 503);
+  assert.match((failed.body as HealthBody).reason ?? '', /store failed/);
+  assert.equal((failed.body as HealthBody).ledger?.up, false);
+  const stopping = healthResponse({ phase: 'stopping', store: undefined, ledger: undefined, details });
+  assert.equal(stopping.status, 503);
+  assert.equal((stopping.body as HealthBody).reason, 'stopping');
+  await ledger.close();
+  await store.close().catch(() => undefined);
+});
