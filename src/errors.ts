@@ -60,3 +60,8 @@ export class AssertionFailure extends Error {
     this.name = 'AssertionFailure';
   }
 }
+
+/** What a `catch` caught, as an Error: a thrown non-Error (a string, a number) becomes one with its text. */
+export function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}

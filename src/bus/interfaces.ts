@@ -19,6 +19,11 @@ export const TPNOTIME = 0x20;
 /** `getReply`: take whichever reply arrives first. Also accepted in place of a cd: `getReply(TPGETANY)`. */
 export const TPGETANY = 0x80;
 
+/** Deadline of a call that gives no `timeoutMs` (bus and network client alike). */
+export const DEFAULT_TIMEOUT_MS = 30_000; // 30 seconds, like a typical Tuxedo BLOCKTIME
+/** The longest deadline a call may ask for; longer waits use TPNOTIME. */
+export const TIMEOUT_MS_MAX = 24 * 60 * 60 * 1000; // 1 day
+
 /** Every flag the bus knows; any other bit set is TPEINVAL. */
 export const TP_FLAGS_ALL = TPNOBLOCK | TPNOREPLY | TPNOTRAN | TPNOTIME | TPGETANY;
 

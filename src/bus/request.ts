@@ -4,8 +4,8 @@
  * link, so a call allocates it, its promise and the reply — nothing else on the in-process path.
  */
 import type { CallOptions, Forward, GetReplyOptions, Reply, ServiceRequest } from './interfaces.js';
-import type { Deadlined } from './deadlines.js';
-import type { Linked } from './list.js';
+import type { Deadlined } from '../util/deadlines.js';
+import type { Linked } from '../util/list.js';
 import type { XatmiError } from './errors.js';
 
 /** Where a request is. Only Queued and Waiting requests are in a list; Ended ones may sit in the ready list. */

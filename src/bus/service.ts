@@ -3,7 +3,7 @@
  * waiting for a slot when that queue is full, and its servers. The bus core (bus.ts) moves requests
  * between these; this module only holds the state and answers "which server has room?".
  */
-import { LinkedQueue } from './list.js';
+import { LinkedQueue } from '../util/list.js';
 import type { BusRequest } from './request.js';
 
 export interface Server {

@@ -37,7 +37,7 @@ import { LedgerClockError, LedgerClosedError, LedgerFailedError, LedgerInternalE
 import { Session, type LedgerSession } from './session.js';
 import { StateMachine } from './state-machine.js';
 import { LedgerState, Scope } from './state.js';
-import { checkAccountFilter, checkAccounts, checkIds, checkQueryFilter, checkTransfers } from './validate.js';
+import { checkAccountFilter, checkAccounts, checkIds, checkQueryFilter, checkTransfers } from '../wire/tigerbeetle/validate.js';
 import {
   BATCH_EVENTS_MAX,
   type Account,

@@ -8,7 +8,7 @@ import * as queries from './queries.js';
 import { pageKey } from './pages.js';
 import { LedgerState, META_COMMIT_TIMESTAMP_KEY, Scope, TABLES, u64Key, type LedgerTx } from './state.js';
 import type { StateMachine } from './state-machine.js';
-import { checkAccountFilter, checkAccounts, checkIds, checkQueryFilter, checkTransfers } from './validate.js';
+import { checkAccountFilter, checkAccounts, checkIds, checkQueryFilter, checkTransfers } from '../wire/tigerbeetle/validate.js';
 import type {
   Account,
   AccountBalance,

@@ -21,7 +21,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { PurserError, NodeError, assert } from '../../errors.js';
+import { PurserError, NodeError, asError, assert } from '../../errors.js';
 import { XatmiError } from '../../bus/errors.js';
 import { TPNOREPLY, TPNOTIME, type Bus, type CallOptions, type Reply } from '../../bus/interfaces.js';
 import {
@@ -468,6 +468,3 @@ function toXatmi(error: unknown, logger: Logger): { code: XatmiCodeName; message
   return { code: 'TPESVCERR', message: 'the call failed inside the node (see its log)' };
 }
 
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
-}

@@ -3,7 +3,7 @@
 // entries never expire, and the heap ends empty with every entry's index reset to -1.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DeadlineHeap } from '../../src/bus/deadlines.js';
+import { DeadlineHeap } from '../../src/util/deadlines.js';
 
 interface Entry {
   id: number;

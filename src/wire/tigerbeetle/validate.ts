@@ -1,11 +1,12 @@
 /**
- * Shape checks for what callers pass to the ledger. TigerBeetle's client encodes every field into a fixed
- * binary layout, so a missing field, a `number` where a `bigint` belongs or a value wider than its field
- * cannot reach its state machine; here they are a `LedgerInvalidRequestError` and the request is not run.
+ * Shape checks for what callers pass to the ledger, in process or through a client: does each event fit
+ * the struct layouts of `codec.ts`? TigerBeetle's client encodes every field into a fixed binary layout,
+ * so a missing field, a `number` where a `bigint` belongs or a value wider than its field cannot reach its
+ * state machine; here they are a `LedgerInvalidRequestError` and the request is not run.
  * Semantic checks (zero ids, flags, amounts) are not done here: they are per-event statuses.
  */
-import { LedgerBatchTooLargeError, LedgerInvalidRequestError } from './errors.js';
-import { BATCH_EVENTS_MAX, type Account, type AccountFilter, type QueryFilter, type Transfer } from './types.js';
+import { LedgerBatchTooLargeError, LedgerInvalidRequestError } from '../../ledger/errors.js';
+import { BATCH_EVENTS_MAX, type Account, type AccountFilter, type QueryFilter, type Transfer } from '../../ledger/types.js';
 
 type FieldKind = 'u128' | 'u64' | 'u32' | 'u16';
 

@@ -1,0 +1,183 @@
+/**
+ * One TCP connection to a node's bus listener: the socket, the handshake, frames in and out, and failure.
+ * What a reply means is its owner's business (`bus-client.ts` for bus calls, `ledger-client.ts` for ledger
+ * requests); this module only routes frames to it and tells it when the connection is gone, after which
+ * the owner fails what is in flight and new requests are refused.
+ *
+ * Frames produced in one turn of the event loop go out in one write (see `FrameWriter`), except a lone
+ * caller's, which goes out at once (see `flushSoon`).
+ */
+import { Socket, isIP } from 'node:net';
+import { ClientError } from './errors.js';
+import {
+  ErrorReason, FRAME_BYTES_MAX, FrameDecoder, FrameReader, FrameWriter, Op, PROTOCOL_VERSION, ProtocolViolation,
+  type Frame, type LedgerReplyFrame, type ReplyFrame,
+} from '../wire/bus-protocol.js';
+
+/** How long close() waits for the node to close its side before destroying the socket. */
+const CLOSE_LINGER_MS = 1000;
+
+/** The side that owns the requests a connection carries. */
+export interface ConnectionOwner {
+  onReply(frame: ReplyFrame): void;
+  onLedgerReply(frame: LedgerReplyFrame): void;
+  /** The connection became unusable: fail everything in flight because of `reason`. */
+  onFailure(reason: ClientError): void;
+  /** Requests in flight (bus calls and ledger requests), for the node's per-connection limit. */
+  inFlight(): number;
+}
+
+export class Connection {
+  readonly address: string;
+  readonly writer = new FrameWriter();
+  /** The node's limit on requests in flight on one connection, from its HELLO. */
+  inFlightMax = 0;
+  private readonly socket = new Socket();
+  private readonly reader = new FrameReader(FRAME_BYTES_MAX);
+  private readonly decoder = new FrameDecoder();
+  private flushScheduled = false;
+  /** Replies in the last chunk of data from the node: more than one means callers are in a burst. */
+  private repliesInLastData = 0;
+  private failure_: ClientError | undefined;
+  private handshake: { resolve(): void; reject(error: Error): void } | undefined;
+  private closed: Promise<void> | undefined;
+
+  constructor(
+    private readonly host: string,
+    private readonly port: number,
+    private readonly owner: ConnectionOwner,
+  ) {
+    this.address = isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+  }
+
+  /** Requests in flight on this connection (the node limits them to `inFlightMax`). */
+  inFlight(): number {
+    return this.owner.inFlight();
+  }
+
+  /** Set once the connection is unusable: why new requests fail. */
+  get failure(): ClientError | undefined {
+    return this.failure_;
+  }
+
+  open(connectTimeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.handshake = undefined;
+        this.socket.destroy();
+        reject(new ClientError('CLIENT_CONNECT_FAILED', `no handshake from ${this.address} within ${connectTimeoutMs} ms`));
+      }, connectTimeoutMs);
+      this.handshake = {
+        resolve: () => { clearTimeout(timer); resolve(); },
+        reject: (error) => { clearTimeout(timer); reject(error); },
+      };
+      this.socket.setNoDelay(true);
+      this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
+      this.socket.on('error', (error) => this.fail(new ClientError('CLIENT_CONNECTION_LOST', `connection to ${this.address} failed: ${error.message}`, { cause: error })));
+      this.socket.on('close', () => this.fail(new ClientError('CLIENT_CONNECTION_LOST', `connection to ${this.address} closed`)));
+      this.socket.connect(this.port, this.host, () => {
+        this.writer.hello(0);
+        this.flush();
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    this.closed ??= new Promise<void>((resolve) => {
+      this.fail(new ClientError('CLIENT_CLOSED', 'the client was closed'));
+      if (this.socket.destroyed) resolve();
+      else this.socket.once('close', () => resolve());
+      this.socket.end();
+      // A node that never closes its side does not hold close() up for long.
+      setTimeout(() => this.socket.destroy(), CLOSE_LINGER_MS).unref();
+    });
+    return this.closed;
+  }
+
+  /**
+   * A lone caller's request goes out at once: nothing else is in flight and the last data from the node
+   * answered at most one request. Otherwise requests wait for the tick's one write (see `FrameWriter`):
+   * after a burst of replies, the callers' next requests all go out together (one syscall, not two).
+   * Called after a request's frame is written and before the request is counted in flight.
+   */
+  flushSoon(): void {
+    const lone = this.owner.inFlight() === 0 && this.repliesInLastData <= 1;
+    if (lone && !this.flushScheduled) this.flush();
+    else this.scheduleFlush();
+  }
+
+  scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const bytes = this.writer.take();
+    if (bytes !== undefined && !this.socket.destroyed) this.socket.write(bytes);
+  }
+
+  private onData(chunk: Buffer): void {
+    this.repliesInLastData = 0;
+    try {
+      this.reader.push(chunk, (body) => {
+        const frame = this.decoder.decode(body);
+        if (frame !== undefined) this.onFrame(frame);
+      });
+    } catch (error) {
+      if (!(error instanceof ProtocolViolation)) throw error;
+      // The node sent something this client cannot read: tell it why, and give up on the connection.
+      this.writer.error(error.reason, error.message);
+      this.flush();
+      this.fail(new ClientError('CLIENT_PROTOCOL', `node at ${this.address} broke the protocol: ${error.message}`));
+    }
+  }
+
+  private onFrame(frame: Frame): void {
+    if (this.handshake !== undefined) return this.onHandshake(frame);
+    switch (frame.op) {
+      case Op.reply:
+        this.repliesInLastData += 1;
+        return this.owner.onReply(frame);
+      case Op.ledgerReply:
+        this.repliesInLastData += 1;
+        return this.owner.onLedgerReply(frame);
+      case Op.error: {
+        const code = frame.reason === ErrorReason.versionMismatch ? 'CLIENT_VERSION_MISMATCH' : frame.reason === ErrorReason.shuttingDown ? 'CLIENT_CONNECTION_LOST' : 'CLIENT_PROTOCOL';
+        return this.fail(new ClientError(code, `node at ${this.address} closed the connection: ${frame.message}`));
+      }
+      default:
+        throw new ProtocolViolation(ErrorReason.badFrame, `unexpected op 0x${frame.op.toString(16)} from the node`);
+    }
+  }
+
+  private onHandshake(frame: Frame): void {
+    const handshake = this.handshake;
+    this.handshake = undefined;
+    if (frame.op === Op.hello && frame.version === PROTOCOL_VERSION && frame.inFlightMax > 0) {
+      this.inFlightMax = frame.inFlightMax;
+      handshake?.resolve();
+      return;
+    }
+    const why = frame.op === Op.error ? frame.message : frame.op === Op.hello ? `it speaks protocol version ${frame.version}, this client ${PROTOCOL_VERSION}` : 'it did not answer with HELLO';
+    const error = new ClientError(frame.op === Op.error && frame.reason !== ErrorReason.versionMismatch ? 'CLIENT_CONNECT_FAILED' : 'CLIENT_VERSION_MISMATCH', `node at ${this.address} refused the handshake: ${why}`);
+    if (frame.op !== Op.error) {
+      // The handshake fails both ways: the node learns why this client hangs up.
+      this.writer.error(ErrorReason.versionMismatch, `this client speaks protocol version ${PROTOCOL_VERSION}; ${why}`);
+      this.flush();
+    }
+    handshake?.reject(error);
+    this.fail(error);
+  }
+
+  /** The connection is unusable: fail the handshake or every request in flight, and refuse new ones. */
+  private fail(reason: ClientError): void {
+    if (this.failure_ !== undefined) return;
+    this.failure_ = reason;
+    this.handshake?.reject(new ClientError(reason.code === 'CLIENT_CONNECTION_LOST' ? 'CLIENT_CONNECT_FAILED' : reason.code, `cannot connect to ${this.address}: ${reason.message}`, { cause: reason.cause ?? reason }));
+    this.handshake = undefined;
+    this.owner.onFailure(reason);
+    if (!this.socket.destroyed && reason.code !== 'CLIENT_CLOSED') this.socket.destroy();
+  }
+}
