@@ -78,6 +78,19 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
     }
   }
 
+  // The HTTP listener comes first, so /health answers 503 ("recovering") while the store replays its log
+  // and the ledger loads, which takes a while on a large data directory.
+  const metrics = createNodeMetrics();
+  let phase: NodePhase = 'starting';
+  let store: Store | undefined;
+  let ledger: Ledger | undefined;
+  const http: HttpListener = await startHttpListener({ host: config.httpHost, port: config.httpPort, logger, metrics });
+  http.route('GET', '/health', () => healthResponse({
+    phase, store, ledger,
+    details: () => ({ version: VERSION, pid: process.pid, uptimeMs: Date.now() - startedAt, dataDir: dataDir ?? null, memory: config.memory }),
+  }));
+  http.route('GET', '/metrics', async () => ({ status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType }));
+
   // A failed write or fsync stops the node: the store already refuses every commit; nothing is retried.
   let node: PurserNode | undefined = undefined; // set below; the failure handler needs it
   const stopOnStoreFailure = (error: Error) => {
@@ -85,21 +98,16 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
     const done = () => (onFatal ?? (() => (process.exitCode = 1)))(error);
     void node?.close().then(done, done);
   };
-  const store = await openNodeStore(dataDir, stopOnStoreFailure, storeFileSystem);
-  const ledger = await openLedger({ store, logger }).catch(async (error: unknown) => {
-    await store.close();
+  try {
+    store = await openNodeStore(dataDir, stopOnStoreFailure, storeFileSystem);
+    ledger = await openLedger({ store, logger });
+  } catch (error) {
+    await store?.close();
+    await http.close();
     throw error;
-  });
-
-  const metrics = createNodeMetrics();
+  }
   registerStoreMetrics(metrics.registry, store);
   registerLedgerMetrics(metrics.registry, ledger);
-  let phase: NodePhase = 'serving';
-  const http: HttpListener = await startHttpListener({ host: config.httpHost, port: config.httpPort, logger, metrics });
-  http.route('GET', '/health', () => healthResponse({
-    phase, store, ledger,
-    details: () => ({ version: VERSION, pid: process.pid, uptimeMs: Date.now() - startedAt, dataDir: dataDir ?? null, memory: config.memory }),
-  }));
   // The bus drains on close for up to half the shutdown timeout, leaving the rest for the other parts.
   const bus = createBus({ logger, metricsRegistry: metrics.registry });
   for (const route of busHttpRoutes(bus)) http.route(route.method, route.path, route.handler);
@@ -119,7 +127,7 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
     throw error;
   });
   for (const route of storeHttpRoutes(store)) http.route(route.method, route.path, route.handler);
-  http.route('GET', '/metrics', async () => ({ status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType }));
+  phase = 'serving';
 
   logger.info({ http: http.address.url, bus: `${busListener.address.host}:${busListener.address.port}`, dataDir: dataDir ?? '(memory)', version: VERSION }, 'purser node started');
 

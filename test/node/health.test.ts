@@ -4,12 +4,14 @@
 // healthy: one bad request is not an outage.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { pino } from 'pino';
 import { LedgerInternalError, openLedger, openStore, startNode } from 'purser';
 import { healthResponse } from '../../src/node/health.js';
+import type { FileSystem } from '../../src/store/durability/fs.js';
 import { SimDisk } from '../../src/store/durability/sim-disk.js';
 import { account, transfer } from '../ledger/_client.js';
 
@@ -91,4 +93,58 @@ test('a store whose fsync failed makes health 503 with the reason, as does a sto
   assert.equal((stopping.body as HealthBody).reason, 'stopping');
   await ledger.close();
   await store.close().catch(() => undefined);
+});
+
+/** A free loopback port (bound and released), so the test knows the URL before startNode returns. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+test('/health answers 503 "recovering" while the store opens, 200 once the node serves', async () => {
+  // The store's first directory listing waits for the test: the node is caught in the middle of recovery.
+  const disk = new SimDisk(5);
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let listings = 0;
+  const gated: FileSystem = new Proxy(disk, {
+    get(target, property) {
+      const member = Reflect.get(target, property) as unknown;
+      if (typeof member !== 'function') return member;
+      const method = (member as (...args: unknown[]) => unknown).bind(target);
+      if (property !== 'readdir') return method;
+      return async (...args: unknown[]) => {
+        if (listings++ === 0) await gate;
+        return method(...args);
+      };
+    },
+  });
+  const port = await freePort();
+  const starting = startNode({ dir: join(work, 'recovering'), httpPort: port, busPort: 0, logger: silent, storeFileSystem: gated });
+  const url = `http://127.0.0.1:${port}`;
+  let startFailure: unknown;
+  starting.catch((error: unknown) => (startFailure = error));
+  let answer: { status: number; body: HealthBody } | undefined;
+  // Wait for a state (the listener is up), not for a time.
+  while (answer === undefined && startFailure === undefined) answer = await health(url).catch(() => undefined);
+  assert.equal(startFailure, undefined);
+  assert.ok(answer !== undefined);
+  assert.equal(answer.status, 503);
+  assert.equal(answer.body.phase, 'starting');
+  assert.match(answer.body.reason ?? '', /recovering/);
+  assert.equal(answer.body.ledger, null);
+  release();
+  const node = await starting;
+  try {
+    assert.ok(listings > 0, 'the gate was on the recovery path');
+    assert.equal((await health(url)).status, 200);
+  } finally {
+    await node.close();
+  }
 });
