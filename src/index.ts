@@ -22,7 +22,7 @@ export type { ClientErrorCode } from './client/errors.js';
 export { openStore } from './store/store.js';
 export {
   StoreArgumentError, DeadlockError, LockTimeoutError, EscrowBoundError, CounterFormatError, TransactionTooLargeError,
-  TransactionFinishedError, TransactionAbortedError, StoreClosedError,
+  TransactionFinishedError, TransactionAbortedError, TransactionTimeoutError, StoreClosedError,
 } from './store/errors.js';
 export { encodeCounter, decodeCounter } from './store/counter.js';
 export { checkpointStore, storeDurability } from './store/durability/attach.js';

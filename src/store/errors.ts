@@ -11,17 +11,33 @@ export class StoreArgumentError extends PurserError {
   }
 }
 
-/** The transaction was chosen as a deadlock victim (it closed a cycle in the waits-for graph) on every try. */
+/**
+ * The transaction was chosen as a deadlock victim (the youngest in a cycle of the waits-for graph). The store
+ * retries it until its deadline; a caller sees this only if it capped the tries with `retries`.
+ */
 export class DeadlockError extends PurserError {
   constructor(message: string) {
     super('STORE_DEADLOCK', message);
   }
 }
 
-/** A lock was not granted within `lockTimeoutMs`. The transaction was undone. */
+/**
+ * A lock was not granted within `lockTimeoutMs`. The transaction was undone; the store retries it until its
+ * deadline, so a caller sees this only if it capped the tries with `retries`.
+ */
 export class LockTimeoutError extends PurserError {
   constructor(message: string) {
     super('STORE_LOCK_TIMEOUT', message);
+  }
+}
+
+/**
+ * The transaction did not commit before its deadline (`timeoutMs` from the first try's start). Its effects
+ * were undone; `cause` is what ended the last try (a `DeadlockError` or `LockTimeoutError`), if any.
+ */
+export class TransactionTimeoutError extends PurserError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('STORE_TRANSACTION_TIMEOUT', message, options);
   }
 }
 

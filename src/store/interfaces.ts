@@ -25,17 +25,38 @@ export interface OpenStoreOptions {
   valueSizeMaxBytes?: number;
   /** Most writes (put/delete/increment of distinct keys) one transaction may buffer (default 100,000). */
   transactionWritesMax?: number;
+  /** Default for `TransactionOptions.timeoutMs` (default 30,000 ms). */
+  timeoutMs?: number;
   /** Default for `TransactionOptions.lockTimeoutMs` (default 5,000 ms). */
   lockTimeoutMs?: number;
-  /** Default for `TransactionOptions.retries` (default 10 tries in all). */
+  /** Default for `TransactionOptions.retries` (default: no cap, only the deadline). */
   retries?: number;
 }
 
+/**
+ * A transaction function that loses a lock conflict (deadlock victim, lock timeout) is undone and run again
+ * after a randomized exponential back-off, until it commits or its deadline passes. Each retry keeps the
+ * first try's age, and deadlock victims are the youngest, so every transaction eventually commits.
+ */
 export interface TransactionOptions {
-  /** How many times the function runs in all before a deadlock is reported (default 10; 1 = no retry). */
-  retries?: number;
-  /** Longest wait for one lock, in milliseconds (default 5,000). Past it: `LockTimeoutError`. */
+  /** Deadline from the first try's start, in milliseconds (default 30,000; 1 to 3,600,000). Past it: `TransactionTimeoutError`. */
+  timeoutMs?: number;
+  /** Longest wait for one lock, in milliseconds (default 5,000); a try that waits longer is retried. */
   lockTimeoutMs?: number;
+  /**
+   * Most tries in all (1 to 1,000; default: no cap, only the deadline). Past it the last try's
+   * `DeadlockError` or `LockTimeoutError` is thrown. For a function with effects outside the store, 1.
+   */
+  retries?: number;
+}
+
+/** `forUpdate`: take the page's EXCLUSIVE lock at once (SQL's `SELECT … FOR UPDATE`, Berkeley DB's `DB_RMW`). */
+export interface ReadOptions {
+  /**
+   * Lock for writing now, so a later put on the same page needs no upgrade: the read-then-write pattern
+   * then queues for the page instead of deadlocking on it. Default false (SHARED).
+   */
+  forUpdate?: boolean;
 }
 
 export interface RangeOptions {
@@ -47,6 +68,8 @@ export interface RangeOptions {
   reverse?: boolean;
   /** Most records returned. */
   limit?: number;
+  /** Lock every page the scan covers EXCLUSIVE instead of SHARED (see `ReadOptions`). */
+  forUpdate?: boolean;
 }
 
 export interface IncrementOptions {
@@ -57,14 +80,14 @@ export interface IncrementOptions {
 }
 
 export interface Transaction {
-  get(table: string, key: Uint8Array): Promise<Uint8Array | undefined>;
+  get(table: string, key: Uint8Array, options?: ReadOptions): Promise<Uint8Array | undefined>;
   /**
    * The values of `keys` (at most 100,000), in order: exactly `get` of each key one after another
    * (same SHARED page locks, own writes seen, copies returned), in one awaited call instead of one per key.
    * Every key is checked before any lock is taken. Locks are taken in the order of `keys`; a wait for one
    * suspends the call there, and a deadlock or timeout rejects it as it would a `get`.
    */
-  getMany(table: string, keys: readonly Uint8Array[]): Promise<Array<Uint8Array | undefined>>;
+  getMany(table: string, keys: readonly Uint8Array[], options?: ReadOptions): Promise<Array<Uint8Array | undefined>>;
   put(table: string, key: Uint8Array, value: Uint8Array): Promise<void>;
   /** Resolves to whether the key existed (as this transaction sees it). */
   delete(table: string, key: Uint8Array): Promise<boolean>;
@@ -99,8 +122,12 @@ export interface StoreStats {
   transactionsAborted: number;
   lockWaits: number;
   lockTimeouts: number;
+  /** Deadlock victims chosen (each is retried unless out of time or tries). */
   deadlocks: number;
+  /** Tries run again after a lock conflict. */
   retries: number;
+  /** Transactions that failed at their deadline (`TransactionTimeoutError`). */
+  transactionTimeouts: number;
   escrowRejections: number;
   /** Gauges: */
   pages: number;

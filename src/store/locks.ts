@@ -1,25 +1,36 @@
 /**
- * Page locks for strict two-phase locking, with deadlock detection on every wait.
+ * Page locks for strict two-phase locking, with deadlock detection on every wait and an age-preserving
+ * victim choice.
  *
  * Modes are bit sets: SHARED (get, range, counter reads), ESCROW (increments) and EXCLUSIVE = SHARED|ESCROW
- * (put, delete). Two holders are compatible only if both hold SHARED, or both hold ESCROW: escrow increments
- * commute, so they do not wait for each other, but a reader must wait for them (it would see a value that
- * pending increments may still change) and they for it. A transaction asking for a mode it partly holds asks
- * for the union (an upgrade); SHARED plus ESCROW is EXCLUSIVE.
+ * (put, delete, reads for update). Two holders are compatible only if both hold SHARED, or both hold ESCROW:
+ * escrow increments commute, so they do not wait for each other, but a reader must wait for them (it would
+ * see a value that pending increments may still change) and they for it. A transaction asking for a mode it
+ * partly holds asks for the union (an upgrade); SHARED plus ESCROW is EXCLUSIVE.
  *
  * Each page's state (`LockEntry`) hangs off the leaf itself, so the common case — the transaction already
- * holds the page — is one Map lookup. Waiters queue FIFO per page (upgrades go first, since they already
- * hold the page and would otherwise block everyone behind them forever), and the queue drains from the front
- * as far as modes allow.
+ * holds the page — is one Map lookup. Waiters queue FIFO per page in a doubly linked list (a thousand
+ * waiters on one hot page must not cost a thousand-element array splice per grant). A new request waits if
+ * anyone is queued, even if it is compatible with the holders, so a queued writer is not starved by a stream
+ * of readers. Upgrades go first, ahead of every waiter that holds nothing on the page: they already hold it,
+ * so anyone queued ahead of them would wait for them anyway, and a new SHARED request queued behind an
+ * upgrade cannot join the holders the upgrade waits for.
  *
  * Deadlock detection: before a request waits, a depth-first search of the waits-for graph runs from the
  * requester. A transaction waits for every holder of an incompatible mode and every incompatible waiter
- * ahead of it in the queue. Every edge added by this wait starts at the requester (or, for an upgrade that
- * jumps the queue, ends at it), so any new cycle passes through the requester and the search finds it.
- * Victim policy: the requester that closes the cycle. It is the one transaction we know is in the cycle
- * without further search, it has not started waiting yet (nothing to unwind in the queue), and it is the
- * youngest wait in the cycle, so older waits keep their place. The victim's request fails with a
- * `DeadlockError`; `store.transaction` undoes it and retries after a jittered back-off.
+ * ahead of it in the queue. Every edge this wait adds starts at the requester (or, for an upgrade that jumps
+ * the queue, ends at it), so any new cycle passes through the requester and the search finds it. To keep the
+ * search linear in a long queue, a waiter's edges stop at the nearest EXCLUSIVE waiter ahead of it: that
+ * waiter waits for everything ahead of it and every other holder, so reachability is unchanged.
+ *
+ * Victim choice: the youngest transaction in the cycle, by age — the start of the transaction function's
+ * first try, kept across retries (Berkeley DB's `db_deadlock -a y`, with age preserved). A retried
+ * transaction therefore grows older, and the oldest transaction in the store is never a victim: it waits
+ * only for transactions that finish or are themselves victims, so it commits. Then the next oldest does.
+ * The victim is wounded at once (`LockOwner.wound`): its waits are rejected with `DeadlockError` and it gives
+ * up every lock and pending increment, which is safe because a transaction's writes reach pages only at
+ * commit — a doomed transaction has nothing on any page to undo. The search repeats until the requester
+ * is in no cycle (or is itself the victim).
  */
 import { assert } from '../errors.js';
 import { DeadlockError, LockTimeoutError } from './errors.js';
@@ -33,10 +44,19 @@ export type LockMode = typeof SHARED | typeof ESCROW | typeof EXCLUSIVE;
 /** The transaction side of locking: what it holds and what it waits for. */
 export interface LockOwner {
   readonly id: number;
+  /** Order of the first try's start (smaller is older), kept across retries: decides deadlock victims. */
+  readonly age: number;
   /** Every leaf this owner holds a lock on (released together at the end). */
   readonly held: Leaf[];
   /** Requests this owner is waiting on (usually none or one; more if it runs operations in parallel). */
   readonly waits: Waiter[];
+  /**
+   * The owner was chosen as a deadlock victim: it must reject its waits with `error` (`cancelWaits`), and
+   * give up every lock (`releaseAll`) and anything else it holds, synchronously.
+   */
+  wound(error: Error): void;
+  /** How long this owner's next wait may last, in milliseconds, before `LockTimeoutError`. */
+  waitLimitMs(): number;
 }
 
 export interface Waiter {
@@ -46,11 +66,15 @@ export interface Waiter {
   resolve: () => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout | undefined;
+  /** Neighbours in the page's queue (null at the ends, and once out of it). */
+  previous: Waiter | null;
+  next: Waiter | null;
 }
 
 export interface LockEntry {
   holders: Map<LockOwner, LockMode>;
-  queue: Waiter[];
+  head: Waiter | null;
+  tail: Waiter | null;
 }
 
 export interface LockCounters {
@@ -76,27 +100,28 @@ export class LockManager {
 
   /**
    * Grants `mode` (joined with what `owner` holds) on `leaf`: returns true if granted at once, or a promise
-   * that resolves when granted and rejects with `DeadlockError` (this request closed a cycle) or
-   * `LockTimeoutError` (not granted within `timeoutMs`).
+   * that resolves when granted and rejects with `DeadlockError` (this owner was chosen as a victim) or
+   * `LockTimeoutError` (not granted within `owner.waitLimitMs()`).
    */
-  acquire(owner: LockOwner, leaf: Leaf, mode: LockMode, timeoutMs: number): true | Promise<void> {
+  acquire(owner: LockOwner, leaf: Leaf, mode: LockMode): true | Promise<void> {
     let entry = leaf.lock;
     if (entry === null) {
-      entry = this.entryPool.pop() ?? { holders: new Map(), queue: [] };
+      entry = this.entryPool.pop() ?? { holders: new Map(), head: null, tail: null };
       leaf.lock = entry;
     }
     const current = entry.holders.get(owner) ?? 0;
     const wanted = (current | mode) as LockMode;
     if (wanted === current) return true;
-    if ((current !== 0 || entry.queue.length === 0) && grantable(entry, owner, wanted)) {
+    if ((current !== 0 || entry.head === null) && grantable(entry, owner, wanted)) {
       grant(entry, owner, wanted, current, leaf);
       return true;
     }
-    return this.wait(owner, leaf, entry, wanted, current !== 0, timeoutMs);
+    return this.wait(owner, leaf, entry, wanted, current !== 0);
   }
 
   /** Releases every lock `owner` holds and wakes whoever can now proceed. */
   releaseAll(owner: LockOwner): void {
+    // A grant made while draining one page never adds to `owner.held`, so iterating it in place is safe.
     for (const leaf of owner.held) {
       const entry = leaf.lock;
       assert(entry !== null && entry.holders.delete(owner), 'a held lock is in its page entry');
@@ -107,7 +132,7 @@ export class LockManager {
 
   /** Withdraws every pending request of `owner`, rejecting each with `error`. */
   cancelWaits(owner: LockOwner, error: Error): void {
-    for (const waiter of owner.waits.slice()) this.withdraw(waiter, error);
+    while (owner.waits.length > 0) this.withdraw(owner.waits[owner.waits.length - 1], error);
   }
 
   /** A split moved part of `old`'s key interval to `fresh`: `fresh` gets every lock `old` has, so no holder loses coverage. */
@@ -115,27 +140,26 @@ export class LockManager {
     const entry = old.lock;
     if (entry === null || entry.holders.size === 0) return;
     assert(fresh.lock === null, 'a fresh page has no locks');
-    fresh.lock = { holders: new Map(entry.holders), queue: [] };
+    fresh.lock = { holders: new Map(entry.holders), head: null, tail: null };
     for (const owner of entry.holders.keys()) owner.held.push(fresh);
   }
 
-  private wait(owner: LockOwner, leaf: Leaf, entry: LockEntry, mode: LockMode, upgrade: boolean, timeoutMs: number): Promise<void> {
+  private wait(owner: LockOwner, leaf: Leaf, entry: LockEntry, mode: LockMode, upgrade: boolean): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = { owner, leaf, mode, resolve, reject, timer: undefined };
+      const waiter: Waiter = { owner, leaf, mode, resolve, reject, timer: undefined, previous: null, next: null };
       if (upgrade) {
-        let at = 0;
-        while (at < entry.queue.length && entry.holders.has(entry.queue[at].owner)) at++;
-        entry.queue.splice(at, 0, waiter);
+        let before = entry.head;
+        while (before !== null && entry.holders.has(before.owner)) before = before.next;
+        insertBefore(entry, waiter, before);
       } else {
-        entry.queue.push(waiter);
+        insertBefore(entry, waiter, null);
       }
       owner.waits.push(waiter);
-      if (closesCycle(owner)) {
-        this.counters.deadlocks++;
-        this.withdraw(waiter, new DeadlockError(`transaction ${String(owner.id)} closed a cycle of lock waits on page ${String(leaf.id)} and was chosen as the victim`));
-        return;
-      }
+      this.breakCycles(owner, leaf);
+      // Settled already if the owner was the victim, or if a victim's release let the queue drain to it.
+      if (!owner.waits.includes(waiter)) return;
       this.counters.lockWaits++;
+      const timeoutMs = owner.waitLimitMs();
       waiter.timer = setTimeout(() => {
         this.counters.lockTimeouts++;
         this.withdraw(waiter, new LockTimeoutError(`transaction ${String(owner.id)} waited more than ${String(timeoutMs)} ms for a lock on page ${String(leaf.id)}`));
@@ -143,10 +167,23 @@ export class LockManager {
     });
   }
 
+  /** While `requester` is in a waits-for cycle, wounds the cycle's youngest member. */
+  private breakCycles(requester: LockOwner, leaf: Leaf): void {
+    for (let cycle = findCycle(requester); cycle !== null; cycle = findCycle(requester)) {
+      let victim = cycle[0];
+      for (const member of cycle) if (member.age > victim.age) victim = member;
+      this.counters.deadlocks++;
+      const message = `transaction ${String(victim.id)} was chosen as a deadlock victim: the youngest of ${String(cycle.length)} in a cycle of lock waits closed by transaction ${String(requester.id)} on page ${String(leaf.id)}`;
+      victim.wound(new DeadlockError(message));
+      assert(victim.waits.length === 0 && victim.held.length === 0, 'a wounded transaction holds and waits for nothing');
+      if (victim === requester) return;
+    }
+  }
+
   private withdraw(waiter: Waiter, error: Error): void {
     const entry = waiter.leaf.lock;
     assert(entry !== null, 'a waiter has a page entry');
-    removeItem(entry.queue, waiter);
+    unlink(entry, waiter);
     removeItem(waiter.owner.waits, waiter);
     if (waiter.timer !== undefined) clearTimeout(waiter.timer);
     waiter.reject(error);
@@ -155,16 +192,15 @@ export class LockManager {
 
   /** Grants queued requests from the front while they are compatible; drops the entry when unused. */
   private drain(leaf: Leaf, entry: LockEntry): void {
-    while (entry.queue.length > 0) {
-      const waiter = entry.queue[0];
+    for (let waiter = entry.head; waiter !== null; waiter = entry.head) {
       if (!grantable(entry, waiter.owner, waiter.mode)) break;
-      entry.queue.shift();
+      unlink(entry, waiter);
       removeItem(waiter.owner.waits, waiter);
       if (waiter.timer !== undefined) clearTimeout(waiter.timer);
       grant(entry, waiter.owner, waiter.mode, entry.holders.get(waiter.owner) ?? 0, leaf);
       waiter.resolve();
     }
-    if (entry.holders.size === 0 && entry.queue.length === 0) {
+    if (entry.holders.size === 0 && entry.head === null) {
       leaf.lock = null;
       if (this.entryPool.length < ENTRY_POOL_MAX) this.entryPool.push(entry);
     }
@@ -183,41 +219,76 @@ function grant(entry: LockEntry, owner: LockOwner, mode: LockMode, current: numb
   if (current === 0) owner.held.push(leaf);
 }
 
-/** The owners `waiter` waits for: incompatible holders, and incompatible waiters ahead of it. */
-function blockersOf(waiter: Waiter): LockOwner[] {
-  const entry = waiter.leaf.lock;
-  assert(entry !== null, 'a waiter has a page entry');
-  const blockers: LockOwner[] = [];
-  for (const [holder, held] of entry.holders) {
-    if (holder !== waiter.owner && !compatible(held, waiter.mode)) blockers.push(holder);
-  }
-  for (const ahead of entry.queue) {
-    if (ahead === waiter) break;
-    if (ahead.owner !== waiter.owner && !compatible(ahead.mode, waiter.mode)) blockers.push(ahead.owner);
-  }
-  return blockers;
+/** Puts `waiter` into the queue before `before` (null: at the tail). */
+function insertBefore(entry: LockEntry, waiter: Waiter, before: Waiter | null): void {
+  const previous = before === null ? entry.tail : before.previous;
+  waiter.previous = previous;
+  waiter.next = before;
+  if (previous === null) entry.head = waiter;
+  else previous.next = waiter;
+  if (before === null) entry.tail = waiter;
+  else before.previous = waiter;
 }
 
-/** Depth-first search of the waits-for graph from `start`: true if a path leads back to it. */
-function closesCycle(start: LockOwner): boolean {
-  const visited = new Set<LockOwner>([start]);
+function unlink(entry: LockEntry, waiter: Waiter): void {
+  if (waiter.previous === null) entry.head = waiter.next;
+  else waiter.previous.next = waiter.next;
+  if (waiter.next === null) entry.tail = waiter.previous;
+  else waiter.next.previous = waiter.previous;
+  waiter.previous = null;
+  waiter.next = null;
+}
+
+/**
+ * Appends to `out` the owners `waiter` waits for: incompatible waiters ahead of it up to and including the
+ * nearest EXCLUSIVE one (which stands for everything beyond it), and, if there is none, incompatible holders.
+ */
+function blockersOf(waiter: Waiter, out: LockOwner[]): void {
+  const entry = waiter.leaf.lock;
+  assert(entry !== null, 'a waiter has a page entry');
+  for (let ahead = waiter.previous; ahead !== null; ahead = ahead.previous) {
+    if (ahead.owner === waiter.owner || compatible(ahead.mode, waiter.mode)) continue;
+    out.push(ahead.owner);
+    if (ahead.mode === EXCLUSIVE) return;
+  }
+  for (const [holder, held] of entry.holders) {
+    if (holder !== waiter.owner && !compatible(held, waiter.mode)) out.push(holder);
+  }
+}
+
+/**
+ * Depth-first search of the waits-for graph from `start`: the owners on a path that leads back to `start`
+ * (start first), or null if there is none.
+ */
+function findCycle(start: LockOwner): LockOwner[] | null {
+  const parent = new Map<LockOwner, LockOwner | null>([[start, null]]);
   const stack: LockOwner[] = [start];
+  const blockers: LockOwner[] = [];
   while (stack.length > 0) {
     const owner = stack.pop() as LockOwner;
     for (const waiter of owner.waits) {
-      for (const blocker of blockersOf(waiter)) {
-        if (blocker === start) return true;
-        if (!visited.has(blocker)) {
-          visited.add(blocker);
+      blockers.length = 0;
+      blockersOf(waiter, blockers);
+      for (const blocker of blockers) {
+        if (blocker === start) return pathTo(parent, owner);
+        if (!parent.has(blocker)) {
+          parent.set(blocker, owner);
           stack.push(blocker);
         }
       }
     }
   }
-  return false;
+  return null;
+}
+
+/** The search path from its start to `last`, start first. */
+function pathTo(parent: Map<LockOwner, LockOwner | null>, last: LockOwner): LockOwner[] {
+  const path: LockOwner[] = [];
+  for (let at: LockOwner | null = last; at !== null; at = parent.get(at) ?? null) path.push(at);
+  return path.reverse();
 }
 
 function removeItem<T>(items: T[], item: T): void {
-  const index = items.indexOf(item);
+  const index = items.lastIndexOf(item);
   if (index >= 0) items.splice(index, 1);
 }

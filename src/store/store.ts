@@ -15,9 +15,11 @@ import { assert } from '../errors.js';
 import { encodeCounter } from './counter.js';
 import {
   DeadlockError,
+  LockTimeoutError,
   StoreArgumentError,
   StoreClosedError,
   TransactionAbortedError,
+  TransactionTimeoutError,
 } from './errors.js';
 import { withdrawPending, type EscrowEntry } from './escrow.js';
 import type {
@@ -38,7 +40,7 @@ import type {
 import { Leaf, pageRecords } from './leaf.js';
 import { LockManager } from './locks.js';
 import { createSequence, SequenceCounter } from './sequence.js';
-import { type BufferedWrite, checkTable, KEY_SIZE_MAX_BYTES, TransactionState, type TransactionContext } from './transaction.js';
+import { type BufferedWrite, checkTable, KEY_SIZE_MAX_BYTES, TransactionState, type TransactionContext, type TransactionRun } from './transaction.js';
 import { Tree } from './tree.js';
 import { attachPersistence, type StorePersistenceOptions } from './durability/attach.js';
 
@@ -46,9 +48,19 @@ export const VALUE_SIZE_DEFAULT_BYTES = 64 * 1024;
 export const VALUE_SIZE_MAX_BYTES = 1024 * 1024;
 export const TRANSACTION_WRITES_DEFAULT = 100_000;
 export const LOCK_TIMEOUT_DEFAULT_MS = 5_000;
-export const RETRIES_DEFAULT = 10;
-/** Upper bound of the jittered back-off before a retry, in milliseconds, doubled per attempt up to this. */
-const RETRY_BACKOFF_MAX_MS = 50;
+/** A transaction's deadline: 30 seconds, the bus's default call deadline (a request rarely has longer). */
+export const TRANSACTION_TIMEOUT_DEFAULT_MS = 30_000;
+export const TRANSACTION_TIMEOUT_MAX_MS = 3_600_000;
+export const RETRIES_MAX = 1_000;
+/**
+ * Randomized exponential back-off before a retry: uniform in [0, window), the window starting at 1 ms and
+ * doubling per try up to 100 ms. The randomness spreads victims of one collision apart so they do not meet
+ * again at once; the cap keeps a transaction that lost several times from idling long after the page freed.
+ */
+const RETRY_BACKOFF_FIRST_MS = 1;
+const RETRY_BACKOFF_MAX_MS = 100;
+/** How often running transactions are checked against their deadlines (a waiting one is also bounded by its lock timer). */
+const DEADLINE_SWEEP_MS = 100;
 const SEQUENCE_NAME_MAX_CHARS = 128;
 
 /** A Durability that keeps nothing: the in-memory store never awaits it. */
@@ -70,20 +82,33 @@ export async function openStore(options: OpenStoreOptions & StorePersistenceOpti
 interface Settings {
   valueSizeMaxBytes: number;
   transactionWritesMax: number;
+  timeoutMs: number;
   lockTimeoutMs: number;
-  retries: number;
+  /** Most tries in all; infinite when only the deadline bounds them. */
+  triesMax: number;
+}
+
+interface RunOptions {
+  timeoutMs: number;
+  lockTimeoutMs: number;
+  triesMax: number;
 }
 
 export class StoreEngine implements Store, EngineHooks, TransactionContext {
   readonly locks = new LockManager();
   readonly escrowEntries = new Map<string, EscrowEntry>();
-  readonly counters = { escrowRejections: 0, transactionsCommitted: 0, transactionsAborted: 0, retries: 0 };
+  readonly counters = { escrowRejections: 0, transactionsCommitted: 0, transactionsAborted: 0, retries: 0, transactionTimeouts: 0 };
   readonly valueSizeMaxBytes: number;
   readonly transactionWritesMax: number;
   private readonly tables = new Map<string, Tree>();
   private readonly sequences = new Map<string, SequenceCounter>();
   private readonly extensions = new Map<string, ExtensionReplayer>();
   private readonly active = new Set<Promise<unknown>>();
+  /** Tries whose function is running, for the deadline sweep. */
+  private readonly running = new Set<TransactionState>();
+  private deadlineSweep: NodeJS.Timeout | null = null;
+  /** Lock plans for retries (`TransactionRun.lockPlan`); switched off only to measure what they buy. */
+  learnLockPlan = true;
   private durability: Durability = NO_DURABILITY;
   private nextPageId = 1;
   private nextTransactionId = 1;
@@ -106,9 +131,9 @@ export class StoreEngine implements Store, EngineHooks, TransactionContext {
 
   async transaction<T>(fn: (tx: Transaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     if (typeof fn !== 'function') throw new StoreArgumentError('transaction takes an async function (tx) => …');
-    const { retries, lockTimeoutMs } = this.checkTransactionOptions(options);
+    const runOptions = this.checkTransactionOptions(options);
     this.checkOpen();
-    const running = this.runWithRetries(fn, retries, lockTimeoutMs);
+    const running = this.runWithRetries(fn, runOptions);
     this.active.add(running);
     try {
       return await running;
@@ -136,8 +161,11 @@ export class StoreEngine implements Store, EngineHooks, TransactionContext {
       records += tree.records;
     }
     const { lockWaits, lockTimeouts, deadlocks } = this.locks.counters;
-    const { transactionsCommitted, transactionsAborted, retries, escrowRejections } = this.counters;
-    return { transactionsCommitted, transactionsAborted, lockWaits, lockTimeouts, deadlocks, retries, escrowRejections, pages, records, tables: this.tables.size };
+    const { transactionsCommitted, transactionsAborted, retries, transactionTimeouts, escrowRejections } = this.counters;
+    return {
+      transactionsCommitted, transactionsAborted, lockWaits, lockTimeouts, deadlocks, retries, transactionTimeouts, escrowRejections,
+      pages, records, tables: this.tables.size,
+    };
   }
 
   /** Refuses new transactions, waits for running ones to finish, then closes durability. Idempotent. */
@@ -218,24 +246,50 @@ export class StoreEngine implements Store, EngineHooks, TransactionContext {
 
   // ----- transactions ------------------------------------------------------------------------------------
 
-  private async runWithRetries<T>(fn: (tx: Transaction) => Promise<T>, tries: number, lockTimeoutMs: number): Promise<T> {
+  /**
+   * Runs `fn` until it commits. A try that lost a lock conflict (deadlock victim, lock timeout) is undone and
+   * run again after a randomized exponential back-off, keeping the first try's age and upgrade hints, until
+   * the deadline passes (then `TransactionTimeoutError`) or `triesMax` tries were made.
+   */
+  private async runWithRetries<T>(fn: (tx: Transaction) => Promise<T>, options: RunOptions): Promise<T> {
+    const age = this.nextTransactionId;
+    const run: TransactionRun = {
+      age,
+      lockTimeoutMs: options.lockTimeoutMs,
+      deadlineMs: performance.now() + options.timeoutMs,
+      lockPlan: null,
+      learnLockPlan: this.learnLockPlan,
+    };
     for (let attempt = 1; ; attempt++) {
-      const tx = new TransactionState(this.nextTransactionId++, this, lockTimeoutMs);
+      const tx = new TransactionState(this.nextTransactionId++, this, run);
+      this.running.add(tx);
+      this.armDeadlineSweep();
       let result: T;
       try {
+        if (attempt > 1) await tx.lockPlanned();
         result = await fn(tx);
         if (tx.doomed !== null) throw tx.doomed;
       } catch (error) {
+        this.running.delete(tx);
         this.abort(tx);
         const failure = tx.doomed ?? error;
-        if (failure instanceof DeadlockError && attempt < tries) {
-          this.counters.retries++;
-          await sleep(Math.random() * Math.min(RETRY_BACKOFF_MAX_MS, 2 ** attempt));
-          continue;
+        if (!(failure instanceof DeadlockError || failure instanceof LockTimeoutError)) {
+          throw failure instanceof TransactionAbortedError || failure instanceof TransactionTimeoutError ? failure : error;
         }
-        if (failure instanceof DeadlockError) throw new DeadlockError(`transaction was a deadlock victim on all ${String(tries)} tries`);
-        throw failure instanceof TransactionAbortedError ? failure : error;
+        const remainingMs = run.deadlineMs - performance.now();
+        if (remainingMs <= 0) {
+          this.counters.transactionTimeouts++;
+          throw timedOut(options.timeoutMs, attempt, failure);
+        }
+        if (attempt >= options.triesMax) {
+          throw failure instanceof DeadlockError ? new DeadlockError(`transaction was a deadlock victim on all ${String(attempt)} tries`) : failure;
+        }
+        this.counters.retries++;
+        await sleep(Math.min(remainingMs, backoffMs(attempt)));
+        this.checkNotFailed();
+        continue;
       }
+      this.running.delete(tx);
       if (this.failure !== null) {
         this.abort(tx);
         this.checkOpen();
@@ -243,6 +297,32 @@ export class StoreEngine implements Store, EngineHooks, TransactionContext {
       const durable = this.commit(tx);
       if (durable !== undefined) await this.awaitDurable(durable);
       return result;
+    }
+  }
+
+  /** Keeps one timer armed while any try runs, to wound tries still running at their deadline. */
+  private armDeadlineSweep(): void {
+    if (this.deadlineSweep !== null) return;
+    this.deadlineSweep = setTimeout(() => {
+      this.deadlineSweep = null;
+      this.sweepDeadlines();
+      if (this.running.size > 0) this.armDeadlineSweep();
+    }, DEADLINE_SWEEP_MS);
+    this.deadlineSweep.unref();
+  }
+
+  /**
+   * A try whose function is still running at its deadline loses its locks and pending increments at once,
+   * so a stuck or slow function cannot hold a page for ever; it fails at its next store call or on return.
+   */
+  private sweepDeadlines(): void {
+    const now = performance.now();
+    for (const tx of this.running) {
+      // A waiting try is bounded by its lock timer, which never runs past the deadline.
+      if (tx.doomed === null && tx.waits.length === 0 && tx.deadlineMs <= now) {
+        this.counters.transactionTimeouts++;
+        tx.wound(new TransactionTimeoutError(`transaction ${String(tx.id)} was still running at its deadline; its locks were released`));
+      }
     }
   }
 
@@ -256,10 +336,7 @@ export class StoreEngine implements Store, EngineHooks, TransactionContext {
   }
 
   private abort(tx: TransactionState): void {
-    tx.finished = true;
-    if (tx.waits.length > 0) this.locks.cancelWaits(tx, new StoreArgumentError('the transaction finished while this operation waited for a lock'));
-    tx.discardEscrow();
-    this.locks.releaseAll(tx);
+    tx.discard();
     this.counters.transactionsAborted++;
   }
 
@@ -321,6 +398,11 @@ export class StoreEngine implements Store, EngineHooks, TransactionContext {
     if (this.closed) throw new StoreClosedError('STORE_CLOSED', 'the store is closed');
   }
 
+  /** After a back-off: a store that failed meanwhile runs no more tries (a closing one lets running calls finish). */
+  private checkNotFailed(): void {
+    if (this.failure !== null) this.checkOpen();
+  }
+
   private checkOpenAsync(): Promise<never> | undefined {
     if (this.failure === null && !this.closed) return undefined;
     const error = this.failure !== null
@@ -329,12 +411,13 @@ export class StoreEngine implements Store, EngineHooks, TransactionContext {
     return Promise.reject(error);
   }
 
-  private checkTransactionOptions(options: unknown): { retries: number; lockTimeoutMs: number } {
+  private checkTransactionOptions(options: unknown): RunOptions {
     if (typeof options !== 'object' || options === null) throw new StoreArgumentError('transaction options must be an object');
-    const { retries = this.settings.retries, lockTimeoutMs = this.settings.lockTimeoutMs } = options as TransactionOptions;
-    if (!Number.isSafeInteger(retries) || retries < 1 || retries > 1000) throw new StoreArgumentError('retries must be an integer from 1 to 1,000 (tries in all)');
-    if (!Number.isSafeInteger(lockTimeoutMs) || lockTimeoutMs < 1 || lockTimeoutMs > 3_600_000) throw new StoreArgumentError('lockTimeoutMs must be an integer from 1 to 3,600,000');
-    return { retries, lockTimeoutMs };
+    const { retries, timeoutMs = this.settings.timeoutMs, lockTimeoutMs = this.settings.lockTimeoutMs } = options as TransactionOptions;
+    checkRetries(retries);
+    checkTimeout('timeoutMs', timeoutMs);
+    checkTimeout('lockTimeoutMs', lockTimeoutMs);
+    return { timeoutMs, lockTimeoutMs, triesMax: retries ?? this.settings.triesMax };
   }
 }
 
@@ -342,24 +425,50 @@ function checkOpenOptions(options: unknown): Settings {
   if (typeof options !== 'object' || options === null) throw new StoreArgumentError('openStore options must be an object');
   const o = options as OpenStoreOptions;
   if (o.dir !== undefined && (typeof o.dir !== 'string' || o.dir.length === 0)) throw new StoreArgumentError('dir must be a non-empty string');
+  checkRetries(o.retries);
   const settings: Settings = {
     valueSizeMaxBytes: o.valueSizeMaxBytes ?? VALUE_SIZE_DEFAULT_BYTES,
     transactionWritesMax: o.transactionWritesMax ?? TRANSACTION_WRITES_DEFAULT,
+    timeoutMs: o.timeoutMs ?? TRANSACTION_TIMEOUT_DEFAULT_MS,
     lockTimeoutMs: o.lockTimeoutMs ?? LOCK_TIMEOUT_DEFAULT_MS,
-    retries: o.retries ?? RETRIES_DEFAULT,
+    triesMax: o.retries ?? Number.POSITIVE_INFINITY,
   };
   if (!Number.isSafeInteger(settings.valueSizeMaxBytes) || settings.valueSizeMaxBytes < 0 || settings.valueSizeMaxBytes > VALUE_SIZE_MAX_BYTES) {
     throw new StoreArgumentError(`valueSizeMaxBytes must be an integer from 0 to ${String(VALUE_SIZE_MAX_BYTES)}`);
   }
   if (!Number.isSafeInteger(settings.transactionWritesMax) || settings.transactionWritesMax < 1) throw new StoreArgumentError('transactionWritesMax must be a positive integer');
-  if (!Number.isSafeInteger(settings.lockTimeoutMs) || settings.lockTimeoutMs < 1) throw new StoreArgumentError('lockTimeoutMs must be a positive integer');
-  if (!Number.isSafeInteger(settings.retries) || settings.retries < 1) throw new StoreArgumentError('retries must be a positive integer');
+  checkTimeout('timeoutMs', settings.timeoutMs);
+  checkTimeout('lockTimeoutMs', settings.lockTimeoutMs);
   assert(KEY_SIZE_MAX_BYTES > 0);
   return settings;
 }
 
 function* frozenRecords(pages: Array<{ buf: Uint8Array; count: number }>): Iterable<[Uint8Array, Uint8Array]> {
   for (const { buf, count } of pages) yield* pageRecords(buf, count);
+}
+
+function checkRetries(retries: unknown): void {
+  if (retries === undefined) return;
+  if (typeof retries !== 'number' || !Number.isSafeInteger(retries) || retries < 1 || retries > RETRIES_MAX) {
+    throw new StoreArgumentError(`retries must be an integer from 1 to ${String(RETRIES_MAX)} (tries in all)`);
+  }
+}
+
+function checkTimeout(name: string, value: unknown): void {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > TRANSACTION_TIMEOUT_MAX_MS) {
+    throw new StoreArgumentError(`${name} must be an integer from 1 to ${String(TRANSACTION_TIMEOUT_MAX_MS)} (milliseconds)`);
+  }
+}
+
+/** Randomized exponential back-off before try `attempt + 1` (see RETRY_BACKOFF_MAX_MS). */
+function backoffMs(attempt: number): number {
+  const windowMs = Math.min(RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_FIRST_MS * 2 ** Math.min(attempt - 1, 16));
+  return Math.random() * windowMs;
+}
+
+function timedOut(timeoutMs: number, tries: number, last: Error): TransactionTimeoutError {
+  const message = `transaction did not commit within its timeoutMs of ${String(timeoutMs)} ms (${String(tries)} tries; the last ended: ${last.message})`;
+  return new TransactionTimeoutError(message, { cause: last });
 }
 
 function sleep(ms: number): Promise<void> {

@@ -33,7 +33,7 @@ import {
   TransactionTooLargeError,
 } from './errors.js';
 import { admitIncrement, type EscrowEntry, type EscrowPending, withdrawPending } from './escrow.js';
-import type { CommitExtension, CommitWrite, IncrementOptions, RangeOptions, Transaction } from './interfaces.js';
+import type { CommitExtension, CommitWrite, IncrementOptions, RangeOptions, ReadOptions, Transaction } from './interfaces.js';
 import { Leaf } from './leaf.js';
 import { ESCROW, EXCLUSIVE, type LockManager, type LockMode, type LockOwner, SHARED, type Waiter } from './locks.js';
 import { covers, prefix32, type Tree } from './tree.js';
@@ -43,6 +43,31 @@ export const TABLE_NAME_MAX_CHARS = 128;
 export const EXTENSION_KIND_MAX_CHARS = 128;
 /** Most keys one `getMany` call reads (the same bound as a transaction's writes by default). */
 export const GET_MANY_KEYS_MAX = 100_000;
+/** Most pages a lock plan remembers (see `TransactionRun.lockPlan`); past it, a retry locks the rest as it goes. */
+export const LOCK_PLAN_PAGES_MAX = 1024;
+
+/**
+ * What every try of one `store.transaction` call shares; the engine's retry loop keeps it across tries.
+ *
+ * `lockPlan` is how deadlocks are made rare by design for retries. A try that fails leaves behind the pages
+ * it held or waited for, each with the strongest mode it asked for; the next try takes them all before its
+ * function runs, in page order, so it cannot collide on them again. Two kinds of deadlock are covered: the
+ * upgrade (two transactions read a page SHARED, then both write it, each waiting for the other's SHARED
+ * lock — the retry takes that page EXCLUSIVE at once, as `forUpdate` would, and queues for it instead), and
+ * the lock-order cycle (A then B against B then A — retries take A and B in one global order). Taking a page
+ * the function no longer needs costs only concurrency; pages it needs and the plan misses are locked as usual.
+ */
+export interface TransactionRun {
+  /** The first try's transaction id: smaller is older. Deadlock victims are the youngest. */
+  readonly age: number;
+  readonly lockTimeoutMs: number;
+  /** `performance.now()` time after which the call fails with `TransactionTimeoutError`. */
+  readonly deadlineMs: number;
+  /** Pages earlier tries held or waited for, with the mode to take; null until a try fails. */
+  lockPlan: Map<Leaf, LockMode> | null;
+  /** False only to measure the engine without lock plans (bench/contention.ts). */
+  readonly learnLockPlan: boolean;
+}
 
 /** What a transaction needs from the engine. */
 export interface TransactionContext {
@@ -123,26 +148,61 @@ export class TransactionState implements LockOwner, Transaction {
   constructor(
     readonly id: number,
     private readonly context: TransactionContext,
-    private readonly lockTimeoutMs: number,
+    private readonly run: TransactionRun,
   ) {}
 
-  async get(table: string, key: Uint8Array): Promise<Uint8Array | undefined> {
+  get age(): number {
+    return this.run.age;
+  }
+
+  get deadlineMs(): number {
+    return this.run.deadlineMs;
+  }
+
+  /**
+   * Dooms the transaction and gives up at once every lock, wait and pending increment (a deadlock victim, or
+   * its deadline passed). Safe while its function still runs: its writes are only in its own buffer, and
+   * every later call on it throws `error`.
+   */
+  wound(error: Error): void {
+    if (this.doomed === null) this.doomed = error;
+    this.learnLockPlan();
+    const locks = this.context.locks;
+    locks.cancelWaits(this, error);
+    this.discardEscrow();
+    locks.releaseAll(this);
+  }
+
+  /** Ends an aborted try: withdraws what it waits for and releases what it holds. */
+  discard(): void {
+    this.finished = true;
+    this.learnLockPlan();
+    const locks = this.context.locks;
+    if (this.waits.length > 0) locks.cancelWaits(this, new StoreArgumentError('the transaction finished while this operation waited for a lock'));
+    this.discardEscrow();
+    locks.releaseAll(this);
+  }
+
+  async get(table: string, key: Uint8Array, options?: ReadOptions): Promise<Uint8Array | undefined> {
     this.checkUsable();
     checkTable(table);
     checkKey(key);
+    const mode = readMode(options);
     const tree = this.context.tableFor(table);
+    // An own write means its page is held EXCLUSIVE already (every buffered write locked it so).
     const own = this.ownWrite(table, key);
     if (own !== undefined) return own.value === undefined ? undefined : copyBytes(own.value);
-    const locked = this.lockKey(tree, key, SHARED);
+    const locked = this.lockKey(tree, key, mode);
     return this.readLocked(table, key, locked instanceof Leaf ? locked : await locked);
   }
 
-  async getMany(table: string, keys: readonly Uint8Array[]): Promise<Array<Uint8Array | undefined>> {
+  async getMany(table: string, keys: readonly Uint8Array[], options?: ReadOptions): Promise<Array<Uint8Array | undefined>> {
     this.checkUsable();
     checkTable(table);
     if (!isArray(keys)) throw new StoreArgumentError('getMany keys must be an array of Uint8Array');
     if (keys.length > GET_MANY_KEYS_MAX) throw new StoreArgumentError(`getMany takes at most ${String(GET_MANY_KEYS_MAX)} keys`);
     for (const key of keys) checkKey(key);
+    const mode = readMode(options);
     const tree = this.context.tableFor(table);
     const values = new Array<Uint8Array | undefined>(keys.length);
     for (let i = 0; i < keys.length; i++) {
@@ -153,13 +213,13 @@ export class TransactionState implements LockOwner, Transaction {
         continue;
       }
       // Only a lock that must wait costs an await; the common case stays synchronous within the call.
-      const locked = this.lockKey(tree, key, SHARED);
+      const locked = this.lockKey(tree, key, mode);
       values[i] = this.readLocked(table, key, locked instanceof Leaf ? locked : await locked);
     }
     return values;
   }
 
-  /** `key`'s value once its leaf is SHARED-locked: a write folded in while locking wins over the page. */
+  /** `key`'s value once its leaf is locked: a write folded in while locking wins over the page. */
   private readLocked(table: string, key: Uint8Array, leaf: Leaf): Uint8Array | undefined {
     const converted = this.ownWrite(table, key);
     if (converted !== undefined) return converted.value === undefined ? undefined : copyBytes(converted.value);
@@ -261,11 +321,38 @@ export class TransactionState implements LockOwner, Transaction {
   private acquireLeaf(leaf: Leaf, mode: LockMode): true | Promise<void> {
     const locks = this.context.locks;
     const before = this.escrow.size === 0 ? EXCLUSIVE : locks.modeOf(this, leaf);
-    const granted = locks.acquire(this, leaf, mode, this.lockTimeoutMs);
+    const granted = locks.acquire(this, leaf, mode);
     if (granted !== true) return this.waitFor(granted, leaf);
     if (before !== EXCLUSIVE) this.foldEscrow(leaf);
     return true;
   }
+
+  /** Before the function runs on a retry: takes the pages of the lock plan in page order (see `TransactionRun`). */
+  async lockPlanned(): Promise<void> {
+    const plan = this.run.lockPlan;
+    if (plan === null) return;
+    const pages = [...plan].sort((a, b) => a[0].id - b[0].id);
+    for (const [leaf, mode] of pages) {
+      const granted = this.acquireLeaf(leaf, mode);
+      if (granted !== true) await granted;
+    }
+  }
+
+  /** A try is ending without commit: adds what it held and waited for to the lock plan of the next try. */
+  private learnLockPlan(): void {
+    if (!this.run.learnLockPlan || (this.held.length === 0 && this.waits.length === 0)) return;
+    const plan = (this.run.lockPlan ??= new Map<Leaf, LockMode>());
+    const locks = this.context.locks;
+    for (const leaf of this.held) planPage(plan, leaf, locks.modeOf(this, leaf));
+    for (const waiter of this.waits) planPage(plan, waiter.leaf, waiter.mode);
+  }
+
+  /** The longest this transaction may wait for one lock: `lockTimeoutMs`, and never past its deadline. */
+  waitLimitMs(): number {
+    const remainingMs = Math.ceil(this.run.deadlineMs - performance.now());
+    return Math.max(1, Math.min(this.run.lockTimeoutMs, remainingMs));
+  }
+
 
   /** Awaits a lock; a deadlock or timeout dooms the transaction (it must not commit what it has). */
   private async waitFor(granted: Promise<void>, leaf: Leaf): Promise<void> {
@@ -404,13 +491,13 @@ export class TransactionState implements LockOwner, Transaction {
   }
 
   private async *scanForward(table: string, tree: Tree, bounds: RangeBounds): AsyncGenerator<[Uint8Array, Uint8Array]> {
-    let leaf = bounds.low === null ? await this.lockFirst(tree) : await this.lockAt(tree, bounds.low);
+    let leaf = bounds.low === null ? await this.lockFirst(tree, bounds.mode) : await this.lockAt(tree, bounds.low, bounds.mode);
     let index = bounds.low === null ? 0 : lowerIndex(leaf, bounds.low, bounds.lowInclusive);
     let last: Uint8Array | null = null;
     let yielded = 0;
     while (yielded < bounds.limit) {
       while (index >= leaf.count && leaf.next !== null && !beyondHigh(leaf.next.lowFence, bounds)) {
-        leaf = await this.lockNext(leaf);
+        leaf = await this.lockNext(leaf, bounds.mode);
         index = 0;
       }
       const treeKey = index < leaf.count ? leaf.keyAt(index) : null;
@@ -429,13 +516,13 @@ export class TransactionState implements LockOwner, Transaction {
   }
 
   private async *scanBackward(table: string, tree: Tree, bounds: RangeBounds): AsyncGenerator<[Uint8Array, Uint8Array]> {
-    let leaf = bounds.high === null ? await this.lockLast(tree) : await this.lockAt(tree, bounds.high);
+    let leaf = bounds.high === null ? await this.lockLast(tree, bounds.mode) : await this.lockAt(tree, bounds.high, bounds.mode);
     let index = bounds.high === null ? leaf.count - 1 : upperIndex(leaf, bounds.high, bounds.highInclusive);
     let last: Uint8Array | null = null;
     let yielded = 0;
     while (yielded < bounds.limit) {
       while (index < 0 && leaf.prev !== null && leaf.lowFence !== null && !belowLow(leaf.lowFence, bounds, true)) {
-        leaf = await this.lockPrevious(leaf);
+        leaf = await this.lockPrevious(leaf, bounds.mode);
         index = leaf.count - 1;
       }
       const treeKey = index >= 0 ? leaf.keyAt(index) : null;
@@ -483,42 +570,42 @@ export class TransactionState implements LockOwner, Transaction {
     return writes[low - 1] ?? null;
   }
 
-  private async lockAt(tree: Tree, key: Uint8Array): Promise<Leaf> {
-    const locked = this.lockKey(tree, key, SHARED);
+  private async lockAt(tree: Tree, key: Uint8Array, mode: LockMode): Promise<Leaf> {
+    const locked = this.lockKey(tree, key, mode);
     return locked instanceof Leaf ? locked : await locked;
   }
 
   /** The first leaf never goes away (merges absorb right into left), so no re-check is needed. */
-  private async lockFirst(tree: Tree): Promise<Leaf> {
-    const granted = this.acquireLeaf(tree.first, SHARED);
+  private async lockFirst(tree: Tree, mode: LockMode): Promise<Leaf> {
+    const granted = this.acquireLeaf(tree.first, mode);
     if (granted !== true) await granted;
     return tree.first;
   }
 
-  private async lockLast(tree: Tree): Promise<Leaf> {
+  private async lockLast(tree: Tree, mode: LockMode): Promise<Leaf> {
     for (;;) {
       const leaf = tree.lastLeaf();
-      const granted = this.acquireLeaf(leaf, SHARED);
+      const granted = this.acquireLeaf(leaf, mode);
       if (granted !== true) await granted;
       if (leaf.next === null) return leaf;
     }
   }
 
   /** `leaf` is held, so it cannot split or go away; its successor may split while we wait, which is fine. */
-  private async lockNext(leaf: Leaf): Promise<Leaf> {
+  private async lockNext(leaf: Leaf, mode: LockMode): Promise<Leaf> {
     const next = leaf.next;
     assert(next !== null);
-    const granted = this.acquireLeaf(next, SHARED);
+    const granted = this.acquireLeaf(next, mode);
     if (granted !== true) await granted;
     return next;
   }
 
   /** While we wait for the predecessor it may split, putting a new leaf between: then lock that one too. */
-  private async lockPrevious(leaf: Leaf): Promise<Leaf> {
+  private async lockPrevious(leaf: Leaf, mode: LockMode): Promise<Leaf> {
     for (;;) {
       const previous = leaf.prev;
       assert(previous !== null);
-      const granted = this.acquireLeaf(previous, SHARED);
+      const granted = this.acquireLeaf(previous, mode);
       if (granted !== true) await granted;
       if (leaf.prev === previous) return previous;
     }
@@ -539,6 +626,7 @@ interface RangeBounds {
   highInclusive: boolean;
   reverse: boolean;
   limit: number;
+  mode: LockMode;
 }
 
 /** Is `key` past the range's upper end? (null: the tree's end, never past.) */
@@ -604,12 +692,13 @@ function checkIncrementOptions(options: unknown): { min?: bigint; max?: bigint }
 
 function checkRangeOptions(options: unknown): RangeBounds {
   if (typeof options !== 'object' || options === null) throw new StoreArgumentError('range options must be an object');
-  const { gte, gt, lte, lt, reverse, limit } = options as RangeOptions;
+  const { gte, gt, lte, lt, reverse, limit, forUpdate } = options as RangeOptions;
   if (gte !== undefined && gt !== undefined) throw new StoreArgumentError('range takes gte or gt, not both');
   if (lte !== undefined && lt !== undefined) throw new StoreArgumentError('range takes lte or lt, not both');
   for (const bound of [gte, gt, lte, lt]) if (bound !== undefined) checkKey(bound);
   if (reverse !== undefined && typeof reverse !== 'boolean') throw new StoreArgumentError('range reverse must be a boolean');
   if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 0)) throw new StoreArgumentError('range limit must be a non-negative integer');
+  if (forUpdate !== undefined && typeof forUpdate !== 'boolean') throw new StoreArgumentError('range forUpdate must be a boolean');
   return {
     low: gte ?? gt ?? null,
     lowInclusive: gt === undefined,
@@ -617,5 +706,21 @@ function checkRangeOptions(options: unknown): RangeBounds {
     highInclusive: lt === undefined,
     reverse: reverse ?? false,
     limit: limit ?? Number.POSITIVE_INFINITY,
+    mode: forUpdate === true ? EXCLUSIVE : SHARED,
   };
+}
+
+function planPage(plan: Map<Leaf, LockMode>, leaf: Leaf, mode: number): void {
+  const known = plan.get(leaf);
+  if (known !== undefined) plan.set(leaf, (known | mode) as LockMode);
+  else if (plan.size < LOCK_PLAN_PAGES_MAX && mode !== 0) plan.set(leaf, mode as LockMode);
+}
+
+/** The lock a read takes: SHARED, or EXCLUSIVE with `forUpdate`. */
+function readMode(options: unknown): LockMode {
+  if (options === undefined) return SHARED;
+  if (typeof options !== 'object' || options === null) throw new StoreArgumentError('read options must be an object');
+  const { forUpdate } = options as ReadOptions;
+  if (forUpdate !== undefined && typeof forUpdate !== 'boolean') throw new StoreArgumentError('forUpdate must be a boolean');
+  return forUpdate === true ? EXCLUSIVE : SHARED;
 }

@@ -1,10 +1,11 @@
 // Concurrency tests of store transactions: serializable money movement under interleaving (checked by
 // replaying the commit log, taken from the engine's durability hook in commit order, against a model),
-// gzochi's a1/a2/a3 sequence, phantoms on ranges, deadlock detection with retry, lock timeouts, and undo
-// on throw and tx.abort(). Interleavings are forced with awaits and sleeps, not timing assertions.
+// gzochi's a1/a2/a3 sequence, phantoms on ranges, deadlock detection with the youngest as victim and retry,
+// lock timeouts, and undo on throw and tx.abort(). Interleavings are forced with awaits and sleeps, not timing
+// assertions. Deadlines and the starvation-freedom guarantee are in contention.test.ts.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DeadlockError, LockTimeoutError, openStore, TransactionAbortedError, type Store } from 'purser';
+import { DeadlockError, LockTimeoutError, openStore, TransactionAbortedError, TransactionTimeoutError, type Store } from 'purser';
 import type { CommitRecord } from '../../src/store/interfaces.js';
 import { engineOf, random, sleep, text, u32Key } from './_helpers.js';
 
@@ -144,7 +145,7 @@ test('no phantoms: a range locks every page it covers, including the one where i
   await store.close();
 });
 
-test('a deadlock picks the requester that closes the cycle; the victim is retried and both commit', async () => {
+test('a deadlock picks the youngest in the cycle when it closes the cycle; the victim is retried and both commit', async () => {
   const store = await openStore();
   let attempts = 0;
   const t1 = store.transaction(async (tx) => {
@@ -164,6 +165,31 @@ test('a deadlock picks the requester that closes the cycle; the victim is retrie
   assert.ok(store.stats().retries >= 1);
   const values = await store.transaction(async (tx) => [await tx.get('left', text('k')), await tx.get('right', text('k'))]);
   assert.deepEqual(values.map((v) => new TextDecoder().decode(v)), ['T2', 'T2']);
+  await store.close();
+});
+
+test('a deadlock picks the youngest in the cycle even when an older transaction closes it', async () => {
+  const store = await openStore();
+  const tries = { older: 0, younger: 0 };
+  const order: string[] = [];
+  const older = store.transaction(async (tx) => {
+    tries.older++;
+    await tx.put('left', text('k'), text('older'));
+    await sleep(20);
+    await tx.put('right', text('k'), text('older')); // closes the cycle: the younger one, already waiting, is the victim
+    order.push('older commits');
+  });
+  const younger = store.transaction(async (tx) => {
+    tries.younger++;
+    await tx.put('right', text('k'), text('younger'));
+    await sleep(5);
+    await tx.put('left', text('k'), text('younger')); // waits for the older one
+    order.push('younger commits');
+  });
+  await Promise.all([older, younger]);
+  assert.deepEqual(tries, { older: 1, younger: 2 });
+  assert.deepEqual(order, ['older commits', 'younger commits']);
+  assert.equal(store.stats().deadlocks, 1);
   await store.close();
 });
 
@@ -188,21 +214,46 @@ test('a victim out of retries gets DeadlockError and its writes are undone', asy
   await store.close();
 });
 
-test('a lock wait longer than lockTimeoutMs fails with LockTimeoutError and undoes the waiter', async () => {
+test('a lock wait longer than lockTimeoutMs undoes the try; with retries: 1 it fails with LockTimeoutError', async () => {
   const store = await openStore();
+  let release = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
   const holder = store.transaction(async (tx) => {
     await tx.put('t', text('k'), text('holder'));
-    await sleep(200);
+    await held;
   });
-  await sleep(5);
   const waiter = store.transaction(async (tx) => {
     await tx.put('u', text('k'), text('waiter'));
     await tx.get('t', text('k'));
-  }, { lockTimeoutMs: 30 });
+  }, { lockTimeoutMs: 30, retries: 1 });
   await assert.rejects(waiter, (error) => error instanceof LockTimeoutError && error.code === 'STORE_LOCK_TIMEOUT');
+  release();
   await holder;
   assert.equal(await store.transaction(async (tx) => tx.get('u', text('k'))), undefined);
   assert.equal(store.stats().lockTimeouts, 1);
+  await store.close();
+});
+
+test('lock timeouts are retried until the deadline, then TransactionTimeoutError with the lock timeout as cause', async () => {
+  const store = await openStore();
+  let release = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const holder = store.transaction(async (tx) => {
+    await tx.put('t', text('k'), text('holder'));
+    await held;
+  }, { timeoutMs: 3_600_000 });
+  let tries = 0;
+  const waiter = store.transaction(async (tx) => {
+    tries++;
+    await tx.put('u', text('k'), text('waiter'));
+    await tx.get('t', text('k'));
+  }, { lockTimeoutMs: 10, timeoutMs: 200 });
+  await assert.rejects(waiter, (error) => error instanceof TransactionTimeoutError && error.code === 'STORE_TRANSACTION_TIMEOUT' && error.cause instanceof LockTimeoutError);
+  assert.ok(tries >= 2, 'the timed-out wait was retried');
+  assert.equal(store.stats().transactionTimeouts, 1);
+  release();
+  await holder;
+  assert.equal(await store.transaction(async (tx) => tx.get('u', text('k'))), undefined);
   await store.close();
 });
 
