@@ -8,6 +8,7 @@
  *
  * Parts that come later (the bus listener, the TigerBeetle listener) add their rows here.
  */
+import { CLOCK_TOLERANCE_MS_DEFAULT } from '../ledger/clock.js';
 import { parseArgs } from 'node:util';
 import { DEFAULT_BUS_PORT } from '../wire/bus-protocol.js';
 import { ConfigError } from '../errors.js';
@@ -42,6 +43,8 @@ export interface NodeConfig {
   logPretty: boolean | 'auto';
   /** How long a graceful shutdown may take before the node gives up waiting and exits. */
   shutdownTimeoutMs: number;
+  /** How far the wall clock may disagree with monotonic time and still be believed by the ledger. */
+  ledgerClockToleranceMs: number;
 }
 
 export const DEFAULT_HTTP_PORT = 7780;
@@ -60,6 +63,7 @@ export function defaultConfig(): NodeConfig {
     logLevel: 'info',
     logPretty: 'auto',
     shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS,
+    ledgerClockToleranceMs: CLOCK_TOLERANCE_MS_DEFAULT,
   };
 }
 
@@ -85,6 +89,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'tbAddress', flag: 'tb-address', env: 'PURSER_TB_ADDRESS', kind: 'string', valueName: 'host:port|port|off', help: 'TigerBeetle client protocol listener (tigerbeetle-node connects here), e.g. 127.0.0.1:3000' },
   { key: 'logLevel', flag: 'log-level', env: 'PURSER_LOG_LEVEL', kind: 'log_level', valueName: 'level', help: `one of ${LOG_LEVELS.join(', ')}` },
   { key: 'logPretty', flag: 'log-pretty', env: 'PURSER_LOG_PRETTY', kind: 'tristate', valueName: 'auto|true|false', help: 'human-readable logs; auto = when stdout is a terminal' },
+  { key: 'ledgerClockToleranceMs', flag: 'ledger-clock-tolerance-ms', env: 'PURSER_LEDGER_CLOCK_TOLERANCE_MS', kind: 'duration_ms', valueName: 'ms', help: 'wall-clock steps beyond this (against monotonic time) are not believed by the ledger' },
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout-ms', env: 'PURSER_SHUTDOWN_TIMEOUT_MS', kind: 'duration_ms', valueName: 'ms', help: 'longest graceful shutdown before forcing exit' },
 ];
 
@@ -173,6 +178,9 @@ export function validateConfig(config: NodeConfig): NodeConfig {
   if (!LOG_LEVELS.includes(config.logLevel)) fail(`logLevel must be one of ${LOG_LEVELS.join(', ')}`);
   if (config.logPretty !== 'auto' && typeof config.logPretty !== 'boolean') fail('logPretty must be auto, true or false');
   if (!Number.isInteger(config.shutdownTimeoutMs) || config.shutdownTimeoutMs < 0) fail('shutdownTimeoutMs must be a non-negative integer');
+  if (!Number.isInteger(config.ledgerClockToleranceMs) || config.ledgerClockToleranceMs < 0 || config.ledgerClockToleranceMs > 86_400_000) {
+    fail('ledgerClockToleranceMs must be an integer from 0 to 86,400,000');
+  }
   return config;
 }
 

@@ -100,7 +100,7 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
   };
   try {
     store = await openNodeStore(dataDir, stopOnStoreFailure, storeFileSystem);
-    ledger = await openLedger({ store, logger });
+    ledger = await openLedger({ store, logger, clockToleranceMs: config.ledgerClockToleranceMs });
   } catch (error) {
     await store?.close();
     await http.close();
