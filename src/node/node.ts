@@ -1,19 +1,21 @@
 /**
- * A node: one process hosting the parts (today: the HTTP listener with health and metrics; the store,
- * ledger, bus and outbox attach here as they land). `startNode` is what `purser start` runs and what
- * programs and tests call; it installs no signal handlers — the CLI does that — so it can be embedded.
+ * A node: one process hosting the parts — the store, the ledger on it, the HTTP listener (health, metrics,
+ * the store's and the bus's routes), the bus with its TCP listener, the TigerBeetle listener — and the
+ * owner of every adapter between a part and the outside (`node/`: routes, metrics, listeners).
+ * `startNode` is what `purser start` runs and what programs and tests call; it installs no signal
+ * handlers — the CLI does that — so it can be embedded.
  */
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { NodeError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { defaultConfig, validateConfig, type NodeConfig } from './config.js';
-import { startHttpListener, type HttpListener } from './listeners/http.js';
+import { startHttpListener } from './listeners/http.js';
 import { createLogger, type Logger } from './logger.js';
 import { createNodeMetrics, type NodeMetrics } from './metrics.js';
 import { createBus } from '../bus/bus.js';
 import { busHttpRoutes } from './bus-routes.js';
-import { startBusListener } from './listeners/bus.js';
+import { startBusListener, type BusListener } from './listeners/bus.js';
 import { parseTigerBeetleAddress } from './listeners/tigerbeetle/address.js';
 import { startTigerBeetleListener } from './listeners/tigerbeetle/listener.js';
 import type { Bus } from '../bus/interfaces.js';
@@ -23,6 +25,7 @@ import { openLedger } from '../ledger/open.js';
 import { openNodeStore, registerStoreMetrics, storeHttpRoutes } from './store.js';
 import { healthResponse, type NodePhase } from './health.js';
 import { registerLedgerMetrics } from './ledger.js';
+import { NodeParts } from './parts.js';
 import type { FileSystem } from '../store/durability/fs.js';
 
 export interface StartNodeOptions extends Partial<NodeConfig> {
@@ -67,29 +70,7 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
   if (overrides.busPort === undefined && config.httpPort === 0) config.busPort = 0;
   const logger = givenLogger ?? createLogger({ level: config.logLevel, pretty: config.logPretty });
   const startedAt = Date.now();
-
-  let dataDir: string | undefined;
-  if (!config.memory) {
-    dataDir = resolve(config.dir);
-    try {
-      await mkdir(dataDir, { recursive: true });
-    } catch (error) {
-      throw new NodeError('NODE_DATA_DIR', `cannot create data directory ${dataDir}: ${(error as Error).message}; choose another with --dir or run with --memory`, { cause: error });
-    }
-  }
-
-  // The HTTP listener comes first, so /health answers 503 ("recovering") while the store replays its log
-  // and the ledger loads, which takes a while on a large data directory.
-  const metrics = createNodeMetrics();
-  let phase: NodePhase = 'starting';
-  let store: Store | undefined;
-  let ledger: Ledger | undefined;
-  const http: HttpListener = await startHttpListener({ host: config.httpHost, port: config.httpPort, logger, metrics });
-  http.route('GET', '/health', () => healthResponse({
-    phase, store, ledger,
-    details: () => ({ version: VERSION, pid: process.pid, uptimeMs: Date.now() - startedAt, dataDir: dataDir ?? null, memory: config.memory }),
-  }));
-  http.route('GET', '/metrics', async () => ({ status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType }));
+  const dataDir = config.memory ? undefined : await createDataDir(config.dir);
 
   // A failed write or fsync stops the node: the store already refuses every commit; nothing is retried.
   let node: PurserNode | undefined = undefined; // set below; the failure handler needs it
@@ -98,37 +79,37 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
     const done = () => (onFatal ?? (() => (process.exitCode = 1)))(error);
     void node?.close().then(done, done);
   };
-  try {
-    store = await openNodeStore(dataDir, stopOnStoreFailure, storeFileSystem);
-    ledger = await openLedger({ store, logger, clockToleranceMs: config.ledgerClockToleranceMs });
-  } catch (error) {
-    await store?.close();
-    await http.close();
-    throw error;
-  }
-  registerStoreMetrics(metrics.registry, store);
-  registerLedgerMetrics(metrics.registry, ledger);
-  // The bus drains on close for up to half the shutdown timeout, leaving the rest for the other parts.
-  const bus = createBus({ logger, metricsRegistry: metrics.registry });
-  for (const route of busHttpRoutes(bus)) http.route(route.method, route.path, route.handler);
-  // The bus listener also serves the ledger's Client methods to connect() clients.
-  const busListener = await startBusListener({ host: config.busHost, port: config.busPort, bus, logger, ledger, metricsRegistry: metrics.registry }).catch(async (error: unknown) => {
-    await Promise.all([http.close(), bus.close()]);
-    await ledger.close();
-    await store.close();
-    throw error;
-  });
+  const metrics = createNodeMetrics();
+  let phase: NodePhase = 'starting';
+  let store: Store | undefined;
+  let ledger: Ledger | undefined;
+  // Each part starts on the ones before it and closes before them (see parts.ts). The HTTP listener comes
+  // first, so /health answers 503 ("recovering") while the store replays its log and the ledger loads,
+  // which takes a while on a large data directory.
+  const parts = new NodeParts(logger);
+  const http = await parts.start('HTTP listener', () => startHttpListener({ host: config.httpHost, port: config.httpPort, logger, metrics }), (http) => http.close());
+  http.route('GET', '/health', () => healthResponse({
+    phase, store, ledger,
+    details: () => ({ version: VERSION, pid: process.pid, uptimeMs: Date.now() - startedAt, dataDir: dataDir ?? null, memory: config.memory }),
+  }));
+  http.route('GET', '/metrics', async () => ({ status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType }));
+  const nodeStore = (store = await parts.start('store', () => openNodeStore(dataDir, stopOnStoreFailure, storeFileSystem), (store) => store.close()));
+  const nodeLedger = (ledger = await parts.start('ledger', () => openLedger({ store: nodeStore, logger, clockToleranceMs: config.ledgerClockToleranceMs }), (ledger) => ledger.close()));
+  registerStoreMetrics(metrics.registry, nodeStore);
+  registerLedgerMetrics(metrics.registry, nodeLedger);
+  // The bus drains on close for up to half the shutdown timeout, leaving the rest for the other parts;
+  // its listener answers the network calls in flight (it waits for them) while it drains.
+  const drainTimeoutMs = Math.floor(config.shutdownTimeoutMs / 2);
+  const { bus, busListener } = await parts.start('bus', () => startBus(config, logger, metrics, nodeLedger),
+    ({ bus, busListener }) => Promise.all([busListener.close({ drainTimeoutMs }), bus.close({ drainTimeoutMs })]));
   // The official TigerBeetle client's protocol, serving the node's ledger (off unless --tb-address is given).
+  // Its clients are cut off first on close; requests already executing finish before the ledger closes.
   const tbAddress = parseTigerBeetleAddress(config.tbAddress);
-  const tigerbeetle = tbAddress === undefined ? undefined : await startTigerBeetleListener({ ...tbAddress, ledger, logger, metricsRegistry: metrics.registry }).catch(async (error: unknown) => {
-    await Promise.all([http.close(), bus.close(), busListener.close()]);
-    await ledger.close();
-    await store.close();
-    throw error;
-  });
-  for (const route of storeHttpRoutes(store)) http.route(route.method, route.path, route.handler);
-  phase = 'serving';
+  const tigerbeetle = tbAddress === undefined ? undefined
+    : await parts.start('TigerBeetle listener', () => startTigerBeetleListener({ ...tbAddress, ledger: nodeLedger, logger, metricsRegistry: metrics.registry }), (listener) => listener.close());
 
+  for (const route of [...busHttpRoutes(bus), ...storeHttpRoutes(nodeStore)]) http.route(route.method, route.path, route.handler);
+  phase = 'serving';
   logger.info({ http: http.address.url, bus: `${busListener.address.host}:${busListener.address.port}`, dataDir: dataDir ?? '(memory)', version: VERSION }, 'purser node started');
 
   let closing: Promise<void> | undefined;
@@ -140,26 +121,38 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
     metrics,
     bus,
     busListener: busListener.address,
-    store,
-    ledger,
+    store: nodeStore,
+    ledger: nodeLedger,
     tigerbeetle: tigerbeetle?.address,
     close() {
       phase = 'stopping';
-      closing ??= (async () => {
-        // TigerBeetle clients are cut off first; requests already executing finish before the ledger closes.
-        await tigerbeetle?.close();
-        // Network callers in flight are answered (the listener waits for them) while the bus drains.
-        const drainTimeoutMs = Math.floor(config.shutdownTimeoutMs / 2);
-        await Promise.all([busListener.close({ drainTimeoutMs }), bus.close({ drainTimeoutMs })]);
-        await http.close();
-        await ledger.close();
-        await store.close();
-        logger.info('purser node stopped');
-      })();
+      closing ??= parts.closeAll().then(() => logger.info('purser node stopped'));
       return closing;
     },
   };
   return node;
+}
+
+async function createDataDir(dir: string): Promise<string> {
+  const dataDir = resolve(dir);
+  try {
+    await mkdir(dataDir, { recursive: true });
+  } catch (error) {
+    throw new NodeError('NODE_DATA_DIR', `cannot create data directory ${dataDir}: ${(error as Error).message}; choose another with --dir or run with --memory`, { cause: error });
+  }
+  return dataDir;
+}
+
+/** The bus and its TCP listener, which also serves the ledger's Client methods to connect() clients. */
+async function startBus(config: NodeConfig, logger: Logger, metrics: NodeMetrics, ledger: Ledger): Promise<{ bus: Bus; busListener: BusListener }> {
+  const bus = createBus({ logger, metricsRegistry: metrics.registry });
+  try {
+    const busListener = await startBusListener({ host: config.busHost, port: config.busPort, bus, logger, ledger, metricsRegistry: metrics.registry });
+    return { bus, busListener };
+  } catch (error) {
+    await bus.close();
+    throw error;
+  }
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
