@@ -1,0 +1,126 @@
+// A million holds expiring at once (a node down longer than the timeout of a million card authorizations):
+// in memory, then on disk with the expiring process killed (SIGKILL) in the middle and the rest expired
+// after restart. Every request must succeed and see every due hold released; the books must balance; each
+// hold must end `expired` exactly once (a post of any of them is `pending_transfer_expired`).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { CreateTransferStatus as TS, openLedger, TransferFlags as TF, type Ledger } from 'purser';
+import { PendingStatus } from '../../src/ledger/state.js';
+import { account, FakeClock, NS_PER_S, transfer } from './_client.js';
+
+const HOLDS = 1_000_000;
+const ACCOUNTS = 100;
+const BATCH = 8189;
+const quiet = { error: () => undefined, warn: () => undefined };
+const work = mkdtempSync(join(tmpdir(), 'purser-expiry-million-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+/** 100 accounts and a million 1-unit holds with a 1-second timeout, all made at the same clock time. */
+async function makeHolds(ledger: Ledger): Promise<void> {
+  await ledger.createAccounts(Array.from({ length: ACCOUNTS }, (_, i) => account(BigInt(i + 1))));
+  for (let first = 0; first < HOLDS; first += BATCH) {
+    const count = Math.min(BATCH, HOLDS - first);
+    const batch = Array.from({ length: count }, (_, i) => {
+      const n = first + i;
+      return transfer(BigInt(1_000_000 + n), BigInt(1 + (n % ACCOUNTS)), BigInt(1 + ((n + 1) % ACCOUNTS)), 1n, { flags: TF.pending, timeout: 1 });
+    });
+    const results = await ledger.createTransfers(batch);
+    assert.ok(results.every((r) => r.status === TS.created));
+  }
+}
+
+async function pendingTotal(ledger: Ledger): Promise<bigint> {
+  const accounts = await ledger.lookupAccounts(Array.from({ length: ACCOUNTS }, (_, i) => BigInt(i + 1)));
+  assert.equal(accounts.length, ACCOUNTS);
+  return accounts.reduce((sum, a) => sum + a.debits_pending + a.credits_pending, 0n);
+}
+
+function countStatus(ledger: Ledger, status: PendingStatus): number {
+  let count = 0;
+  for (const info of ledger.state.pending.values()) if (info.status === status) count++;
+  return count;
+}
+
+async function assertAllExpired(ledger: Ledger): Promise<void> {
+  assert.equal(await pendingTotal(ledger), 0n, 'every hold released');
+  assert.equal(countStatus(ledger, PendingStatus.expired), HOLDS);
+  const post = await ledger.createTransfers([transfer(5n, 0n, 0n, 1n, { flags: TF.post_pending_transfer, pending_id: BigInt(1_000_000 + HOLDS - 1), ledger: 0, code: 0 })]);
+  assert.equal(post[0].status, TS.pending_transfer_expired);
+  const [first] = await ledger.lookupAccounts([1n]);
+  assert.equal(first.debits_posted + first.credits_posted, 0n, 'nothing was posted');
+}
+
+test('in memory: a million holds expire at once in bounded steps; the first request after sees them all released', async () => {
+  const clock = new FakeClock();
+  const ledger = await openLedger({ clock: clock.read, logger: quiet });
+  await makeHolds(ledger);
+  assert.equal(await pendingTotal(ledger), BigInt(2 * HOLDS));
+  clock.advanceSeconds(2);
+  const steps = ledger.stats().expirySteps;
+  await assertAllExpired(ledger);
+  assert.ok(ledger.stats().expirySteps - steps >= Math.ceil(HOLDS / BATCH), 'bounded steps, at most 8,189 holds each');
+  assert.equal(ledger.stats().transfersExpired, HOLDS);
+  assert.equal(ledger.stats().internalErrors, 0);
+  await ledger.close();
+});
+
+async function bundleChild(): Promise<string> {
+  const outfile = join(work, 'expiry-child.mjs');
+  await build({
+    entryPoints: [fileURLToPath(new URL('./_expiry-child.ts', import.meta.url))],
+    bundle: true, platform: 'node', format: 'esm', target: 'node20', conditions: ['purser-source'], outfile, logLevel: 'silent',
+  });
+  return outfile;
+}
+
+/** Runs the child (which expires in the background and reports progress) and kills it mid-way. */
+function expireAndKill(script: string, dir: string, nowNs: bigint): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, dir, String(nowNs)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let buffered = '';
+    let stderr = '';
+    let seen = 0;
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        seen = Number(buffered.slice(0, newline).split(' ')[1]);
+        buffered = buffered.slice(newline + 1);
+        if (seen >= HOLDS / 5) child.kill('SIGKILL');
+      }
+    });
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('exit', (_code, signal) => {
+      if (signal !== 'SIGKILL') reject(new Error(`child exited on its own after ${seen} expiries: ${stderr}`));
+      else resolve(seen);
+    });
+  });
+}
+
+test('on disk: a million holds, the expiring process killed mid-way (SIGKILL), the rest expire after restart', async () => {
+  const dir = join(work, 'ledger');
+  const clock = new FakeClock();
+  const ledger = await openLedger({ dir, clock: clock.read, logger: quiet });
+  await makeHolds(ledger);
+  await ledger.close();
+
+  const nowNs = clock.nowNs + 10n * NS_PER_S;
+  const reported = await expireAndKill(await bundleChild(), dir, nowNs);
+  assert.ok(reported >= HOLDS / 5 && reported < HOLDS, `killed mid-way (${reported} expired)`);
+
+  clock.nowNs = nowNs;
+  const reopened = await openLedger({ dir, clock: clock.read, logger: quiet });
+  // Read before any request or background step: what the killed process committed survived, and not all.
+  const durable = countStatus(reopened, PendingStatus.expired);
+  assert.ok(durable >= reported && durable < HOLDS, `${durable} expiries were durable when killed`);
+  assert.equal(countStatus(reopened, PendingStatus.pending), HOLDS - durable);
+  await assertAllExpired(reopened);
+  assert.equal(reopened.stats().transfersExpired, HOLDS - durable, 'each hold expired once: none again after restart');
+  await reopened.close();
+});
