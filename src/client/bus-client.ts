@@ -18,7 +18,8 @@ import { asError } from '../errors.js';
 import { DeadlineHeap, type Deadlined } from '../util/deadlines.js';
 import type { ClientError } from './errors.js';
 import type { Connection } from './connection.js';
-import { CALL_ID_MAX, DataError, FRAME_BYTES_MAX, SERVICE_NAME_BYTES_MAX, TOO_LARGE, type ReplyFrame } from '../wire/bus-protocol.js';
+import { CALL_ID_MAX, FRAME_BYTES_MAX, SERVICE_NAME_BYTES_MAX, TOO_LARGE, type ReplyFrame } from '../wire/bus-protocol.js';
+import { DataError } from '../wire/errors.js';
 
 /** Encoded service names are cached up to this many, so the hot path does not re-encode them. */
 const SERVICE_NAME_CACHE_MAX = 1024;

@@ -10,9 +10,11 @@
 import { Socket, isIP } from 'node:net';
 import { ClientError } from './errors.js';
 import {
-  ErrorReason, FRAME_BYTES_MAX, FrameDecoder, FrameReader, FrameWriter, Op, PROTOCOL_VERSION, ProtocolViolation,
-  type Frame, type LedgerReplyFrame, type ReplyFrame,
+  ErrorReason, FRAME_BYTES_MAX, Op, PROTOCOL_VERSION, type Frame, type LedgerReplyFrame, type ReplyFrame,
 } from '../wire/bus-protocol.js';
+import { FrameDecoder, FrameReader } from '../wire/bus-reader.js';
+import { FrameWriter } from '../wire/bus-writer.js';
+import { ProtocolViolation } from '../wire/errors.js';
 
 /** How long close() waits for the node to close its side before destroying the socket. */
 const CLOSE_LINGER_MS = 1000;

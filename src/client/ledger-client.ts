@@ -18,7 +18,8 @@ import {
   TRANSFER_SIZE_BYTES, decodeAccount, decodeAccountBalance, decodeCreateResult, decodeTransfer, encodeAccount, encodeAccountFilter,
   encodeQueryFilter, encodeTransfer, writeU128,
 } from '../wire/tigerbeetle/codec.js';
-import { ErrorReason, LedgerStatus, Op, ProtocolViolation, type LedgerReplyFrame } from '../wire/bus-protocol.js';
+import { ErrorReason, LedgerStatus, Op, type LedgerReplyFrame } from '../wire/bus-protocol.js';
+import { ProtocolViolation } from '../wire/errors.js';
 
 /** A ledger request in flight: how to read its results, and whom to give them. */
 interface LedgerPending {

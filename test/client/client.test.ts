@@ -10,7 +10,8 @@ import {
   ClientError, InvalidArgumentError, ServiceFailure, ServiceReply, TPGETANY, TPNOBLOCK, TPNOREPLY, TPNOTIME, XatmiError, connect, createBus,
   type Bus, type BusClient,
 } from 'purser';
-import { FRAME_BYTES_MAX, FrameWriter } from '../../src/wire/bus-protocol.js';
+import { FRAME_BYTES_MAX } from '../../src/wire/bus-protocol.js';
+import { FrameWriter } from '../../src/wire/bus-writer.js';
 import { startBusListener, type BusListener } from '../../src/node/listeners/bus.js';
 
 const silent = pino({ level: 'silent' });

@@ -6,9 +6,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  DataError, DataKind, ErrorReason, FRAME_BYTES_MAX, FrameDecoder, FrameReader, FrameWriter, Op, PROTOCOL_VERSION, ProtocolViolation,
-  TOO_LARGE, VALUES_BATCH_COUNT_MAX, type Frame,
+  DataKind, ErrorReason, FRAME_BYTES_MAX, Op, PROTOCOL_VERSION, TOO_LARGE, VALUES_BATCH_COUNT_MAX, type Frame,
 } from '../../src/wire/bus-protocol.js';
+import { FrameDecoder, FrameReader } from '../../src/wire/bus-reader.js';
+import { FrameWriter } from '../../src/wire/bus-writer.js';
+import { DataError, ProtocolViolation } from '../../src/wire/errors.js';
 
 function decodeAll(bodies: Buffer[]): Frame[] {
   const decoder = new FrameDecoder();

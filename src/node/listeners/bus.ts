@@ -25,9 +25,11 @@ import { PurserError, NodeError, asError, assert } from '../../errors.js';
 import { XatmiError } from '../../bus/errors.js';
 import { TPNOREPLY, TPNOTIME, type Bus, type CallOptions, type Reply } from '../../bus/interfaces.js';
 import {
-  DataError, ErrorReason, FRAME_BYTES_MAX, TOO_LARGE, FrameDecoder, FrameReader, FrameWriter, LedgerStatus, Op, PROTOCOL_VERSION, ProtocolViolation,
-  ledgerFrameBytes, type CallFrame, type Frame, type LedgerFrame, type LedgerStatusValue, type XatmiCodeName,
+  ErrorReason, FRAME_BYTES_MAX, TOO_LARGE, LedgerStatus, Op, PROTOCOL_VERSION, ledgerFrameBytes, type CallFrame, type Frame, type LedgerFrame, type LedgerStatusValue, type XatmiCodeName,
 } from '../../wire/bus-protocol.js';
+import { FrameDecoder, FrameReader } from '../../wire/bus-reader.js';
+import { FrameWriter } from '../../wire/bus-writer.js';
+import { DataError, ProtocolViolation } from '../../wire/errors.js';
 import type { Logger } from '../logger.js';
 import type { Client } from '../../ledger/types.js';
 import { LedgerBatchTooLargeError, LedgerClosedError, LedgerInvalidRequestError } from '../../ledger/errors.js';

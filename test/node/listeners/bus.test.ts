@@ -9,7 +9,9 @@ import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { ClientError, connect, createBus, type Bus } from 'purser';
-import { ErrorReason, FRAME_BYTES_MAX, FrameDecoder, FrameReader, FrameWriter, Op, PROTOCOL_VERSION, type Frame } from '../../../src/wire/bus-protocol.js';
+import { ErrorReason, FRAME_BYTES_MAX, Op, PROTOCOL_VERSION, type Frame } from '../../../src/wire/bus-protocol.js';
+import { FrameDecoder, FrameReader } from '../../../src/wire/bus-reader.js';
+import { FrameWriter } from '../../../src/wire/bus-writer.js';
 import { startBusListener, type BusListener } from '../../../src/node/listeners/bus.js';
 
 let bus: Bus;
