@@ -16,6 +16,7 @@
  * value (an after-image). Reading a counter (`tx.counter`, `tx.get`, ranges) takes SHARED, which waits for
  * every other ESCROW holder of the page: a serializable read sees no half-known value.
  */
+import { bytesToMapKey } from './bytes.js';
 import { EscrowBoundError } from './errors.js';
 import { COUNTER_MAX, COUNTER_MIN } from './counter.js';
 import type { Tree } from './tree.js';
@@ -75,4 +76,9 @@ export function withdrawPending(pending: EscrowPending): boolean {
   entry.pendingUp -= up(pending.delta);
   entry.participants--;
   return entry.participants === 0;
+}
+
+/** Escrow entries are keyed by table and key; table names contain no NUL, so the join is unambiguous. */
+export function escrowKey(table: string, key: Uint8Array): string {
+  return table + '\u0000' + bytesToMapKey(key);
 }

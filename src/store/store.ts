@@ -12,7 +12,6 @@
  * never half-applied.
  */
 import { assert } from '../errors.js';
-import { encodeCounter } from './counter.js';
 import {
   DeadlockError,
   LockTimeoutError,
@@ -21,7 +20,7 @@ import {
   TransactionAbortedError,
   TransactionTimeoutError,
 } from './errors.js';
-import { withdrawPending, type EscrowEntry } from './escrow.js';
+import type { EscrowEntry } from './escrow.js';
 import type {
   CommitRecord,
   Durability,
@@ -40,7 +39,8 @@ import type {
 import { Leaf, pageRecords } from './leaf.js';
 import { LockManager } from './locks.js';
 import { createSequence, SequenceCounter } from './sequence.js';
-import { type BufferedWrite, checkTable, KEY_SIZE_MAX_BYTES, TransactionState, type TransactionContext, type TransactionRun } from './transaction.js';
+import { checkTable, KEY_SIZE_MAX_BYTES } from './checks.js';
+import { TransactionState, type TransactionContext, type TransactionRun } from './transaction.js';
 import { Tree } from './tree.js';
 import { attachPersistence, type StorePersistenceOptions } from './durability/attach.js';
 
@@ -342,9 +342,7 @@ export class StoreEngine implements Store, EngineHooks, TransactionContext {
 
   /** The synchronous commit step (see the file comment). */
   private commit(tx: TransactionState): Promise<void> | undefined {
-    tx.finished = true;
-    if (tx.waits.length > 0) this.locks.cancelWaits(tx, new StoreArgumentError('the transaction function returned while this operation waited for a lock; await every operation'));
-    const writes = this.collectWrites(tx);
+    const { writes, record } = tx.seal();
     const emptied = new Map<Leaf, Tree>();
     for (const write of writes) {
       const tree = this.tableFor(write.table);
@@ -355,33 +353,11 @@ export class StoreEngine implements Store, EngineHooks, TransactionContext {
         if (leaf !== null) emptied.set(leaf, tree);
       }
     }
-    let durable: Promise<void> | undefined;
-    if (writes.length === 0 && tx.extensions.length === 0) {
-      durable = this.durability.durableNow();
-    } else {
-      const logged = tx.replacedTables.size === 0 ? writes : writes.filter((write) => !tx.replacedTables.has(write.table));
-      durable = this.durability.logCommit({ writes: logged, extensions: tx.extensions });
-    }
-    this.locks.releaseAll(tx);
+    const durable = record === null ? this.durability.durableNow() : this.durability.logCommit(record);
+    tx.release();
     for (const [leaf, tree] of emptied) tree.mergeIfUnderfull(leaf, (candidate) => candidate.lock === null);
     this.counters.transactionsCommitted++;
     return durable;
-  }
-
-  /** Buffered writes plus escrow after-images, in (table, key) order. Moves escrow deltas into committed values. */
-  private collectWrites(tx: TransactionState): BufferedWrite[] {
-    for (const [entryKey, pending] of tx.escrow) {
-      const value = pending.entry.committed + pending.delta;
-      pending.entry.committed = value;
-      if (withdrawPending(pending)) this.escrowEntries.delete(entryKey);
-      tx.addAfterImage(pending, encodeCounter(value));
-    }
-    tx.escrow.clear();
-    const tables = [...tx.writes.keys()].sort();
-    if (tables.length === 1) return tx.sortedWrites(tables[0]);
-    const all: BufferedWrite[] = [];
-    for (const table of tables) for (const write of tx.sortedWrites(table)) all.push(write);
-    return all;
   }
 
   private sequenceCounter(name: string): SequenceCounter {
