@@ -272,7 +272,7 @@ export class StateMachine {
     if (dr.ledger !== cr.ledger) return TransferStatus.accounts_must_have_the_same_ledger;
     if (t.ledger !== dr.ledger) return TransferStatus.transfer_must_have_the_same_ledger_as_accounts;
     if ((t.flags & TransferFlags.imported) !== 0) {
-      if (this.importedTransferRegresses(timestamp)) return TransferStatus.imported_event_timestamp_must_not_regress;
+      if (this.importedTransferRegresses(timestamp, dr, cr)) return TransferStatus.imported_event_timestamp_must_not_regress;
       if (timestamp <= dr.timestamp) return TransferStatus.imported_event_timestamp_must_postdate_debit_account;
       if (timestamp <= cr.timestamp) return TransferStatus.imported_event_timestamp_must_postdate_credit_account;
       if (t.timeout !== 0) return TransferStatus.imported_event_timeout_must_be_zero;
@@ -289,10 +289,23 @@ export class StateMachine {
     return TransferStatus.created;
   }
 
-  private importedTransferRegresses(timestamp: bigint): boolean {
+  /**
+   * TigerBeetle's rule: an imported transfer's timestamp must exceed every transfer's and equal no
+   * account's. Purser adds one: it must also exceed the last event in the history of an account it moves
+   * (`flags.history`), which can be an expiry later than every transfer; history is kept in timestamp
+   * order, and an import into its past would break that order.
+   */
+  private importedTransferRegresses(timestamp: bigint, dr: Account, cr: Account): boolean {
     const last = this.state.transferTimestamps.last();
     if (last !== undefined && timestamp <= last) return true;
-    return this.state.accountIdByTimestamp.has(timestamp);
+    if (this.state.accountIdByTimestamp.has(timestamp)) return true;
+    return this.historyAtOrAfter(dr, timestamp) || this.historyAtOrAfter(cr, timestamp);
+  }
+
+  private historyAtOrAfter(account: Account, timestamp: bigint): boolean {
+    if ((account.flags & AccountFlags.history) === 0) return false;
+    const last = this.state.history.get(account.id)?.last();
+    return last !== undefined && last >= timestamp;
   }
 
   private applyTransfer(scope: Scope, t: Transfer, dr: StoredAccount, cr: StoredAccount): void {
@@ -449,7 +462,7 @@ export class StateMachine {
     if (info.status === PendingStatus.voided) return TransferStatus.pending_transfer_already_voided;
     if (info.status === PendingStatus.expired) return TransferStatus.pending_transfer_expired;
     if (info.expiresAtNs !== 0n && info.expiresAtNs <= timestamp) return TransferStatus.pending_transfer_expired;
-    if ((t.flags & TransferFlags.imported) !== 0 && this.importedTransferRegresses(timestamp)) {
+    if ((t.flags & TransferFlags.imported) !== 0 && this.importedTransferRegresses(timestamp, dr, cr)) {
       return TransferStatus.imported_event_timestamp_must_not_regress;
     }
     // The only movement a closed account allows is voiding a pending transfer.
