@@ -228,10 +228,17 @@ class Generator {
   }
 }
 
-/** Moves the clock: mostly a little forward, sometimes past a timeout, sometimes back, rarely far ahead. */
-function stepClock(clock: { nowNs: bigint }, random: () => number): void {
+/**
+ * Moves the clock: mostly a little forward, sometimes past a timeout, sometimes back, rarely far ahead,
+ * and sometimes to a few nanoseconds before a pending transfer expires, so that the events of the next
+ * batch fall exactly on the expiry time.
+ */
+function stepClock(clock: { nowNs: bigint }, random: () => number, model: ReferenceLedger): void {
   const r = random();
-  if (r < 0.6) clock.nowNs += BigInt(Math.floor(random() * 300)) * NS_PER_MS;
+  const expiries = model.expiryTimes();
+  if (r < 0.06 && expiries.length > 0) clock.nowNs = expiries[Math.floor(random() * expiries.length)] - BigInt(Math.floor(random() * 12));
+  else if (r < 0.16) return; // the clock stands still: timestamps run ahead of it, across expiry times too
+  else if (r < 0.6) clock.nowNs += BigInt(Math.floor(random() * 300)) * NS_PER_MS;
   else if (r < 0.85) clock.nowNs += BigInt(1000 + Math.floor(random() * 3000)) * NS_PER_MS;
   else if (r < 0.97) clock.nowNs -= BigInt(Math.floor(random() * 4000)) * NS_PER_MS;
   else clock.nowNs += 3_600n * NS_PER_S;
@@ -255,7 +262,7 @@ export async function fuzz(options: { seed: number; events: number; open: OpenTa
     try {
       let eventsHere = 0;
       while (eventsHere < restartEvery && report.events < options.events) {
-        stepClock(clock, random);
+        stepClock(clock, random, model);
         report.requests++;
         const importing = random() < 0.03;
         if (importing) clock.nowNs = (model.lastTimestamp > clock.nowNs ? model.lastTimestamp : clock.nowNs) + 60n * NS_PER_S;

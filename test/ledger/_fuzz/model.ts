@@ -104,6 +104,16 @@ export class ReferenceLedger {
     return [...this.t.pending.keys()];
   }
 
+  /** When each still-pending transfer with a timeout expires. */
+  expiryTimes(): bigint[] {
+    const times: bigint[] = [];
+    for (const [id, status] of this.t.pending) {
+      const p = this.t.transfers.get(id)!;
+      if (status === 'pending' && p.timeout !== 0) times.push(p.timestamp + BigInt(p.timeout) * NS_PER_S);
+    }
+    return times;
+  }
+
   get lastTimestamp(): bigint {
     return this.t.commit;
   }
@@ -114,6 +124,9 @@ export class ReferenceLedger {
     nowNs: bigint, events: E[], importedFlag: number, S: typeof AS | typeof TS,
     create: (event: E, timestamp: bigint) => number, existing: (event: E) => bigint, transient: (status: number) => boolean,
   ): { status: number; timestamp: bigint }[] {
+    const created: number = S.created;
+    const exists: number = S.exists;
+    const chainOpen: number = S.linked_event_chain_open;
     const n = BigInt(events.length);
     const last = nowNs > this.t.commit + n ? nowNs : this.t.commit + n;
     if (last > TS_MAX) throw new Error('model: timestamps exhausted');
@@ -140,10 +153,10 @@ export class ReferenceLedger {
       else if (!imported && event.timestamp !== 0n) status = S.timestamp_must_be_zero;
       else status = create(event, imported ? event.timestamp : timestamp);
       let resultTimestamp = timestamp;
-      if (status === S.created && imported) resultTimestamp = event.timestamp;
-      if (status === S.exists) resultTimestamp = existing(event);
+      if (status === created && imported) resultTimestamp = event.timestamp;
+      if (status === exists) resultTimestamp = existing(event);
       results.push({ status, timestamp: resultTimestamp });
-      if (status !== S.created) {
+      if (status !== created) {
         if (chainStart >= 0 && !broken) {
           broken = true;
           const commit = this.t.commit;
@@ -153,7 +166,7 @@ export class ReferenceLedger {
         }
         if (transient(status)) this.t.failed = new Set(this.t.failed).add(event.id);
       }
-      if (chainStart >= 0 && (!linked || status === S.linked_event_chain_open)) {
+      if (chainStart >= 0 && (!linked || status === chainOpen)) {
         chainStart = -1;
         broken = false;
         chainSnapshot = undefined;
