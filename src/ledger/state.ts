@@ -107,7 +107,11 @@ function readU128Key(key: Uint8Array): bigint {
   return (view.getBigUint64(0) << 64n) | view.getBigUint64(8);
 }
 
-/** A min-heap of (expiresAtNs, pending timestamp). Stale entries (resolved transfers) are skipped on pop. */
+/**
+ * A min-heap of (expiresAtNs, pending timestamp), ordered by both: transfers due at the same time expire
+ * in timestamp order (as TigerBeetle's expires_at index orders them), so expiry timestamps do not depend on
+ * the heap's shape. Stale entries (resolved transfers) are skipped on pop.
+ */
 export class ExpiryQueue {
   private readonly heap: [bigint, bigint][] = [];
 
@@ -117,7 +121,7 @@ export class ExpiryQueue {
     let i = heap.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (heap[parent][0] <= heap[i][0]) break;
+      if (!before(heap[i], heap[parent])) break;
       [heap[parent], heap[i]] = [heap[i], heap[parent]];
       i = parent;
     }
@@ -138,8 +142,8 @@ export class ExpiryQueue {
         const left = 2 * i + 1;
         const right = left + 1;
         let smallest = i;
-        if (left < heap.length && heap[left][0] < heap[smallest][0]) smallest = left;
-        if (right < heap.length && heap[right][0] < heap[smallest][0]) smallest = right;
+        if (left < heap.length && before(heap[left], heap[smallest])) smallest = left;
+        if (right < heap.length && before(heap[right], heap[smallest])) smallest = right;
         if (smallest === i) break;
         [heap[smallest], heap[i]] = [heap[i], heap[smallest]];
         i = smallest;
@@ -147,6 +151,10 @@ export class ExpiryQueue {
     }
     return top;
   }
+}
+
+function before(a: [bigint, bigint], b: [bigint, bigint]): boolean {
+  return a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
 }
 
 export interface AccountIndexes {
