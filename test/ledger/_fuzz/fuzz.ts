@@ -67,6 +67,17 @@ function show(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
 }
 
+/** For arrays, the first element that differs (a long history would bury it), else both values. */
+function difference(expected: unknown, actual: unknown): string {
+  if (Array.isArray(expected) && Array.isArray(actual)) {
+    const at = expected.findIndex((value, i) => !isDeepStrictEqual(value, actual[i]));
+    const index = at >= 0 ? at : Math.min(expected.length, actual.length);
+    return `lengths ${expected.length} expected, ${actual.length} actual; first difference at [${index}]\n` +
+      `expected: ${show(expected.slice(Math.max(0, index - 2), index + 2))}\nactual:   ${show(actual.slice(Math.max(0, index - 2), index + 2))}`;
+  }
+  return `expected: ${show(expected)}\nactual:   ${show(actual)}`;
+}
+
 function filterFor(accountId: bigint): AccountFilter {
   return { account_id: accountId, user_data_128: 0n, user_data_64: 0n, user_data_32: 0, code: 0, timestamp_min: 0n, timestamp_max: 0n, limit: 8189, flags: 3 };
 }
@@ -257,7 +268,7 @@ export async function fuzz(options: { seed: number; events: number; open: OpenTa
     const generator = new Generator(random, model);
     const fail = (what: string, request: unknown, expected: unknown, actual: unknown): never => {
       throw new FuzzMismatch(`seed ${options.seed}, ledger ${report.ledgers}, request ${report.requests}: ${what} differs\n` +
-        `request:  ${show(request)}\nexpected: ${show(expected)}\nactual:   ${show(actual)}`);
+        `request:  ${show(request)}\n${difference(expected, actual)}`);
     };
     try {
       let eventsHere = 0;
