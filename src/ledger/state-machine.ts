@@ -455,6 +455,7 @@ export class StateMachine {
     this.setPendingStatus(scope, p.timestamp, post ? PendingStatus.posted : PendingStatus.voided);
     this.touch(scope, dr);
     this.touch(scope, cr);
+    assert(dr.debits_pending >= p.amount && cr.credits_pending >= p.amount, 'a pending amount is held by both accounts');
     dr.debits_pending -= p.amount;
     cr.credits_pending -= p.amount;
     if (post) {
@@ -502,6 +503,8 @@ export class StateMachine {
       const cr = this.state.accounts.get(info.creditAccountId)!;
       this.touch(scope, dr);
       this.touch(scope, cr);
+      assert(dr.debits_pending >= info.amount && cr.credits_pending >= info.amount, 'an expiring amount is held by both accounts');
+      assert(eventTimestamp >= expiresAtNs, 'a transfer expires at or after its expiry time');
       dr.debits_pending -= info.amount;
       cr.credits_pending -= info.amount;
       if ((info.flags & TransferFlags.closing_debit) !== 0) dr.flags &= ~AccountFlags.closed;
