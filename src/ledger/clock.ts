@@ -15,7 +15,7 @@
  * timestamps or move expiry times. The cost: a legitimate step (NTP correcting a badly wrong clock, a
  * resumed VM whose monotonic clock stood still) is not followed either; the ledger keeps its own time,
  * reports the difference as `skewNs`, and follows the wall clock again once it comes back within the
- * tolerance or the process restarts (the first reading is the anchor).
+ * tolerance or the process restarts (the reading taken when the ledger opens is the anchor).
  *
  * A reading outside the ledger's timestamp range (≤ 0, ≥ 2^63) that cannot be replaced by monotonic time
  * (there is no anchor yet, or the clock is a caller's own unguarded one) refuses that one request with

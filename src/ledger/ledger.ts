@@ -130,6 +130,12 @@ export class Ledger implements Client {
   /** Loads the state from the ledger's tables. Called once by `openLedger`. */
   async load(): Promise<void> {
     await this.store.transaction((tx) => this.state.load(tx));
+    // The first reading anchors a guarded clock: take it now, so a step before the first request is caught.
+    try {
+      this.clock.read();
+    } catch {
+      // No usable reading yet: the first request reads again (and is refused if it still gets none).
+    }
     this.scheduleExpiry();
   }
 

@@ -89,3 +89,31 @@ test('over the wire: a clock reading beyond 2^63 ns refuses that request only; t
   assert.equal(ledger.stats().clockRefusals, 1);
   assert.equal(ledger.stats().up, true);
 });
+
+test('over the wire: a wall clock stepped 10 years ahead is not believed by a guarded clock; the hold still expires on time', async () => {
+  const TEN_YEARS_NS = 10n * 365n * 86_400n * NS_PER_S;
+  let wallNs = CLOCK_START_NS;
+  let monotonicNs = 1_000n * NS_PER_S;
+  const guarded = await openLedger({ clock: () => wallNs, monotonicClock: () => monotonicNs, logger: { error: () => undefined, warn: () => undefined } });
+  const server = await startListener(guarded);
+  try {
+    wallNs += TEN_YEARS_NS;
+    const created = await runOfficialClient(server.url, `${PRELUDE}
+      await client.createAccounts([account(1n), account(2n)]);
+      const [hold] = await client.createTransfers([transfer(10n, { flags: tb.TransferFlags.pending, timeout: 5, amount: 9n })]);
+      return { status: hold.status, timestamp: hold.timestamp };`);
+    assert.equal(created.error, undefined, created.error);
+    const hold = created.result as { status: number; timestamp: bigint };
+    assert.equal(hold.status, CREATED);
+    assert.ok(hold.timestamp < CLOCK_START_NS + NS_PER_S, 'the 10-year step did not reach the timestamp');
+    assert.equal(guarded.stats().clockSkewNs, TEN_YEARS_NS);
+    wallNs -= TEN_YEARS_NS;
+    monotonicNs += 6n * NS_PER_S;
+    const after = await runOfficialClient(server.url, 'return (await client.lookupAccounts([1n]))[0].debits_pending;');
+    assert.equal(after.error, undefined, after.error);
+    assert.equal(after.result, 0n, 'expired after 5 s of monotonic time');
+  } finally {
+    await server.close();
+    await guarded.close();
+  }
+});
