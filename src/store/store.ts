@@ -2,14 +2,21 @@
  * The store engine: tables, the commit step, retries, sequences, statistics, and the hooks durability uses.
  *
  * The commit step (`commit`) is the one place pages change. It runs synchronously, start to end:
- *   1. fold the transaction's pending escrow increments into after-images (counter values);
- *   2. apply every buffered write to its tree (splits happen here; new pages inherit the old page's locks);
+ *   1. `tx.seal()`: the transaction takes no more operations, folds its pending escrow increments into
+ *      after-images (counter values) and hands over its writes in (table, key) order and its log record;
+ *   2. apply every write to its tree (splits happen here; new pages inherit the old page's locks);
  *   3. hand the commit record to `Durability.logCommit` (log order is apply order);
- *   4. release every lock (early lock release: a transaction that saw this data commits later in the log,
- *      and the log is made durable in order), then merge underfull leaves nobody has locked;
+ *   4. `tx.release()`: release every lock (early lock release: a transaction that saw this data commits
+ *      later in the log, and the log is made durable in order), then merge underfull leaves nobody has locked;
  *   5. return the durability promise, which `transaction()` awaits before resolving.
  * Nothing in steps 2–4 can fail on valid state (bad input was refused when it was buffered), so a commit is
  * never half-applied.
+ *
+ * Retries (`runWithRetries`): a try that loses a lock conflict — a deadlock victim (the youngest in the
+ * cycle, see locks.ts) or a lock wait past `lockTimeoutMs` — is discarded and the function run again after
+ * a randomized exponential back-off, with the first try's age (so it cannot be a victim for ever) and the
+ * lock plan the failed tries left (see `TransactionRun` in transaction.ts), until it commits or its deadline
+ * (`timeoutMs`) passes. One timer, armed while any try runs, wounds tries still running at their deadline.
  */
 import { assert } from '../errors.js';
 import {
