@@ -8,13 +8,22 @@
  *
  * Codes are SCREAMING_SNAKE_CASE and never change meaning once released; XATMI errors keep their
  * historical `TPE…` names.
+ *
+ * One style throughout: a class stands for one kind of failure and lists the codes it carries in
+ * `static codes` (most carry one; `XatmiError`, `ClientError`, `NodeError`… carry a family); its `code`
+ * property is typed with exactly those codes, so `switch (error.code)` is checked by the compiler. A code
+ * belongs to one class only, across the whole package (test/errors.test.ts lists them all).
  */
 export class PurserError extends Error {
+  /** The codes instances of this class carry; the constructor refuses any other. */
+  static readonly codes: readonly string[] = [];
   readonly code: string;
 
   constructor(code: string, message: string, options?: { cause?: unknown }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     if (!/^[A-Z][A-Z0-9_]*$/.test(code)) throw new TypeError(`error code must be SCREAMING_SNAKE_CASE: ${code}`);
+    const codes = new.target.codes;
+    if (new.target !== PurserError && !codes.includes(code)) throw new TypeError(`${new.target.name} does not carry the code ${code}`);
     this.code = code;
     this.name = new.target.name;
   }
@@ -22,6 +31,9 @@ export class PurserError extends Error {
 
 /** Bad configuration: an unknown flag, a malformed value, a value out of range. The CLI exits 2 on it. */
 export class ConfigError extends PurserError {
+  static override readonly codes = ['CONFIG_INVALID'] as const;
+  declare readonly code: 'CONFIG_INVALID';
+
   constructor(message: string, options?: { cause?: unknown }) {
     super('CONFIG_INVALID', message, options);
   }
@@ -29,15 +41,11 @@ export class ConfigError extends PurserError {
 
 /** A caller passed an argument of the wrong type or shape to a public function. Nothing was changed. */
 export class InvalidArgumentError extends PurserError {
+  static override readonly codes = ['INVALID_ARGUMENT'] as const;
+  declare readonly code: 'INVALID_ARGUMENT';
+
   constructor(message: string, options?: { cause?: unknown }) {
     super('INVALID_ARGUMENT', message, options);
-  }
-}
-
-/** The node could not start or stopped because a resource failed (port in use, data directory unusable). */
-export class NodeError extends PurserError {
-  constructor(code: 'NODE_LISTEN_FAILED' | 'NODE_DATA_DIR' | 'NODE_CLOSED', message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
   }
 }
 

@@ -2,7 +2,8 @@
  * The package root: the one public surface of Purser. Everything not exported here is internal and may
  * change without notice. Parts add their exports below as they land.
  */
-export { PurserError, ConfigError, InvalidArgumentError, NodeError } from './errors.js';
+export { PurserError, ConfigError, InvalidArgumentError } from './errors.js';
+export { NodeError, TigerBeetleError } from './node/errors.js';
 export { VERSION } from './version.js';
 export { startNode } from './node/node.js';
 export type { PurserNode, StartNodeOptions } from './node/node.js';
@@ -29,7 +30,7 @@ export { checkpointStore, storeDurability } from './store/durability/attach.js';
 export type { StorePersistenceOptions } from './store/durability/attach.js';
 export type { CheckpointResult, DurabilityStats } from './store/durability/persistence.js';
 export { dumpStore, loadStore } from './store/durability/dump.js';
-export { StoreDamagedError, StoreLockedError, StoreFailedError, DumpInvalidError, StoreNotEmptyError } from './store/durability/errors.js';
+export { StoreDamagedError, StoreLockedError, StoreFailedError, DumpInvalidError, StoreNotEmptyError } from './store/errors.js';
 export type {
   Store, Transaction, OpenStoreOptions, TransactionOptions, RangeOptions, IncrementOptions, Sequence, SequenceOptions, StoreStats,
 } from './store/interfaces.js';
@@ -46,5 +47,4 @@ export type {
   Account, Transfer, AccountBalance, AccountFilter, QueryFilter, CreateAccountResult, CreateTransferResult, Client, AccountID,
   TransferID,
 } from './ledger/types.js';
-export { TigerBeetleError } from './node/listeners/tigerbeetle/errors.js';
-export type { TigerBeetleErrorCode } from './node/listeners/tigerbeetle/errors.js';
+export type { NodeErrorCode, TigerBeetleErrorCode } from './node/errors.js';

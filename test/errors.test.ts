@@ -1,7 +1,11 @@
-// The error model: every deliberate error is a PurserError with a stable code, a name, and its cause.
+// The error model: every deliberate error is a PurserError with a stable code, a name, and its cause;
+// every code of the package is listed below once, and each belongs to one class.
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { ConfigError, InvalidArgumentError, NodeError, PurserError } from 'purser';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, InvalidArgumentError, NodeError, PurserError, XatmiError } from 'purser';
 
 test('PurserError subclasses carry a stable code, their own name and the cause', () => {
   const cause = new Error('underlying');
@@ -17,4 +21,73 @@ test('PurserError subclasses carry a stable code, their own name and the cause',
 
 test('a malformed error code is refused', () => {
   assert.throws(() => new PurserError('not a code', 'x'), TypeError);
+});
+
+/** Every error code of the package, each once, by the one class that carries it. Programs switch on these. */
+const CODES_BY_CLASS: Record<string, readonly string[]> = {
+  ConfigError: ['CONFIG_INVALID'],
+  InvalidArgumentError: ['INVALID_ARGUMENT'],
+  XatmiError: ['TPENOENT', 'TPETIME', 'TPEBLOCK', 'TPESVCFAIL', 'TPESVCERR', 'TPELIMIT', 'TPEBADDESC', 'TPEINVAL', 'TPEPROTO'],
+  ClientError: [
+    'CLIENT_CONNECT_FAILED', 'CLIENT_VERSION_MISMATCH', 'CLIENT_CONNECTION_LOST', 'CLIENT_PROTOCOL', 'CLIENT_CLOSED',
+    'CLIENT_TOO_MANY_REQUESTS', 'CLIENT_NO_LEDGER', 'CLIENT_LEDGER_FAILED',
+  ],
+  LedgerInvalidRequestError: ['LEDGER_INVALID_REQUEST'],
+  LedgerBatchTooLargeError: ['LEDGER_BATCH_TOO_LARGE'],
+  LedgerClosedError: ['LEDGER_CLOSED'],
+  LedgerFailedError: ['LEDGER_FAILED'],
+  LedgerInternalError: ['LEDGER_INTERNAL'],
+  LedgerClockError: ['LEDGER_CLOCK'],
+  StoreArgumentError: ['STORE_INVALID_ARGUMENT'],
+  DeadlockError: ['STORE_DEADLOCK'],
+  LockTimeoutError: ['STORE_LOCK_TIMEOUT'],
+  TransactionTimeoutError: ['STORE_TRANSACTION_TIMEOUT'],
+  EscrowBoundError: ['STORE_ESCROW_BOUND'],
+  CounterFormatError: ['STORE_NOT_A_COUNTER'],
+  TransactionTooLargeError: ['STORE_TRANSACTION_TOO_LARGE'],
+  TransactionFinishedError: ['STORE_TRANSACTION_FINISHED'],
+  TransactionAbortedError: ['STORE_TRANSACTION_ABORTED'],
+  StoreClosedError: ['STORE_CLOSED'],
+  StoreFailedError: ['STORE_FAILED'],
+  StoreDamagedError: ['STORE_DAMAGED'],
+  StoreLockedError: ['STORE_LOCKED'],
+  DumpInvalidError: ['DUMP_INVALID'],
+  StoreNotEmptyError: ['STORE_NOT_EMPTY'],
+  NodeError: ['NODE_LISTEN_FAILED', 'NODE_DATA_DIR', 'NODE_CLOSED'],
+  TigerBeetleError: ['TB_ADDRESS_INVALID', 'TB_LISTEN_FAILED', 'TB_OPTIONS_INVALID'],
+  AdminError: ['ADMIN_UNREACHABLE', 'ADMIN_BAD_RESPONSE'],
+  CheckpointError: ['CHECKPOINT_UNREACHABLE', 'CHECKPOINT_FAILED'],
+};
+
+/** The errors module of each part: the only places that define PurserError classes. */
+const ERROR_MODULES = ['src/errors.ts', 'src/bus/errors.ts', 'src/client/errors.ts', 'src/ledger/errors.ts', 'src/store/errors.ts', 'src/node/errors.ts', 'src/cli/errors.ts'];
+
+test('every error code is listed once, carried by exactly one class, and only errors modules define error classes', async () => {
+  const root = fileURLToPath(new URL('../', import.meta.url));
+  const declared = new Map<string, readonly string[]>();
+  for (const module of ERROR_MODULES) {
+    const exports = (await import(join(root, module))) as Record<string, unknown>;
+    for (const value of Object.values(exports)) {
+      if (typeof value !== 'function' || !(value.prototype instanceof PurserError)) continue;
+      const errorClass = value as typeof PurserError;
+      assert.ok(Object.hasOwn(errorClass, 'codes') && errorClass.codes.length > 0, `${errorClass.name} lists its codes`);
+      declared.set(errorClass.name, errorClass.codes);
+    }
+  }
+  assert.deepEqual(Object.fromEntries(declared), CODES_BY_CLASS);
+  const all = Object.values(CODES_BY_CLASS).flat();
+  assert.equal(new Set(all).size, all.length, 'no code is carried by two classes');
+
+  const definers = readdirSync(join(root, 'src'), { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith('.ts'))
+    // A PurserError subclass, or a subclass of one of them (StoreFailedError).
+    .filter((file) => /\bextends (PurserError|StoreClosedError)\b/.test(readFileSync(join(root, 'src', file), 'utf8')))
+    .map((file) => join('src', file))
+    .sort();
+  assert.deepEqual(definers, [...ERROR_MODULES].sort());
+});
+
+test('a class refuses a code it does not carry', () => {
+  assert.throws(() => new NodeError('CONFIG_INVALID' as 'NODE_CLOSED', 'x'), TypeError);
+  assert.equal(new XatmiError('TPETIME', 'x').code, 'TPETIME');
 });

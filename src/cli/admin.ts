@@ -7,18 +7,12 @@
  *   psc  print service: service, done, failed, expired in queue, status
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, PurserError } from '../errors.js';
+import { ConfigError } from '../errors.js';
+import { AdminError } from './errors.js';
 
 export const ADMIN_REQUEST_TIMEOUT_MS = 5_000;
 const VIEWS = ['pq', 'psr', 'psc'] as const;
 type View = (typeof VIEWS)[number];
-
-/** The node could not be reached or answered something that is not an admin view. */
-export class AdminError extends PurserError {
-  constructor(code: 'ADMIN_UNREACHABLE' | 'ADMIN_BAD_RESPONSE', message: string, options?: { cause?: unknown }) {
-    super(code, message, options);
-  }
-}
 
 const COLUMNS: Record<View, Array<[heading: string, field: string]>> = {
   pq: [['Service', 'service'], ['Queue depth', 'queueDepth'], ['Servers', 'servers'], ['Busy', 'busy'], ['Queued', 'queued'], ['Waiting', 'waitingForSlot'], ['Ave. queued', 'averageQueued'], ['Kind', 'kind']],

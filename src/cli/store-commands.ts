@@ -9,7 +9,8 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
-import { ConfigError, PurserError } from '../errors.js';
+import { ConfigError } from '../errors.js';
+import { CheckpointError } from './errors.js';
 import { checkpointStore } from '../store/durability/attach.js';
 import { dumpStore, loadStore, type ProgressListener } from '../store/durability/dump.js';
 import { openStore } from '../store/store.js';
@@ -89,10 +90,10 @@ export async function runCheckpoint(args: string[], env: NodeJS.ProcessEnv): Pro
     try {
       response = await fetch(new URL('/v1/admin/checkpoint', values.url), { method: 'POST' });
     } catch (error) {
-      throw new PurserError('CHECKPOINT_UNREACHABLE', `cannot reach a node at ${values.url}: ${(error as Error).message}`);
+      throw new CheckpointError('CHECKPOINT_UNREACHABLE', `cannot reach a node at ${values.url}: ${(error as Error).message}`);
     }
     const body = await response.text();
-    if (!response.ok) throw new PurserError('CHECKPOINT_FAILED', `the node answered ${response.status}: ${body}`);
+    if (!response.ok) throw new CheckpointError('CHECKPOINT_FAILED', `the node answered ${response.status}: ${body}`);
     process.stdout.write(`${body.trim()}\n`);
     return 0;
   }

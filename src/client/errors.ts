@@ -24,6 +24,10 @@ export type ClientErrorCode =
   | 'CLIENT_LEDGER_FAILED';
 
 export class ClientError extends PurserError {
+  static override readonly codes: readonly ClientErrorCode[] = [
+    'CLIENT_CONNECT_FAILED', 'CLIENT_VERSION_MISMATCH', 'CLIENT_CONNECTION_LOST', 'CLIENT_PROTOCOL', 'CLIENT_CLOSED',
+    'CLIENT_TOO_MANY_REQUESTS', 'CLIENT_NO_LEDGER', 'CLIENT_LEDGER_FAILED',
+  ];
   declare readonly code: ClientErrorCode;
 
   constructor(code: ClientErrorCode, message: string, options?: { cause?: unknown }) {

@@ -7,6 +7,9 @@ import { PurserError } from '../errors.js';
 
 /** An event or filter is not shaped like TigerBeetle's: a missing field, a wrong type, a value out of range. */
 export class LedgerInvalidRequestError extends PurserError {
+  static override readonly codes = ['LEDGER_INVALID_REQUEST'] as const;
+  declare readonly code: 'LEDGER_INVALID_REQUEST';
+
   constructor(message: string) {
     super('LEDGER_INVALID_REQUEST', message);
   }
@@ -14,6 +17,9 @@ export class LedgerInvalidRequestError extends PurserError {
 
 /** A request carried more events (or ids) than one TigerBeetle message holds (8,189). */
 export class LedgerBatchTooLargeError extends PurserError {
+  static override readonly codes = ['LEDGER_BATCH_TOO_LARGE'] as const;
+  declare readonly code: 'LEDGER_BATCH_TOO_LARGE';
+
   constructor(count: number, max: number) {
     super('LEDGER_BATCH_TOO_LARGE', `a ledger request may carry at most ${max} events; this one has ${count}`);
   }
@@ -21,6 +27,9 @@ export class LedgerBatchTooLargeError extends PurserError {
 
 /** The ledger was destroyed (closed); open it again to use it. */
 export class LedgerClosedError extends PurserError {
+  static override readonly codes = ['LEDGER_CLOSED'] as const;
+  declare readonly code: 'LEDGER_CLOSED';
+
   constructor() {
     super('LEDGER_CLOSED', 'the ledger client was destroyed');
   }
@@ -33,6 +42,9 @@ export class LedgerClosedError extends PurserError {
  * (`LedgerInternalError`).
  */
 export class LedgerFailedError extends PurserError {
+  static override readonly codes = ['LEDGER_FAILED'] as const;
+  declare readonly code: 'LEDGER_FAILED';
+
   constructor(cause: Error) {
     super('LEDGER_FAILED', `the ledger stopped: ${cause.message}`, { cause });
   }
@@ -45,6 +57,9 @@ export class LedgerFailedError extends PurserError {
  * fail the same way.
  */
 export class LedgerInternalError extends PurserError {
+  static override readonly codes = ['LEDGER_INTERNAL'] as const;
+  declare readonly code: 'LEDGER_INTERNAL';
+
   constructor(operation: string, cause: unknown) {
     const message = cause instanceof Error ? cause.message : String(cause);
     super('LEDGER_INTERNAL', `the ledger could not execute ${operation} and undid it (nothing changed): ${message}`, { cause });
@@ -57,6 +72,9 @@ export class LedgerInternalError extends PurserError {
  * read the clock again.
  */
 export class LedgerClockError extends PurserError {
+  static override readonly codes = ['LEDGER_CLOCK'] as const;
+  declare readonly code: 'LEDGER_CLOCK';
+
   constructor(message: string) {
     super('LEDGER_CLOCK', message);
   }

@@ -7,7 +7,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { NodeError } from '../errors.js';
+import { NodeError } from './errors.js';
 import { VERSION } from '../version.js';
 import { defaultConfig, validateConfig, type NodeConfig } from './config.js';
 import { startHttpListener } from './listeners/http.js';

@@ -6,7 +6,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Store } from '../store/interfaces.js';
 import { openStore } from '../store/store.js';
 import { checkpointStore, storeDurability } from '../store/durability/attach.js';
-import type { StoreFailedError } from '../store/durability/errors.js';
+import type { StoreFailedError } from '../store/errors.js';
 import type { FileSystem } from '../store/durability/fs.js';
 
 /** Opens the node's store: persistent in `dataDir`, or memory-only when it is undefined. */

@@ -1,11 +1,15 @@
 /**
- * The store's errors. Each has a stable `code`; the package root re-exports them for `instanceof` checks.
+ * The store's errors, durability's included. Each has a stable `code`; the package root re-exports them for
+ * `instanceof` checks.
  * Bad input gets one of these before anything is changed; internal invariants use `assert()` instead.
  */
 import { PurserError } from '../errors.js';
 
 /** A key, value, table name or option was of the wrong type, empty, or over its documented limit. */
 export class StoreArgumentError extends PurserError {
+  static override readonly codes = ['STORE_INVALID_ARGUMENT'] as const;
+  declare readonly code: 'STORE_INVALID_ARGUMENT';
+
   constructor(message: string, options?: { cause?: unknown }) {
     super('STORE_INVALID_ARGUMENT', message, options);
   }
@@ -16,6 +20,9 @@ export class StoreArgumentError extends PurserError {
  * retries it until its deadline; a caller sees this only if it capped the tries with `retries`.
  */
 export class DeadlockError extends PurserError {
+  static override readonly codes = ['STORE_DEADLOCK'] as const;
+  declare readonly code: 'STORE_DEADLOCK';
+
   constructor(message: string) {
     super('STORE_DEADLOCK', message);
   }
@@ -26,6 +33,9 @@ export class DeadlockError extends PurserError {
  * deadline, so a caller sees this only if it capped the tries with `retries`.
  */
 export class LockTimeoutError extends PurserError {
+  static override readonly codes = ['STORE_LOCK_TIMEOUT'] as const;
+  declare readonly code: 'STORE_LOCK_TIMEOUT';
+
   constructor(message: string) {
     super('STORE_LOCK_TIMEOUT', message);
   }
@@ -36,6 +46,9 @@ export class LockTimeoutError extends PurserError {
  * were undone; `cause` is what ended the last try (a `DeadlockError` or `LockTimeoutError`), if any.
  */
 export class TransactionTimeoutError extends PurserError {
+  static override readonly codes = ['STORE_TRANSACTION_TIMEOUT'] as const;
+  declare readonly code: 'STORE_TRANSACTION_TIMEOUT';
+
   constructor(message: string, options?: { cause?: unknown }) {
     super('STORE_TRANSACTION_TIMEOUT', message, options);
   }
@@ -43,6 +56,9 @@ export class TransactionTimeoutError extends PurserError {
 
 /** An escrow increment could violate its `min`/`max` bound in the worst case. Nothing was changed. */
 export class EscrowBoundError extends PurserError {
+  static override readonly codes = ['STORE_ESCROW_BOUND'] as const;
+  declare readonly code: 'STORE_ESCROW_BOUND';
+
   constructor(message: string) {
     super('STORE_ESCROW_BOUND', message);
   }
@@ -50,6 +66,9 @@ export class EscrowBoundError extends PurserError {
 
 /** A counter operation met a record that is not a 16-byte counter, or a result outside the int128 range. */
 export class CounterFormatError extends PurserError {
+  static override readonly codes = ['STORE_NOT_A_COUNTER'] as const;
+  declare readonly code: 'STORE_NOT_A_COUNTER';
+
   constructor(message: string) {
     super('STORE_NOT_A_COUNTER', message);
   }
@@ -57,6 +76,9 @@ export class CounterFormatError extends PurserError {
 
 /** The transaction buffered more writes than `transactionWritesMax`. */
 export class TransactionTooLargeError extends PurserError {
+  static override readonly codes = ['STORE_TRANSACTION_TOO_LARGE'] as const;
+  declare readonly code: 'STORE_TRANSACTION_TOO_LARGE';
+
   constructor(message: string) {
     super('STORE_TRANSACTION_TOO_LARGE', message);
   }
@@ -64,6 +86,9 @@ export class TransactionTooLargeError extends PurserError {
 
 /** A transaction object was used after its function returned, threw, or was aborted. */
 export class TransactionFinishedError extends PurserError {
+  static override readonly codes = ['STORE_TRANSACTION_FINISHED'] as const;
+  declare readonly code: 'STORE_TRANSACTION_FINISHED';
+
   constructor(message: string) {
     super('STORE_TRANSACTION_FINISHED', message);
   }
@@ -71,14 +96,104 @@ export class TransactionFinishedError extends PurserError {
 
 /** `tx.abort()` was called: the transaction's writes were undone and `store.transaction` rejects with this. */
 export class TransactionAbortedError extends PurserError {
+  static override readonly codes = ['STORE_TRANSACTION_ABORTED'] as const;
+  declare readonly code: 'STORE_TRANSACTION_ABORTED';
+
   constructor(message = 'transaction aborted by tx.abort()') {
     super('STORE_TRANSACTION_ABORTED', message);
   }
 }
 
-/** The store was closed, or failed (a durability error): no more transactions run. */
+/**
+ * The store was closed, or failed (a durability error, then it is the subclass `StoreFailedError`): no more
+ * transactions run.
+ */
 export class StoreClosedError extends PurserError {
-  constructor(code: 'STORE_CLOSED' | 'STORE_FAILED', message: string, options?: { cause?: unknown }) {
+  static override readonly codes: readonly string[] = ['STORE_CLOSED'];
+  declare readonly code: 'STORE_CLOSED' | 'STORE_FAILED';
+
+  constructor(message = 'the store is closed', options?: { cause?: unknown }, code: 'STORE_CLOSED' | 'STORE_FAILED' = 'STORE_CLOSED') {
     super(code, message, options);
+  }
+}
+
+// ── durability: the log, snapshots, recovery, the directory lock, dump and load ──────────────────────────
+// Messages name the file and byte offset where that helps an operator.
+
+/** The log or a snapshot is damaged where a torn write cannot explain it. The store refuses to open. */
+export class StoreDamagedError extends PurserError {
+  static override readonly codes = ['STORE_DAMAGED'] as const;
+  declare readonly code: 'STORE_DAMAGED';
+
+  constructor(
+    readonly file: string,
+    readonly offsetBytes: number,
+    why: string,
+  ) {
+    super('STORE_DAMAGED', `${file} is damaged at byte ${offsetBytes}: ${why}; restore the data directory from a backup or a dump`);
+  }
+}
+
+/** Another store (in this or another process) has the data directory open. */
+export class StoreLockedError extends PurserError {
+  static override readonly codes = ['STORE_LOCKED'] as const;
+  declare readonly code: 'STORE_LOCKED';
+
+  constructor(dir: string, holderPid: number) {
+    super('STORE_LOCKED', `data directory ${dir} is in use by process ${holderPid}; stop it first or use another --dir`);
+  }
+}
+
+/**
+ * A write or fsync failed. The store is stopped: no later commit is acknowledged and nothing is retried,
+ * because after a failed fsync the kernel may have dropped the dirty pages, so the data is not known to be
+ * on disk and a retry that succeeds would lie.
+ */
+export class StoreFailedError extends StoreClosedError {
+  static override readonly codes: readonly string[] = ['STORE_FAILED'];
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options, 'STORE_FAILED');
+  }
+}
+
+/** A dump file is truncated, altered, of another version, or not a dump at all. Nothing was written. */
+export class DumpInvalidError extends PurserError {
+  static override readonly codes = ['DUMP_INVALID'] as const;
+  declare readonly code: 'DUMP_INVALID';
+
+  constructor(file: string, why: string) {
+    super('DUMP_INVALID', `${file} is not a valid Purser dump: ${why}; nothing was loaded`);
+  }
+}
+
+/** `load` into a data directory that already holds a store. */
+export class StoreNotEmptyError extends PurserError {
+  static override readonly codes = ['STORE_NOT_EMPTY'] as const;
+  declare readonly code: 'STORE_NOT_EMPTY';
+
+  constructor(dir: string) {
+    super('STORE_NOT_EMPTY', `data directory ${dir} already holds a store; load into an empty directory`);
+  }
+}
+
+// ── internal signals: caught inside the durability layer and turned into the typed errors above ─────────
+
+/** Thrown by `Decoder` when bytes end early or a field is malformed; callers turn it into a typed error. */
+export class DecodeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DecodeError';
+  }
+}
+
+/** Raised by `readImage` with the byte offset of the problem; callers turn it into their typed error. */
+export class ImageDamage extends Error {
+  constructor(
+    readonly offsetBytes: number,
+    why: string,
+  ) {
+    super(why);
+    this.name = 'ImageDamage';
   }
 }

@@ -24,6 +24,7 @@ import {
   LockTimeoutError,
   StoreArgumentError,
   StoreClosedError,
+  StoreFailedError,
   TransactionAbortedError,
   TransactionTimeoutError,
 } from './errors.js';
@@ -338,7 +339,7 @@ export class StoreEngine implements Store, EngineHooks, TransactionContext {
       await durable;
     } catch (error) {
       this.failure ??= error as Error;
-      throw new StoreClosedError('STORE_FAILED', 'the commit could not be made durable; the store has stopped', { cause: error });
+      throw new StoreFailedError('the commit could not be made durable; the store has stopped', { cause: error });
     }
   }
 
@@ -377,8 +378,8 @@ export class StoreEngine implements Store, EngineHooks, TransactionContext {
   }
 
   private checkOpen(): void {
-    if (this.failure !== null) throw new StoreClosedError('STORE_FAILED', 'the store failed (a commit could not be made durable) and runs no more transactions', { cause: this.failure });
-    if (this.closed) throw new StoreClosedError('STORE_CLOSED', 'the store is closed');
+    if (this.failure !== null) throw new StoreFailedError('the store failed (a commit could not be made durable) and runs no more transactions', { cause: this.failure });
+    if (this.closed) throw new StoreClosedError('the store is closed');
   }
 
   /** After a back-off: a store that failed meanwhile runs no more tries (a closing one lets running calls finish). */
@@ -389,8 +390,8 @@ export class StoreEngine implements Store, EngineHooks, TransactionContext {
   private checkOpenAsync(): Promise<never> | undefined {
     if (this.failure === null && !this.closed) return undefined;
     const error = this.failure !== null
-      ? new StoreClosedError('STORE_FAILED', 'the store failed (a commit could not be made durable)', { cause: this.failure })
-      : new StoreClosedError('STORE_CLOSED', 'the store is closed');
+      ? new StoreFailedError('the store failed (a commit could not be made durable)', { cause: this.failure })
+      : new StoreClosedError('the store is closed');
     return Promise.reject(error);
   }
 

@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { startNode } from 'purser';
 import { main } from '../../src/cli/main.js';
-import { StoreFailedError, StoreLockedError } from '../../src/store/durability/errors.js';
+import { StoreFailedError, StoreLockedError } from '../../src/store/errors.js';
 import { SimDisk } from '../../src/store/durability/sim-disk.js';
 
 const silent = pino({ level: 'silent' });

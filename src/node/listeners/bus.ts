@@ -21,7 +21,8 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { PurserError, NodeError, asError, assert } from '../../errors.js';
+import { PurserError, asError, assert } from '../../errors.js';
+import { NodeError } from '../errors.js';
 import { XatmiError } from '../../bus/errors.js';
 import { TPNOREPLY, TPNOTIME, type Bus, type CallOptions, type Reply } from '../../bus/interfaces.js';
 import {

@@ -8,7 +8,8 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { PurserError, NodeError } from '../../errors.js';
+import { PurserError } from '../../errors.js';
+import { NodeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { NodeMetrics } from '../metrics.js';
 

@@ -8,7 +8,7 @@ import { InvalidArgumentError, requireArgument } from '../../errors.js';
 import type { EngineHooks, Store } from '../interfaces.js';
 import type { FileSystem } from './fs.js';
 import { Persistence, type CheckpointResult, type DurabilityStats } from './persistence.js';
-import type { StoreFailedError } from './errors.js';
+import type { StoreFailedError } from '../errors.js';
 
 /** Options of `openStore` that only a store with a `dir` uses. */
 export interface StorePersistenceOptions {

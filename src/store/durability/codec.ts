@@ -10,6 +10,7 @@
  * Sequence payload: kind byte 2, name (u16 + UTF-8), high-water mark as u64.
  */
 import { assert } from '../../errors.js';
+import { DecodeError } from '../errors.js';
 import type { CommitRecord, CommitWrite } from '../interfaces.js';
 
 export const PAYLOAD_COMMIT = 1;
@@ -78,13 +79,6 @@ export class Encoder {
   }
 }
 
-/** Thrown by `Decoder` when bytes end early or a field is malformed; callers turn it into a typed error. */
-export class DecodeError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'DecodeError';
-  }
-}
 
 export class Decoder {
   position: number;

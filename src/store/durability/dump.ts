@@ -12,9 +12,9 @@ import { InvalidArgumentError, requireArgument } from '../../errors.js';
 import type { EngineHooks, Store } from '../interfaces.js';
 import { openStore } from '../store.js';
 import { checkpointStore } from './attach.js';
-import { DumpInvalidError, StoreNotEmptyError } from './errors.js';
+import { DumpInvalidError, ImageDamage, StoreNotEmptyError } from '../errors.js';
 import { realFileSystem, type FileSystem } from './fs.js';
-import { ImageDamage, readImage, readImageInfo, writeImage, type ImageInfo, type ImageSink } from './image.js';
+import { readImage, readImageInfo, writeImage, type ImageInfo, type ImageSink } from './image.js';
 
 /** Reports progress: records done so far and the total (known up front for both directions). */
 export type ProgressListener = (doneRecords: number, totalRecords: number) => void;

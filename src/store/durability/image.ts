@@ -13,6 +13,7 @@
  */
 import { crc32 } from 'node:zlib';
 import { assert } from '../../errors.js';
+import { ImageDamage } from '../errors.js';
 import type { EngineSnapshot, SequenceState } from '../interfaces.js';
 import { Encoder, utf8 } from './codec.js';
 import type { FileHandle, FileSystem } from './fs.js';
@@ -115,16 +116,6 @@ export interface ImageSink {
   table(name: string, records: Iterable<[Uint8Array, Uint8Array]>): void;
 }
 
-/** Raised by `readImage` with the byte offset of the problem; callers turn it into their typed error. */
-export class ImageDamage extends Error {
-  constructor(
-    readonly offsetBytes: number,
-    why: string,
-  ) {
-    super(why);
-    this.name = 'ImageDamage';
-  }
-}
 
 export interface ImageInfo {
   coveredLsn: number;

@@ -8,7 +8,7 @@
  * memory too, because its own pid is alive by definition. A file system may report an `incarnation` (the
  * simulated disk counts its power losses): locks held in an earlier incarnation are stale.
  */
-import { StoreLockedError } from './errors.js';
+import { StoreLockedError } from '../errors.js';
 import type { FileSystem } from './fs.js';
 
 export const LOCK_FILE_NAME = 'LOCK';

@@ -21,10 +21,10 @@
 import { performance } from 'node:perf_hooks';
 import { assert } from '../../errors.js';
 import type { CommitRecord, Durability, EngineHooks } from '../interfaces.js';
-import { DecodeError, decodePayload, Decoder } from './codec.js';
-import { StoreDamagedError, StoreFailedError } from './errors.js';
+import { decodePayload, Decoder } from './codec.js';
+import { DecodeError, ImageDamage, StoreDamagedError, StoreFailedError } from '../errors.js';
 import { realFileSystem, type FileSystem } from './fs.js';
-import { ImageDamage, readImage, readImageInfo, writeImage } from './image.js';
+import { readImage, readImageInfo, writeImage } from './image.js';
 import { acquireDirectoryLock, type DirectoryLock } from './lock.js';
 import { LogWriter, parseLogFileName, readLog, type RandomSource } from './wal.js';
 

@@ -26,7 +26,7 @@ import { crc32 } from 'node:zlib';
 import { assert } from '../../errors.js';
 import type { CommitRecord } from '../interfaces.js';
 import { encodeCommit, encodeSequence, Encoder } from './codec.js';
-import { StoreDamagedError, StoreFailedError } from './errors.js';
+import { StoreDamagedError, StoreFailedError } from '../errors.js';
 import type { FileHandle, FileSystem } from './fs.js';
 
 export const LOG_HEADER_BYTES = 32;

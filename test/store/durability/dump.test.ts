@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import { main } from '../../../src/cli/main.js';
 import { checkpointStore } from '../../../src/store/durability/attach.js';
 import { dumpStore, loadStore } from '../../../src/store/durability/dump.js';
-import { DumpInvalidError, StoreNotEmptyError } from '../../../src/store/durability/errors.js';
+import { DumpInvalidError, StoreNotEmptyError } from '../../../src/store/errors.js';
 import { openStore } from '../../../src/store/store.js';
 import { InvalidArgumentError } from '../../../src/errors.js';
 

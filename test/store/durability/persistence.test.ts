@@ -6,7 +6,7 @@
 // fault kind, once and permanent, stops the store; a second open of a directory is refused.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { StoreDamagedError, StoreFailedError, StoreLockedError } from '../../../src/store/durability/errors.js';
+import { StoreDamagedError, StoreFailedError, StoreLockedError } from '../../../src/store/errors.js';
 import { Persistence, type PersistenceOptions } from '../../../src/store/durability/persistence.js';
 import { SimDisk, type FaultKind } from '../../../src/store/durability/sim-disk.js';
 import type { CommitRecord } from '../../../src/store/interfaces.js';

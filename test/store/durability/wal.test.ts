@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { decodePayload, Decoder } from '../../../src/store/durability/codec.js';
-import { StoreDamagedError, StoreFailedError } from '../../../src/store/durability/errors.js';
+import { StoreDamagedError, StoreFailedError } from '../../../src/store/errors.js';
 import { SimDisk, type FaultKind } from '../../../src/store/durability/sim-disk.js';
 import { LogWriter, logFileName, readLog } from '../../../src/store/durability/wal.js';
 import type { CommitRecord } from '../../../src/store/interfaces.js';

@@ -2,7 +2,7 @@
  * The `--tb-address` value: where the TigerBeetle listener binds, or `off`. Kept apart from the listener
  * so that configuration parsing does not load the protocol.
  */
-import { TigerBeetleError } from './errors.js';
+import { TigerBeetleError } from '../../errors.js';
 
 /** The port TigerBeetle's own documentation uses; what `--tb-address 3000` spells out. */
 export const TIGERBEETLE_CONVENTIONAL_PORT = 3000;

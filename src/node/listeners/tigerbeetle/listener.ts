@@ -48,7 +48,7 @@ import {
 import { decodeMultiBatch, multiBatchSizeBytes, trailerSizeBytes, writeMultiBatchTrailer, type MultiBatch } from '../../../wire/tigerbeetle/multi-batch.js';
 import { BATCH_EVENTS_MAX, operationSpec, Operation, type OperationSpec } from '../../../wire/tigerbeetle/operations.js';
 import { CLIENT_SESSIONS_MAX, SessionTable, type ReplySink, type Session } from './sessions.js';
-import { TigerBeetleError } from './errors.js';
+import { TigerBeetleError } from '../../errors.js';
 import { createTigerBeetleMetrics, type TigerBeetleMetrics } from './metrics.js';
 
 export { parseTigerBeetleAddress } from './address.js';

@@ -19,7 +19,7 @@ import {
   readReply,
   sealMessage,
 } from '../../../../src/wire/tigerbeetle/header.js';
-import { TigerBeetleError } from '../../../../src/node/listeners/tigerbeetle/errors.js';
+import { TigerBeetleError } from '../../../../src/node/errors.js';
 import { parseTigerBeetleAddress, startTigerBeetleListener } from '../../../../src/node/listeners/tigerbeetle/listener.js';
 import { CLIENT_RELEASE, encodeAccounts, encodeIds, multiBatchBody, newAccount, RawConnection, RawSession, RecordingLedger, silentLogger, startListener } from './_harness.js';
 

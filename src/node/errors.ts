@@ -1,0 +1,36 @@
+/**
+ * The node's errors: starting and stopping a node and its listeners. Protocol violations by a client are
+ * not errors here: they are answered on the wire (an ERROR frame, an eviction, or the connection closed).
+ * These are for the program or operator that configures and starts the node.
+ */
+import { PurserError } from '../errors.js';
+
+export type NodeErrorCode = 'NODE_LISTEN_FAILED' | 'NODE_DATA_DIR' | 'NODE_CLOSED';
+
+/** The node could not start or stopped because a resource failed (port in use, data directory unusable). */
+export class NodeError extends PurserError {
+  static override readonly codes: readonly NodeErrorCode[] = ['NODE_LISTEN_FAILED', 'NODE_DATA_DIR', 'NODE_CLOSED'];
+  declare readonly code: NodeErrorCode;
+
+  constructor(code: NodeErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** Errors of the TigerBeetle listener's configuration and start. */
+export type TigerBeetleErrorCode =
+  /** `--tb-address` (or `tbAddress`) is not `off`, a port, or `host:port`. */
+  | 'TB_ADDRESS_INVALID'
+  /** The listener could not bind its address (in use, not permitted). */
+  | 'TB_LISTEN_FAILED'
+  /** A listener option other than the address is missing or malformed (ledger, cluster id). */
+  | 'TB_OPTIONS_INVALID';
+
+export class TigerBeetleError extends PurserError {
+  static override readonly codes: readonly TigerBeetleErrorCode[] = ['TB_ADDRESS_INVALID', 'TB_LISTEN_FAILED', 'TB_OPTIONS_INVALID'];
+  declare readonly code: TigerBeetleErrorCode;
+
+  constructor(code: TigerBeetleErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
