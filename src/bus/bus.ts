@@ -156,7 +156,7 @@ class BusCore extends RequestLifeCycle implements Bus {
   /** Called by worker servers when one restarts. */
   countRestart(): void {
     this.counters.workerRestarts += 1;
-    this.metrics?.restarts.inc();
+    this.observer?.workerRestarted();
   }
 
   readonly workerHost: WorkerHost = {

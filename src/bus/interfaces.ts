@@ -51,8 +51,25 @@ export interface BusOptions {
   logger?: BusLogger;
   /** Level of the per-call access-log line. Default 'debug' (so a busy node does not log every call at info). */
   accessLogLevel?: 'debug' | 'info';
-  /** A prom-client Registry to register the bus's metrics on. No metrics if absent. */
-  metricsRegistry?: import('prom-client').Registry;
+  /** Told what the bus does, for metrics (the node's are in `node/bus-metrics.ts`). None if absent. */
+  observer?: BusObserver;
+}
+
+/**
+ * What the bus reports as it works. Called on the hot path (per call), so an implementation must be cheap:
+ * record into plain counters and hand them to a metrics library when scraped.
+ */
+export interface BusObserver {
+  /** A server finished a request: how long it waited for a server, and how long the server took. */
+  served(service: string, queueWaitMs: number, serviceMs: number): void;
+  /** A caller got its outcome: TPSUCCESS or the XATMI error code. */
+  answered(service: string, outcome: string): void;
+  /** A request was dropped unrun: its deadline passed while it was queued. */
+  expiredInQueue(): void;
+  /** A reply was dropped: its caller had already been answered TPETIME. */
+  lateReply(): void;
+  /** A worker-thread server died and was restarted. */
+  workerRestarted(): void;
 }
 
 export interface BusLogger {

@@ -22,7 +22,6 @@ import { DeadlineHeap } from '../util/deadlines.js';
 import type { LinkedQueue } from '../util/list.js';
 import { BusRequest, ForwardToken, Kind, Phase, type RequestHost } from './request.js';
 import type { Server, Service } from './service.js';
-import { createBusMetrics, type BusMetrics } from './metrics.js';
 import type { WorkerHost } from './workers.js';
 import { DescriptorTable, replyPromise } from './descriptors.js';
 import { ServiceRegistry, type RegistryHost } from './registry.js';
@@ -30,7 +29,7 @@ import { checkServiceName, invalid, isCount, isTimeout } from './checks.js';
 import { asError } from '../errors.js';
 import {
   DEFAULT_TIMEOUT_MS, TIMEOUT_MS_MAX, TPNOBLOCK, TPNOREPLY, TPNOTIME, TPNOTRAN,
-  type BusLogger, type BusOptions, type BusStats, type CallOptions, type GetReplyOptions, type QueueView, type Reply,
+  type BusLogger, type BusObserver, type BusOptions, type BusStats, type CallOptions, type GetReplyOptions, type QueueView, type Reply,
   type XatmiErrorCode,
 } from './interfaces.js';
 
@@ -55,7 +54,7 @@ export abstract class RequestLifeCycle implements RequestHost, RegistryHost {
   private readonly defaultTimeoutMs: number;
   readonly logger: BusLogger | undefined;
   private readonly accessLogLevel: 'debug' | 'info';
-  protected readonly metrics: BusMetrics | undefined;
+  protected readonly observer: BusObserver | undefined;
   /** Whether to read the clock when a request starts (a clock read is a measurable share of a call). */
   private readonly timed: boolean;
   /** Requests whose caller still expects an outcome: calls plus async descriptors not yet taken. */
@@ -74,8 +73,8 @@ export abstract class RequestLifeCycle implements RequestHost, RegistryHost {
     this.defaultTimeoutMs = defaultTimeoutMs;
     this.logger = options.logger;
     this.accessLogLevel = accessLogLevel;
-    this.metrics = options.metricsRegistry ? createBusMetrics(options.metricsRegistry, this) : undefined;
-    this.timed = this.metrics !== undefined || this.logger !== undefined;
+    this.observer = options.observer;
+    this.timed = this.observer !== undefined || this.logger !== undefined;
   }
 
   abstract getReply(cd: number, options?: GetReplyOptions): Promise<Reply>;
@@ -272,7 +271,7 @@ export abstract class RequestLifeCycle implements RequestHost, RegistryHost {
       server.onIdle?.();
     }
     request.phase = Phase.Ended;
-    if (this.metrics) this.metrics.observeService(service.name, request.startedAtMs - request.submittedAtMs, performance.now() - request.startedAtMs);
+    if (this.observer) this.observer.served(service.name, request.startedAtMs - request.submittedAtMs, performance.now() - request.startedAtMs);
     if (request.openChildren > 0) {
       const count = this.abandonChildren(request);
       outcome = new Error(`service ${service.name} returned with ${count} call descriptors outstanding; they were cancelled`);
@@ -314,7 +313,7 @@ export abstract class RequestLifeCycle implements RequestHost, RegistryHost {
     if (code === 'TPETIME') {
       service.expiredInQueue += 1;
       this.counters.expiredInQueue += 1;
-      this.metrics?.expired.inc();
+      this.observer?.expiredInQueue();
     }
     // Usually the caller already had its TPETIME from the deadline heap; the request never ran, so there is
     // no late reply to count — only the expiry.
@@ -353,7 +352,7 @@ export abstract class RequestLifeCycle implements RequestHost, RegistryHost {
       // The deadline passed while the first service ran and the timer has not fired yet: do not start it.
       request.phase = Phase.Ended;
       this.counters.expiredInQueue += 1;
-      this.metrics?.expired.inc();
+      this.observer?.expiredInQueue();
       if (request.kind !== Kind.NoReply) this.deliverError(request, 'TPETIME', `${request.service} was forwarded to after the request's deadline`);
       return;
     }
@@ -378,7 +377,7 @@ export abstract class RequestLifeCycle implements RequestHost, RegistryHost {
       (request.list as LinkedQueue<BusRequest> | undefined)?.remove(request);
       request.phase = Phase.Ended;
       this.counters.expiredInQueue += 1;
-      this.metrics?.expired.inc();
+      this.observer?.expiredInQueue();
       if (service) {
         service.expiredInQueue += 1;
         if (queued) this.refill(service);
@@ -418,7 +417,7 @@ export abstract class RequestLifeCycle implements RequestHost, RegistryHost {
     if (request.cancelled) this.counters.cancelledReplies += 1;
     else {
       this.counters.lateReplies += 1;
-      this.metrics?.late.inc();
+      this.observer?.lateReply();
     }
   }
 
@@ -460,7 +459,7 @@ export abstract class RequestLifeCycle implements RequestHost, RegistryHost {
   private accessLog(request: BusRequest, error: XatmiError | undefined): void {
     const logger = this.logger;
     const outcome = error ? error.code : 'TPSUCCESS';
-    this.metrics?.outcome(request.service, outcome);
+    this.observer?.answered(request.service, outcome);
     if (!logger || (logger.isLevelEnabled && !logger.isLevelEnabled(this.accessLogLevel))) return;
     const nowMs = performance.now();
     const started = request.startedAtMs > 0;

@@ -1,8 +1,8 @@
 /**
  * The ledger's data model: TigerBeetle 0.17's accounts, transfers, filters, flags and result statuses, with
  * the same names, numeric values and object shapes as the `tigerbeetle-node` 0.17 client. Code written for
- * TigerBeetle compiles against these types with only the import changed, and the wire protocol (issue 7)
- * encodes exactly these values.
+ * TigerBeetle compiles against these types with only the import changed, and both wire protocols
+ * encode exactly these values.
  *
  * Money and identifiers are unsigned 128-bit integers held in `bigint`; `timestamp` is nanoseconds since the
  * Unix epoch (u64); `timeout` is seconds (u32); `user_data_32`, `ledger` (u32), `code` (u16) and `flags` are
@@ -244,7 +244,7 @@ export type AccountBalance = {
 export type AccountID = bigint;
 export type TransferID = bigint;
 
-/** The operation numbers of TigerBeetle's protocol (used by the wire protocol, issue 7). */
+/** The operation numbers of TigerBeetle's protocol (used by the wire protocols). */
 export enum Operation {
   pulse = 128,
   get_change_events = 137,
@@ -263,7 +263,7 @@ export const amount_max: bigint = (1n << 128n) - 1n;
 
 /**
  * The client interface of `tigerbeetle-node` 0.17. `openLedger()` returns one backed by an embedded ledger;
- * the network client (issue 7) offers the same one over the wire.
+ * the network client (`connect()`) offers the same one over the wire.
  */
 export interface Client {
   createAccounts: (batch: Account[]) => Promise<CreateAccountResult[]>;

@@ -15,6 +15,7 @@ import { createLogger, type Logger } from './logger.js';
 import { createNodeMetrics, type NodeMetrics } from './metrics.js';
 import { createBus } from '../bus/bus.js';
 import { busHttpRoutes } from './bus-routes.js';
+import { createBusMetrics } from './bus-metrics.js';
 import { startBusListener, type BusListener } from './listeners/bus.js';
 import { parseTigerBeetleAddress } from './listeners/tigerbeetle/address.js';
 import { startTigerBeetleListener } from './listeners/tigerbeetle/listener.js';
@@ -145,7 +146,9 @@ async function createDataDir(dir: string): Promise<string> {
 
 /** The bus and its TCP listener, which also serves the ledger's Client methods to connect() clients. */
 async function startBus(config: NodeConfig, logger: Logger, metrics: NodeMetrics, ledger: Ledger): Promise<{ bus: Bus; busListener: BusListener }> {
-  const bus = createBus({ logger, metricsRegistry: metrics.registry });
+  // The gauges read the bus when scraped, so the metrics are made before the bus they observe.
+  const observer = createBusMetrics(metrics.registry, { pq: () => bus.pq() });
+  const bus = createBus({ logger, observer });
   try {
     const busListener = await startBusListener({ host: config.busHost, port: config.busPort, bus, logger, ledger, metricsRegistry: metrics.registry });
     return { bus, busListener };

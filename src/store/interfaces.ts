@@ -1,6 +1,6 @@
 /**
  * The store's types: the public API (`Store`, `Transaction`, options) and the contract between the engine
- * (issue 3) and durability (issue 4: write-ahead log, checkpoints, recovery).
+ * and durability (the write-ahead log, checkpoints, recovery).
  *
  * How the two halves meet:
  * - Transactions buffer their writes privately (deferred update) and apply them to pages only at commit, in

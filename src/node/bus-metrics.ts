@@ -1,5 +1,5 @@
 /**
- * The bus's Prometheus metrics. Queue depth and busy servers are gauges read when scraped (collect), so
+ * The bus's Prometheus metrics: the node's `BusObserver`. Queue depth and busy servers are gauges read when scraped (collect), so
  * the hot path pays nothing for them; queue wait and service time are separate histograms — the Gunicorn
  * lesson: a slow response is usually a long wait for a free server, not a slow service, and one
  * "latency" histogram cannot tell the two apart.
@@ -11,15 +11,7 @@
  * measurable.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { QueueView } from './interfaces.js';
-
-export interface BusMetrics {
-  observeService(service: string, queueWaitMs: number, serviceMs: number): void;
-  outcome(service: string, outcome: string): void;
-  expired: Counter;
-  late: Counter;
-  restarts: Counter;
-}
+import type { BusObserver, QueueView } from '../bus/interfaces.js';
 
 /** Upper bounds of the histogram buckets, in seconds (100 µs to 10 s). */
 export const SECONDS_BUCKETS = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -79,7 +71,8 @@ class ServiceHistogram {
   }
 }
 
-export function createBusMetrics(registry: Registry, source: { pq(): QueueView[] }): BusMetrics {
+/** Registers the bus's metrics on `registry`; the gauges read `source` (the bus) when scraped. */
+export function createBusMetrics(registry: Registry, source: { pq(): QueueView[] }): BusObserver {
   new Gauge({
     name: 'purser_bus_queue_depth',
     help: 'Requests waiting in each service queue or for a slot in it (not counting those being served)',
@@ -123,17 +116,17 @@ export function createBusMetrics(registry: Registry, source: { pq(): QueueView[]
   const restarts = new Counter({ name: 'purser_bus_worker_restarts_total', help: 'Worker-thread servers restarted after dying', registers: [registry] });
 
   return {
-    observeService(service, queueWaitMs, serviceMs) {
+    served(service, queueWaitMs, serviceMs) {
       queueWait.child(service).observe(queueWaitMs / 1000);
       serviceTime.child(service).observe(serviceMs / 1000);
     },
-    outcome(service, outcome) {
+    answered(service, outcome) {
       let byOutcome = outcomeCounts.get(service);
       if (!byOutcome) outcomeCounts.set(service, (byOutcome = new Map<string, number>()));
       byOutcome.set(outcome, (byOutcome.get(outcome) ?? 0) + 1);
     },
-    expired,
-    late,
-    restarts,
+    expiredInQueue: () => expired.inc(),
+    lateReply: () => late.inc(),
+    workerRestarted: () => restarts.inc(),
   };
 }
