@@ -135,10 +135,10 @@ class Generator {
         reserved: this.chance(0.01) ? 1 : 0, ledger: this.chance(0.02) ? 0 : this.chance(0.03) ? 2 : 1, code: this.chance(0.02) ? 0 : this.int(1, 2),
         flags, timestamp: 0n,
       };
-      if (this.chance(0.01)) a.debits_posted = 1n;
-      if (this.chance(0.01)) a.credits_pending = 1n;
+      if (this.chance(0.03)) a[this.pick(['debits_pending', 'debits_posted', 'credits_pending', 'credits_posted'] as const)] = 1n;
       if ((flags & AF.imported) !== 0) {
-        a.timestamp = this.chance(0.05) ? this.pick([0n, 1n << 63n, lastTimestamp, lastTimestamp + 10_000n * NS_PER_S]) : timestamp;
+        // Now and then out of range, at or past the batch's end, or on a transfer's timestamp (must not regress).
+        a.timestamp = this.chance(0.08) ? this.pick([0n, 1n << 63n, lastTimestamp, lastTimestamp + 10_000n * NS_PER_S, this.model.lastTransferTimestamp]) : timestamp;
         timestamp += BigInt(this.int(1, 3));
       } else if (this.chance(0.01)) a.timestamp = 5n;
       if (this.chance(0.01)) a.id = 1n << 100n; // an id beyond 2^53 (kept apart from small ids)
@@ -150,7 +150,10 @@ class Generator {
   transfers(imported: boolean, lastTimestamp: bigint): Transfer[] {
     const count = this.int(1, 24);
     const batch: Transfer[] = [];
-    let timestamp = lastTimestamp + BigInt(this.int(1, 5));
+    // Imported transfers start after the last event, or just after the last transfer (then they may
+    // predate an account created since, or an expiry).
+    const base = this.chance(0.3) ? this.model.lastTransferTimestamp : lastTimestamp;
+    let timestamp = base + BigInt(this.int(1, 5));
     for (let i = 0; i < count; i++) {
       let t: Transfer;
       const r = this.random();
@@ -202,7 +205,10 @@ class Generator {
       }
     } else if (r < 0.5 && pendingIds.length > 0) {
       t.flags |= this.chance(0.6) ? TF.post_pending_transfer : TF.void_pending_transfer;
-      t.pending_id = this.chance(0.9) ? this.pick(pendingIds) : this.pick([0n, U128_MAX, t.id, 999_999n]);
+      const r2 = this.random();
+      if (r2 < 0.88) t.pending_id = this.pick(pendingIds);
+      else if (r2 < 0.94 && this.recent.length > 0) t.pending_id = this.pick(this.recent).id; // maybe not a pending transfer
+      else t.pending_id = this.pick([0n, U128_MAX, t.id, 999_999n]);
       if (this.chance(0.6)) t.debit_account_id = 0n;
       if (this.chance(0.6)) t.credit_account_id = 0n;
       if (this.chance(0.5)) t.ledger = 0;
@@ -226,7 +232,10 @@ class Generator {
   }
 
   private mutate(t: Transfer): void {
-    switch (this.int(0, 7)) {
+    switch (this.int(0, 10)) {
+      case 8: t.pending_id = t.pending_id === 0n || t.pending_id === U128_MAX ? 1n : t.pending_id + 1n; break;
+      case 9: t.credit_account_id = this.accountId(); break;
+      case 10: t.ledger = t.ledger === 1 ? 2 : 1; break;
       case 0: t.amount = t.amount === U128_MAX ? 0n : t.amount + 1n; break;
       case 1: t.user_data_128 += 1n; break;
       case 2: t.user_data_64 += 1n; break;

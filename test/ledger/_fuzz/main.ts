@@ -5,6 +5,7 @@
  * and the request; exits 1 then.
  */
 import { createRequire } from 'node:module';
+import { CreateAccountStatus, CreateTransferStatus } from '../../../src/ledger/types.js';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { openLedger } from '../../../src/ledger/open.js';
@@ -66,7 +67,11 @@ for (let seed = firstSeed; seed < firstSeed + seeds; seed++) {
       },
     });
     total += report.events;
-    console.log(`seed ${seed}: done, ${report.events.toLocaleString('en')} events in ${report.requests.toLocaleString('en')} requests on ${report.ledgers} ledgers, ${report.statuses.size} distinct result statuses, no mismatch; total ${total.toLocaleString('en')} events (${Math.round((Date.now() - started) / 1000)} s)`);
+    const unseen = [
+      ...Object.entries(CreateAccountStatus).filter(([, v]) => typeof v === 'number' && !report.statuses.has(`account:${v}`)).map(([k]) => `account ${k}`),
+      ...Object.entries(CreateTransferStatus).filter(([, v]) => typeof v === 'number' && !report.statuses.has(`transfer:${v}`)).map(([k]) => `transfer ${k}`),
+    ];
+    console.log(`seed ${seed}: done, ${report.events.toLocaleString('en')} events in ${report.requests.toLocaleString('en')} requests on ${report.ledgers} ledgers, ${report.statuses.size} distinct result statuses (never: ${unseen.join(', ') || 'none'}), no mismatch; total ${total.toLocaleString('en')} events (${Math.round((Date.now() - started) / 1000)} s)`);
   } catch (error) {
     if (!(error instanceof FuzzMismatch)) throw error;
     console.log(`MISMATCH (seed ${seed}; rerun with --seed ${seed} --events ${events}):\n${error.message}`);

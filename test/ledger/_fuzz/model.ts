@@ -114,6 +114,11 @@ export class ReferenceLedger {
     return times;
   }
 
+  /** The latest transfer timestamp (an imported transfer must exceed it), or 0n. */
+  get lastTransferTimestamp(): bigint {
+    return maxOf([...this.t.transfers.values()].map((t) => t.timestamp));
+  }
+
   get lastTimestamp(): bigint {
     return this.t.commit;
   }
