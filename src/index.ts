@@ -32,7 +32,7 @@ export type { CheckpointResult, DurabilityStats } from './store/durability/persi
 export { dumpStore, loadStore } from './store/durability/dump.js';
 export { StoreDamagedError, StoreLockedError, StoreFailedError, DumpInvalidError, StoreNotEmptyError } from './store/errors.js';
 export type {
-  Store, Transaction, OpenStoreOptions, TransactionOptions, RangeOptions, IncrementOptions, Sequence, SequenceOptions, StoreStats,
+  Store, Transaction, OpenStoreOptions, TransactionOptions, ReadOptions, RangeOptions, IncrementOptions, Sequence, SequenceOptions, StoreStats,
 } from './store/interfaces.js';
 export { openLedger } from './ledger/open.js';
 export type { OpenLedgerOptions } from './ledger/open.js';
