@@ -1,7 +1,7 @@
 /**
- * A drop-in for test/ledger/_client.ts whose `makeClient()` returns the official tigerbeetle-node client
- * connected through the TigerBeetle listener to a fresh Purser ledger, so the ledger's own semantic
- * tests run over the wire unchanged. `_wire-hooks.mjs` points test/ledger's `./_client.js` import here.
+ * The tigerbeetle-node adapter for test/_remote/suite.ts: a drop-in for test/ledger/_client.ts whose
+ * `makeClient()` returns the official tigerbeetle-node client connected through the TigerBeetle listener
+ * to a fresh Purser ledger, so the ledger's own semantic tests run over the wire unchanged.
  *
  * A new official client takes about 0.6 s before its first request is answered (it connects, and its
  * first register goes out only on its request timeout), so clients are warmed up a few at a time in the
@@ -18,6 +18,7 @@ import { openLedger, type Client } from 'purser';
 import { startTigerBeetleListener, type TigerBeetleListener } from '../../../../src/node/listeners/tigerbeetle/listener.js';
 import { FakeClock, type TestClient } from '../../../ledger/_client.js';
 import { RecordingLedger, silentLogger } from './_harness.js';
+import { delegatingClient, remoteTestClient } from '../../../_remote/suite.js';
 
 export * from '../../../ledger/_client.js';
 
@@ -34,24 +35,9 @@ interface WarmClient {
 const warming: Promise<WarmClient>[] = [];
 const handedOut: WarmClient[] = [];
 
-/** A ledger that forwards every call to `target.ledger`, so the listener can be re-pointed. */
-function forwarding(target: { ledger: Client }): Client {
-  return {
-    createAccounts: (batch) => target.ledger.createAccounts(batch),
-    createTransfers: (batch) => target.ledger.createTransfers(batch),
-    lookupAccounts: (ids) => target.ledger.lookupAccounts(ids),
-    lookupTransfers: (ids) => target.ledger.lookupTransfers(ids),
-    getAccountTransfers: (filter) => target.ledger.getAccountTransfers(filter),
-    getAccountBalances: (filter) => target.ledger.getAccountBalances(filter),
-    queryAccounts: (filter) => target.ledger.queryAccounts(filter),
-    queryTransfers: (filter) => target.ledger.queryTransfers(filter),
-    destroy: () => undefined,
-  };
-}
-
 async function warmUp(): Promise<WarmClient> {
   const target = { ledger: new RecordingLedger() as Client };
-  const listener = await startTigerBeetleListener({ host: '127.0.0.1', port: 0, ledger: forwarding(target), logger: silentLogger });
+  const listener = await startTigerBeetleListener({ host: '127.0.0.1', port: 0, ledger: delegatingClient(() => target.ledger), logger: silentLogger });
   const client = tb.createClient({ cluster_id: 0n, replica_addresses: [String(listener.address.port)] });
   await client.lookupAccounts([1n]);
   return { client, listener, target };
@@ -66,7 +52,7 @@ function refill(): void {
 }
 
 after(async () => {
-  // The parent test (ledger-over-wire.test.ts) checks this line to know the requests really went over the wire.
+  // The parent test (ledger-suite.test.ts) checks this line to know the requests really went over the wire.
   const executed = handedOut.reduce((sum, warm) => sum + warm.listener.stats.requestsExecuted, 0);
   process.stderr.write(`wire-client: ${String(handedOut.length)} official clients, ${String(executed)} requests over the wire\n`);
   const all = [...handedOut, ...(await Promise.all(warming.splice(0)))];
@@ -89,16 +75,5 @@ export async function makeClient(options: { clock?: FakeClock } = {}): Promise<T
   handedOut.push(warm);
   warm.target.ledger = ledger;
   const { client } = warm;
-  return {
-    createAccounts: async (batch) => withoutReserved(await client.createAccounts(batch)),
-    createTransfers: async (batch) => withoutReserved(await client.createTransfers(batch)),
-    lookupAccounts: (ids) => client.lookupAccounts(ids),
-    lookupTransfers: (ids) => client.lookupTransfers(ids),
-    getAccountTransfers: (filter) => client.getAccountTransfers(filter),
-    getAccountBalances: (filter) => client.getAccountBalances(filter),
-    queryAccounts: (filter) => client.queryAccounts(filter),
-    queryTransfers: (filter) => client.queryTransfers(filter),
-    destroy: () => undefined,
-    close: () => ledger.close(),
-  };
+  return remoteTestClient(delegatingClient(() => client, withoutReserved), () => ledger.close());
 }
