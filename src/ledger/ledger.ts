@@ -263,17 +263,17 @@ export class Ledger implements Client {
       });
     } catch (error) {
       await this.undoOrReload(undo, info);
-      throw this.classify(error, session, info);
+      throw this.classify(error, info);
     }
   }
 
-  private classify(error: unknown, session: Session | undefined, info: RequestInfo): unknown {
+  private classify(error: unknown, info: RequestInfo): unknown {
     if (error instanceof StoreClosedError && error.code === 'STORE_FAILED') {
       this.failure ??= error;
       this.logger.error({ err: error, operation: info.operation }, 'ledger stopped: the store failed under it');
       return new LedgerFailedError(error);
     }
-    if (session?.failed !== undefined && error === session.failed) return error; // logged when it happened
+    if (error instanceof LedgerInternalError) return error; // logged and counted when it happened
     // A caller's transaction function may throw anything; it is the caller's error.
     if (info.operation === 'transaction' || error instanceof LedgerClockError || isLedgerRequestError(error)) return error;
     if (error instanceof StoreClosedError) return error;

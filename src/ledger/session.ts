@@ -4,6 +4,7 @@
  * a time; `Ledger` opens, commits and undoes them.
  */
 import { PurserError } from '../errors.js';
+import { LedgerClockError } from './errors.js';
 import * as queries from './queries.js';
 import { pageKey } from './pages.js';
 import { LedgerState, META_COMMIT_TIMESTAMP_KEY, Scope, TABLES, u64Key, type LedgerTx } from './state.js';
@@ -51,15 +52,19 @@ export class Session implements LedgerSession {
   ) {}
 
   /**
-   * Runs one call. One that fails unexpectedly is reported once and marks the session failed, so the
-   * transaction aborts even if a caller's transaction function catches the error and carries on.
+   * Runs one call (its input was validated before). A call that fails may have done part of its work — a
+   * batch executed but only partly written into the store transaction — so it marks the session failed,
+   * and the transaction aborts even if a caller's transaction function catches the error and carries on.
+   * An unexpected error is reported once (logged, counted) and answered `LedgerInternalError`; the store's
+   * own typed errors pass as they are (a deadlock victim's transaction is retried whole). Only a clock
+   * refusal comes before any change, and leaves the session usable.
    */
   private async guarded<R>(call: () => Promise<R>): Promise<R> {
     try {
       return await call();
     } catch (error) {
-      if (error instanceof PurserError) throw error; // bad input to a session call, a clock refusal
-      this.failed ??= this.report(error);
+      if (error instanceof LedgerClockError) throw error;
+      this.failed ??= error instanceof PurserError ? error : this.report(error);
       throw this.failed;
     }
   }

@@ -250,3 +250,18 @@ test('a store durability failure (fsync) stops the ledger, and its stats say why
   await ledger.close();
   await store.close().catch(() => undefined);
 });
+
+test('a session call whose writes overflow the store transaction poisons ledger.transaction even if the caller catches it', async () => {
+  const clock = new FakeClock();
+  const { ledger, store } = await breakableLedger(clock, captureLogger(), { transactionWritesMax: 40 });
+  await populate(ledger, clock);
+  const before = { view: await observe(ledger), bytes: await tables(store) };
+  const big = Array.from({ length: 300 }, (_, i) => transfer(1000n + BigInt(i), 1n, 2n, 1n, { flags: TF.pending }));
+  await assert.rejects(ledger.transaction(async (session) => {
+    // The batch executed in memory, then its writes did not fit: swallowing that must not commit half of it.
+    await session.createTransfers(big).catch(() => undefined);
+    return 'committed?';
+  }), (error: unknown) => error instanceof Error && (error as { code?: string }).code === 'STORE_TRANSACTION_TOO_LARGE');
+  await assertRecovered(ledger, store, before, clock);
+  await ledger.close();
+});
