@@ -1,6 +1,6 @@
 /**
  * The bus's public types: every name a program or the network side (src/client, the bus listener) needs.
- * The implementation lives in `bus.ts`; nothing here has behaviour.
+ * The implementation lives in `bus.ts` and the modules it names; nothing here has behaviour.
  *
  * Vocabulary follows XATMI (Tuxedo, Enduro/X): a *service* is a name with one bounded request queue; its
  * *servers* take requests from that queue one at a time (Tuxedo's MSSQ: multiple servers, single queue);

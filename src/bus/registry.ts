@@ -1,7 +1,7 @@
 /**
  * The bus's service registry: advertise, unadvertise and resize, the servers behind each service
  * (in-process functions here, worker threads in `workers.ts`) and their graceful retirement. The request
- * path (`bus.ts`) reads `byName` and owns everything a request goes through once it is submitted.
+ * path (`lifecycle.ts`) reads `byName` and owns everything a request goes through once it is submitted.
  */
 import { XatmiError } from './errors.js';
 import { Phase, type BusRequest } from './request.js';

@@ -1,7 +1,7 @@
 /**
  * A service: a name, one bounded request queue (Tuxedo MSSQ: shared by all its servers), the requests
- * waiting for a slot when that queue is full, and its servers. The bus core (bus.ts) moves requests
- * between these; this module only holds the state and answers "which server has room?".
+ * waiting for a slot when that queue is full, and its servers. The request life cycle (lifecycle.ts)
+ * moves requests between these; this module only holds the state and answers "which server has room?".
  */
 import { LinkedQueue } from '../util/list.js';
 import type { BusRequest } from './request.js';
