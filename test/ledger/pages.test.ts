@@ -5,12 +5,13 @@ import { test } from 'node:test';
 import { encodeTransfer } from '../../src/wire/tigerbeetle/codec.js';
 import { findInPage, TransferPages } from '../../src/ledger/pages.js';
 import type { Transfer } from '../../src/ledger/types.js';
+import { transfer } from './_client.js';
 
 const U128_MAX = (1n << 128n) - 1n;
 
+/** Values above 2^64 and at field maxima, so the pages' word-wise writes are checked on every byte. */
 function transfers(count: number): Transfer[] {
-  return Array.from({ length: count }, (_, i) => ({
-    id: (1n << 127n) + BigInt(i), debit_account_id: BigInt(i) << 70n, credit_account_id: 3n, amount: (1n << 100n) + 7n,
+  return Array.from({ length: count }, (_, i) => transfer((1n << 127n) + BigInt(i), BigInt(i) << 70n, 3n, (1n << 100n) + 7n, {
     pending_id: BigInt(i), user_data_128: U128_MAX - BigInt(i), user_data_64: (1n << 64n) - 1n, user_data_32: 0xffff_ffff - i,
     timeout: i, ledger: 70000 + i, code: 65535 - i, flags: 256 + (i % 3), timestamp: 1000n + BigInt(i),
   }));
