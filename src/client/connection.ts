@@ -13,7 +13,7 @@ import {
   ErrorReason, FRAME_BYTES_MAX, Op, PROTOCOL_VERSION, type Frame, type LedgerReplyFrame, type ReplyFrame,
 } from '../wire/bus-protocol.js';
 import { FrameDecoder, FrameReader } from '../wire/bus-reader.js';
-import { FrameWriter } from '../wire/bus-writer.js';
+import { FrameOutput, type FrameWriter } from '../wire/bus-writer.js';
 import { ProtocolViolation } from '../wire/errors.js';
 
 /** How long close() waits for the node to close its side before destroying the socket. */
@@ -31,13 +31,14 @@ export interface ConnectionOwner {
 
 export class Connection {
   readonly address: string;
-  readonly writer = new FrameWriter();
   /** The node's limit on requests in flight on one connection, from its HELLO. */
   inFlightMax = 0;
   private readonly socket = new Socket();
   private readonly reader = new FrameReader(FRAME_BYTES_MAX);
   private readonly decoder = new FrameDecoder();
-  private flushScheduled = false;
+  private readonly output = new FrameOutput((bytes) => {
+    if (!this.socket.destroyed) this.socket.write(bytes);
+  });
   /** Replies in the last chunk of data from the node: more than one means callers are in a burst. */
   private repliesInLastData = 0;
   private failure_: ClientError | undefined;
@@ -50,6 +51,11 @@ export class Connection {
     private readonly owner: ConnectionOwner,
   ) {
     this.address = isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+  }
+
+  /** Where requests write their frames; they go out on `flushSoon` or `scheduleFlush`. */
+  get writer(): FrameWriter {
+    return this.output.writer;
   }
 
   /** Requests in flight on this connection (the node limits them to `inFlightMax`). */
@@ -79,7 +85,7 @@ export class Connection {
       this.socket.on('close', () => this.fail(new ClientError('CLIENT_CONNECTION_LOST', `connection to ${this.address} closed`)));
       this.socket.connect(this.port, this.host, () => {
         this.writer.hello(0);
-        this.flush();
+        this.output.now();
       });
     });
   }
@@ -104,20 +110,12 @@ export class Connection {
    */
   flushSoon(): void {
     const lone = this.owner.inFlight() === 0 && this.repliesInLastData <= 1;
-    if (lone && !this.flushScheduled) this.flush();
-    else this.scheduleFlush();
+    if (lone && !this.output.scheduled) this.output.now();
+    else this.output.later();
   }
 
   scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => this.flush());
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    const bytes = this.writer.take();
-    if (bytes !== undefined && !this.socket.destroyed) this.socket.write(bytes);
+    this.output.later();
   }
 
   private onData(chunk: Buffer): void {
@@ -131,7 +129,7 @@ export class Connection {
       if (!(error instanceof ProtocolViolation)) throw error;
       // The node sent something this client cannot read: tell it why, and give up on the connection.
       this.writer.error(error.reason, error.message);
-      this.flush();
+      this.output.now();
       this.fail(new ClientError('CLIENT_PROTOCOL', `node at ${this.address} broke the protocol: ${error.message}`));
     }
   }
@@ -167,7 +165,7 @@ export class Connection {
     if (frame.op !== Op.error) {
       // The handshake fails both ways: the node learns why this client hangs up.
       this.writer.error(ErrorReason.versionMismatch, `this client speaks protocol version ${PROTOCOL_VERSION}; ${why}`);
-      this.flush();
+      this.output.now();
     }
     handshake?.reject(error);
     this.fail(error);

@@ -29,7 +29,7 @@ import {
   ErrorReason, FRAME_BYTES_MAX, TOO_LARGE, LedgerStatus, Op, PROTOCOL_VERSION, ledgerFrameBytes, type CallFrame, type Frame, type LedgerFrame, type LedgerStatusValue, type XatmiCodeName,
 } from '../../wire/bus-protocol.js';
 import { FrameDecoder, FrameReader } from '../../wire/bus-reader.js';
-import { FrameWriter } from '../../wire/bus-writer.js';
+import { FrameOutput } from '../../wire/bus-writer.js';
 import { DataError, ProtocolViolation } from '../../wire/errors.js';
 import type { Logger } from '../logger.js';
 import type { Client } from '../../ledger/types.js';
@@ -145,8 +145,12 @@ function listenerMetrics(registry: Registry, connectionCount: () => number) {
 class ServerConnection {
   private readonly reader = new FrameReader(FRAME_BYTES_MAX);
   private readonly decoder = new FrameDecoder();
-  private readonly writer = new FrameWriter();
-  private flushScheduled = false;
+  private readonly output = new FrameOutput((bytes) => {
+    if (this.socket.destroyed) return;
+    // The client is not reading its replies: stop reading its requests until it catches up.
+    if (!this.socket.write(bytes)) this.socket.pause();
+  });
+  private readonly writer = this.output.writer;
   private greeted = false;
   /** Calls in flight: call id → bus descriptor, or LEDGER_REQUEST. */
   private readonly inFlight = new Map<number, number>();
@@ -359,17 +363,11 @@ class ServerConnection {
   }
 
   private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => this.flush());
+    this.output.later();
   }
 
   private flush(): void {
-    this.flushScheduled = false;
-    const bytes = this.writer.take();
-    if (bytes === undefined || this.socket.destroyed) return;
-    // The client is not reading its replies: stop reading its requests until it catches up.
-    if (!this.socket.write(bytes)) this.socket.pause();
+    this.output.now();
   }
 
   /** Tells the peer what it did wrong and closes; its calls in flight are cancelled. */
