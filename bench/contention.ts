@@ -1,5 +1,5 @@
 /**
- * The bank workload under contention (issue 12): read two balances, write both, over 10, 100 and 10,000
+ * The bank workload under contention: read two balances, write both, over 10, 100 and 10,000
  * accounts at 16, 64 and 256 concurrent transfers, in a closed loop for a fixed window per point. Every
  * system is durable (an acknowledged transfer survives a crash) and every failed transfer is counted:
  *

@@ -1,4 +1,4 @@
-// The inputs that used to stop the ledger for every client (issue 11), each tried as a user would, on an
+// The inputs that used to stop the ledger for every client, each tried as a user would, on an
 // in-memory ledger: a linked chain that repeats an id it created, a burst of expiries larger than one store
 // transaction holds, and clock readings at or beyond 2^63 ns or stepped by years. Each must leave the
 // ledger serving with TigerBeetle's results; the chain's results are TigerBeetle 0.17's exactly (the

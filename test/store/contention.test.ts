@@ -1,4 +1,4 @@
-// Liveness under contention (issue 12): every transaction commits with default options. The bank workload —
+// Liveness under contention: every transaction commits with default options. The bank workload —
 // read two balances, yield to the event loop, write both — at 200 and 1,000 concurrent transactions, on one
 // page and on many; a long transaction against a stream of short ones on its page; reads for update; and the
 // deadline. Each transfer's outcome is checked: it resolves with its own index, and the final balance of every

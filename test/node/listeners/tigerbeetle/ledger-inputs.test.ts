@@ -1,4 +1,4 @@
-// The inputs of issue 11 sent by the official tigerbeetle-node client over the wire, to a real ledger (in
+// The inputs that used to stop the ledger, sent by the official tigerbeetle-node client over the wire, to a real ledger (in
 // memory, on a clock the test moves): a linked chain repeating an id it created gets TigerBeetle's exact
 // results; 30,000 holds expiring at once expire in bounded steps and the next request sees them all
 // released; a clock reading beyond 2^63 ns refuses only the request it was read for (TigerBeetle's
