@@ -495,7 +495,10 @@ export class StateMachine {
       const [expiresAtNs, pendingTimestamp] = next;
       scope.undo.push(() => this.state.expiry.push(expiresAtNs, pendingTimestamp));
       const info = this.state.pending.get(pendingTimestamp);
-      if (info === undefined || info.status !== PendingStatus.pending) continue;
+      // Entries are never removed when a transfer resolves or its creation is rolled back (a failed chain or
+      // request), so an entry is stale unless it still names a pending transfer with this expiry time: an
+      // imported transfer may reuse the timestamp of a rolled-back one.
+      if (info === undefined || info.status !== PendingStatus.pending || info.expiresAtNs !== expiresAtNs) continue;
       const eventTimestamp = expiresAtNs > this.state.commitTimestamp ? expiresAtNs : this.state.commitTimestamp + 1n;
       this.state.commitTimestamp = eventTimestamp;
       this.setPendingStatus(scope, pendingTimestamp, PendingStatus.expired);

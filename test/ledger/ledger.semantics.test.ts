@@ -208,3 +208,20 @@ test('lookups return found objects in request order and skip missing ids', async
   assert.deepEqual((await client.lookupTransfers([11n, 98n, 10n])).map((t) => t.id), [11n, 10n]);
   assert.deepEqual(await client.lookupAccounts([]), []);
 });
+
+test('a rolled-back pending transfer leaves no expiry behind: an imported transfer reusing its timestamp stays pending', async () => {
+  // Found by the differential fuzzer: the expiry queue kept the entry of a pending transfer whose chain was
+  // rolled back, and expired the imported transfer that later took the same timestamp.
+  const clock = new FakeClock();
+  const client = await ledgerWith([1n, 2n], clock);
+  const chain = await client.createTransfers([
+    transfer(10n, 1n, 2n, 5n, { flags: TF.pending | TF.linked, timeout: 1 }),
+    transfer(11n, 1n, 99n, 1n), // credit account missing: the chain and its pending transfer roll back
+  ]);
+  assert.deepEqual(chain.map((r) => TS[r.status]), ['linked_event_failed', 'credit_account_not_found']);
+  clock.nowNs += NS_PER_S / 2n;
+  const [imported] = await client.createTransfers([transfer(20n, 1n, 2n, 7n, { flags: TF.pending | TF.imported, timestamp: chain[0].timestamp })]);
+  assert.equal(imported.status, CREATED);
+  clock.advanceSeconds(2);
+  assert.deepEqual(await balances(client, 1n), [7n, 0n, 0n, 0n], 'the imported pending transfer did not expire');
+});
