@@ -12,22 +12,11 @@
  * Nothing in steps 2–4 can fail on valid state (bad input was refused when it was buffered), so a commit is
  * never half-applied.
  *
- * Retries (`runWithRetries`): a try that loses a lock conflict — a deadlock victim (the youngest in the
- * cycle, see locks.ts) or a lock wait past `lockTimeoutMs` — is discarded and the function run again after
- * a randomized exponential back-off, with the first try's age (so it cannot be a victim for ever) and the
- * lock plan the failed tries left (see `TransactionRun` in transaction.ts), until it commits or its deadline
- * (`timeoutMs`) passes. One timer, armed while any try runs, wounds tries still running at their deadline.
+ * `transaction()` hands the function to the retry loop (retry.ts), which calls back `abortTry` and
+ * `commitTry` for each try.
  */
 import { assert } from '../errors.js';
-import {
-  DeadlockError,
-  LockTimeoutError,
-  StoreArgumentError,
-  StoreClosedError,
-  StoreFailedError,
-  TransactionAbortedError,
-  TransactionTimeoutError,
-} from './errors.js';
+import { StoreArgumentError, StoreClosedError, StoreFailedError } from './errors.js';
 import type { EscrowEntry } from './escrow.js';
 import type {
   CommitRecord,
@@ -48,7 +37,8 @@ import { Leaf, pageRecords } from './leaf.js';
 import { LockManager } from './locks.js';
 import { createSequence, SequenceCounter } from './sequence.js';
 import { checkTable, KEY_SIZE_MAX_BYTES } from './checks.js';
-import { TransactionState, type TransactionContext, type TransactionRun } from './transaction.js';
+import { checkRetries, checkRunOptions, checkTimeout, type RetryHost, type RunOptions, TRANSACTION_TIMEOUT_DEFAULT_MS, TransactionRunner } from './retry.js';
+import type { TransactionState } from './transaction.js';
 import { Tree } from './tree.js';
 import { attachPersistence, type StorePersistenceOptions } from './durability/attach.js';
 
@@ -56,19 +46,6 @@ export const VALUE_SIZE_DEFAULT_BYTES = 64 * 1024;
 export const VALUE_SIZE_MAX_BYTES = 1024 * 1024;
 export const TRANSACTION_WRITES_DEFAULT = 100_000;
 export const LOCK_TIMEOUT_DEFAULT_MS = 5_000;
-/** A transaction's deadline: 30 seconds, the bus's default call deadline (a request rarely has longer). */
-export const TRANSACTION_TIMEOUT_DEFAULT_MS = 30_000;
-export const TRANSACTION_TIMEOUT_MAX_MS = 3_600_000;
-export const RETRIES_MAX = 1_000;
-/**
- * Randomized exponential back-off before a retry: uniform in [0, window), the window starting at 1 ms and
- * doubling per try up to 100 ms. The randomness spreads victims of one collision apart so they do not meet
- * again at once; the cap keeps a transaction that lost several times from idling long after the page freed.
- */
-const RETRY_BACKOFF_FIRST_MS = 1;
-const RETRY_BACKOFF_MAX_MS = 100;
-/** How often running transactions are checked against their deadlines (a waiting one is also bounded by its lock timer). */
-const DEADLINE_SWEEP_MS = 100;
 const SEQUENCE_NAME_MAX_CHARS = 128;
 
 /** A Durability that keeps nothing: the in-memory store never awaits it. */
@@ -87,22 +64,12 @@ export async function openStore(options: OpenStoreOptions & StorePersistenceOpti
   return engine;
 }
 
-interface Settings {
+interface Settings extends RunOptions {
   valueSizeMaxBytes: number;
   transactionWritesMax: number;
-  timeoutMs: number;
-  lockTimeoutMs: number;
-  /** Most tries in all; infinite when only the deadline bounds them. */
-  triesMax: number;
 }
 
-interface RunOptions {
-  timeoutMs: number;
-  lockTimeoutMs: number;
-  triesMax: number;
-}
-
-export class StoreEngine implements Store, EngineHooks, TransactionContext {
+export class StoreEngine implements Store, EngineHooks, RetryHost {
   readonly locks = new LockManager();
   readonly escrowEntries = new Map<string, EscrowEntry>();
   readonly counters = { escrowRejections: 0, transactionsCommitted: 0, transactionsAborted: 0, retries: 0, transactionTimeouts: 0 };
@@ -112,14 +79,11 @@ export class StoreEngine implements Store, EngineHooks, TransactionContext {
   private readonly sequences = new Map<string, SequenceCounter>();
   private readonly extensions = new Map<string, ExtensionReplayer>();
   private readonly active = new Set<Promise<unknown>>();
-  /** Tries whose function is running, for the deadline sweep. */
-  private readonly running = new Set<TransactionState>();
-  private deadlineSweep: NodeJS.Timeout | null = null;
+  private readonly runner = new TransactionRunner(this);
   /** Lock plans for retries (`TransactionRun.lockPlan`); switched off only to measure what they buy. */
   learnLockPlan = true;
   private durability: Durability = NO_DURABILITY;
   private nextPageId = 1;
-  private nextTransactionId = 1;
   private closed = false;
   private failure: Error | null = null;
 
@@ -139,9 +103,9 @@ export class StoreEngine implements Store, EngineHooks, TransactionContext {
 
   async transaction<T>(fn: (tx: Transaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     if (typeof fn !== 'function') throw new StoreArgumentError('transaction takes an async function (tx) => …');
-    const runOptions = this.checkTransactionOptions(options);
+    const runOptions = checkRunOptions(options, this.settings);
     this.checkOpen();
-    const running = this.runWithRetries(fn, runOptions);
+    const running = this.runner.run(fn, runOptions);
     this.active.add(running);
     try {
       return await running;
@@ -254,86 +218,6 @@ export class StoreEngine implements Store, EngineHooks, TransactionContext {
 
   // ----- transactions ------------------------------------------------------------------------------------
 
-  /**
-   * Runs `fn` until it commits. A try that lost a lock conflict (deadlock victim, lock timeout) is undone and
-   * run again after a randomized exponential back-off, keeping the first try's age and upgrade hints, until
-   * the deadline passes (then `TransactionTimeoutError`) or `triesMax` tries were made.
-   */
-  private async runWithRetries<T>(fn: (tx: Transaction) => Promise<T>, options: RunOptions): Promise<T> {
-    const age = this.nextTransactionId;
-    const run: TransactionRun = {
-      age,
-      lockTimeoutMs: options.lockTimeoutMs,
-      deadlineMs: performance.now() + options.timeoutMs,
-      lockPlan: null,
-      learnLockPlan: this.learnLockPlan,
-    };
-    for (let attempt = 1; ; attempt++) {
-      const tx = new TransactionState(this.nextTransactionId++, this, run);
-      this.running.add(tx);
-      this.armDeadlineSweep();
-      let result: T;
-      try {
-        if (attempt > 1) await tx.lockPlanned();
-        result = await fn(tx);
-        if (tx.doomed !== null) throw tx.doomed;
-      } catch (error) {
-        this.running.delete(tx);
-        this.abort(tx);
-        const failure = tx.doomed ?? error;
-        if (!(failure instanceof DeadlockError || failure instanceof LockTimeoutError)) {
-          throw failure instanceof TransactionAbortedError || failure instanceof TransactionTimeoutError ? failure : error;
-        }
-        const remainingMs = run.deadlineMs - performance.now();
-        if (remainingMs <= 0) {
-          this.counters.transactionTimeouts++;
-          throw timedOut(options.timeoutMs, attempt, failure);
-        }
-        if (attempt >= options.triesMax) {
-          throw failure instanceof DeadlockError ? new DeadlockError(`transaction was a deadlock victim on all ${String(attempt)} tries`) : failure;
-        }
-        this.counters.retries++;
-        await sleep(Math.min(remainingMs, backoffMs(attempt)));
-        this.checkNotFailed();
-        continue;
-      }
-      this.running.delete(tx);
-      if (this.failure !== null) {
-        this.abort(tx);
-        this.checkOpen();
-      }
-      const durable = this.commit(tx);
-      if (durable !== undefined) await this.awaitDurable(durable);
-      return result;
-    }
-  }
-
-  /** Keeps one timer armed while any try runs, to wound tries still running at their deadline. */
-  private armDeadlineSweep(): void {
-    if (this.deadlineSweep !== null) return;
-    this.deadlineSweep = setTimeout(() => {
-      this.deadlineSweep = null;
-      this.sweepDeadlines();
-      if (this.running.size > 0) this.armDeadlineSweep();
-    }, DEADLINE_SWEEP_MS);
-    this.deadlineSweep.unref();
-  }
-
-  /**
-   * A try whose function is still running at its deadline loses its locks and pending increments at once,
-   * so a stuck or slow function cannot hold a page for ever; it fails at its next store call or on return.
-   */
-  private sweepDeadlines(): void {
-    const now = performance.now();
-    for (const tx of this.running) {
-      // A waiting try is bounded by its lock timer, which never runs past the deadline.
-      if (tx.doomed === null && tx.waits.length === 0 && tx.deadlineMs <= now) {
-        this.counters.transactionTimeouts++;
-        tx.wound(new TransactionTimeoutError(`transaction ${String(tx.id)} was still running at its deadline; its locks were released`));
-      }
-    }
-  }
-
   private async awaitDurable(durable: Promise<void>): Promise<void> {
     try {
       await durable;
@@ -343,9 +227,18 @@ export class StoreEngine implements Store, EngineHooks, TransactionContext {
     }
   }
 
-  private abort(tx: TransactionState): void {
+  abortTry(tx: TransactionState): void {
     tx.discard();
     this.counters.transactionsAborted++;
+  }
+
+  commitTry(tx: TransactionState): Promise<void> | undefined {
+    if (this.failure !== null) {
+      this.abortTry(tx);
+      this.checkOpen();
+    }
+    const durable = this.commit(tx);
+    return durable === undefined ? undefined : this.awaitDurable(durable);
   }
 
   /** The synchronous commit step (see the file comment). */
@@ -382,8 +275,7 @@ export class StoreEngine implements Store, EngineHooks, TransactionContext {
     if (this.closed) throw new StoreClosedError('the store is closed');
   }
 
-  /** After a back-off: a store that failed meanwhile runs no more tries (a closing one lets running calls finish). */
-  private checkNotFailed(): void {
+  checkNotFailed(): void {
     if (this.failure !== null) this.checkOpen();
   }
 
@@ -395,14 +287,6 @@ export class StoreEngine implements Store, EngineHooks, TransactionContext {
     return Promise.reject(error);
   }
 
-  private checkTransactionOptions(options: unknown): RunOptions {
-    if (typeof options !== 'object' || options === null) throw new StoreArgumentError('transaction options must be an object');
-    const { retries, timeoutMs = this.settings.timeoutMs, lockTimeoutMs = this.settings.lockTimeoutMs } = options as TransactionOptions;
-    checkRetries(retries);
-    checkTimeout('timeoutMs', timeoutMs);
-    checkTimeout('lockTimeoutMs', lockTimeoutMs);
-    return { timeoutMs, lockTimeoutMs, triesMax: retries ?? this.settings.triesMax };
-  }
 }
 
 function checkOpenOptions(options: unknown): Settings {
@@ -429,32 +313,4 @@ function checkOpenOptions(options: unknown): Settings {
 
 function* frozenRecords(pages: Array<{ buf: Uint8Array; count: number }>): Iterable<[Uint8Array, Uint8Array]> {
   for (const { buf, count } of pages) yield* pageRecords(buf, count);
-}
-
-function checkRetries(retries: unknown): void {
-  if (retries === undefined) return;
-  if (typeof retries !== 'number' || !Number.isSafeInteger(retries) || retries < 1 || retries > RETRIES_MAX) {
-    throw new StoreArgumentError(`retries must be an integer from 1 to ${String(RETRIES_MAX)} (tries in all)`);
-  }
-}
-
-function checkTimeout(name: string, value: unknown): void {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > TRANSACTION_TIMEOUT_MAX_MS) {
-    throw new StoreArgumentError(`${name} must be an integer from 1 to ${String(TRANSACTION_TIMEOUT_MAX_MS)} (milliseconds)`);
-  }
-}
-
-/** Randomized exponential back-off before try `attempt + 1` (see RETRY_BACKOFF_MAX_MS). */
-function backoffMs(attempt: number): number {
-  const windowMs = Math.min(RETRY_BACKOFF_MAX_MS, RETRY_BACKOFF_FIRST_MS * 2 ** Math.min(attempt - 1, 16));
-  return Math.random() * windowMs;
-}
-
-function timedOut(timeoutMs: number, tries: number, last: Error): TransactionTimeoutError {
-  const message = `transaction did not commit within its timeoutMs of ${String(timeoutMs)} ms (${String(tries)} tries; the last ended: ${last.message})`;
-  return new TransactionTimeoutError(message, { cause: last });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
