@@ -137,7 +137,7 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
 async function createDataDir(dir: string): Promise<string> {
   const dataDir = resolve(dir);
   try {
-    await mkdir(dataDir, { recursive: true });
+    await mkdir(dataDir, { recursive: true, mode: 0o700 }); // balances: readable by the node's user only
   } catch (error) {
     throw new NodeError('NODE_DATA_DIR', `cannot create data directory ${dataDir}: ${(error as Error).message}; choose another with --dir or run with --memory`, { cause: error });
   }

@@ -134,13 +134,14 @@ export class StoreDamagedError extends PurserError {
   }
 }
 
-/** Another store (in this or another process) has the data directory open. */
+/** Another store (in this or another process, container or PID namespace) has the data directory open. */
 export class StoreLockedError extends PurserError {
   static override readonly codes = ['STORE_LOCKED'] as const;
   declare readonly code: 'STORE_LOCKED';
 
-  constructor(dir: string, holderPid: number) {
-    super('STORE_LOCKED', `data directory ${dir} is in use by process ${holderPid}; stop it first or use another --dir`);
+  constructor(dir: string, holderPid: number | undefined) {
+    const holder = holderPid === undefined ? 'another process' : `process ${holderPid} (as that process numbers itself: it may run in another container)`;
+    super('STORE_LOCKED', `data directory ${dir} is in use by ${holder}; stop it first or use another --dir`);
   }
 }
 

@@ -11,6 +11,24 @@
  */
 import { constants, promises as fsp, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
+
+/**
+ * fs-native-extensions (holepunch: prebuilt binaries inside the package) gives the one call Node lacks,
+ * a non-blocking exclusive lock on a file descriptor. Loaded on first use, so that a memory-only store
+ * never needs it, and through `require`, so that a bundler leaves it (and its binary) to be resolved at
+ * run time.
+ */
+let nativeLock: ((fd: number) => boolean) | undefined;
+function tryLockFd(fd: number): boolean {
+  nativeLock ??= (createRequire(import.meta.url)('fs-native-extensions') as typeof import('fs-native-extensions')).tryLock;
+  return nativeLock(fd);
+}
+
+/** Data files are readable by their owner only: they hold balances. */
+export const FILE_MODE = 0o600;
+/** Data directories likewise. */
+export const DIRECTORY_MODE = 0o700;
 
 /** An open file. Positions and sizes are in bytes. */
 export interface FileHandle {
@@ -51,6 +69,18 @@ export interface FileSystem {
   syncDirectory(dir: string): Promise<void>;
   exists(path: string): Promise<boolean>;
   mkdir(dir: string): Promise<void>;
+  /**
+   * Takes an exclusive lock on `path` (created if missing) and writes `note` into it, or returns undefined
+   * at once if another holder has the lock. The lock belongs to an open file description: a second
+   * opener — in this process or any other — is refused, and the kernel drops the lock when the holder
+   * closes it or dies, so a lock is never judged stale by a pid.
+   */
+  lockExclusive(path: string, note: Uint8Array): Promise<FileLock | undefined>;
+}
+
+/** A held lock; `release()` drops it (the file stays: unlinking it would let a later opener lock a ghost). */
+export interface FileLock {
+  release(): Promise<void>;
 }
 
 /** Reads exactly `length` bytes at `position`, or fewer only at end of file. */
@@ -137,7 +167,7 @@ const OPEN_FLAGS: Record<OpenMode, number> = {
 /** The real file system, on node:fs/promises. */
 export const realFileSystem: FileSystem = {
   async open(path, mode) {
-    return new RealFileHandle(await fsp.open(path, OPEN_FLAGS[mode], 0o644));
+    return new RealFileHandle(await fsp.open(path, OPEN_FLAGS[mode], FILE_MODE));
   },
   async readFile(path) {
     return new Uint8Array(await fsp.readFile(path));
@@ -163,7 +193,29 @@ export const realFileSystem: FileSystem = {
     }
   },
   async mkdir(dir) {
-    await fsp.mkdir(dir, { recursive: true });
+    await fsp.mkdir(dir, { recursive: true, mode: DIRECTORY_MODE });
+  },
+  async lockExclusive(path, note) {
+    const handle = await fsp.open(path, constants.O_RDWR | constants.O_CREAT, FILE_MODE);
+    let granted = false;
+    try {
+      // An open-file-description lock (fcntl F_OFD_SETLK on Linux, flock on macOS): unlike a classic POSIX
+      // lock it is not shared by other descriptors of this process, and closing another descriptor of the
+      // same file does not drop it.
+      granted = tryLockFd(handle.fd);
+      if (!granted) return undefined;
+      await handle.truncate(0);
+      await handle.write(note, 0, note.length, 0);
+      return {
+        async release() {
+          // Emptied while still held, so that a later reader never takes this note for a live holder's.
+          await handle.truncate(0).catch(() => undefined);
+          await handle.close();
+        },
+      };
+    } finally {
+      if (!granted) await handle.close();
+    }
   },
 };
 

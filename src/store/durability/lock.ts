@@ -1,65 +1,31 @@
 /**
- * The data-directory lock: a file `LOCK` created exclusively (O_EXCL), holding the owner's pid.
+ * The data-directory lock: an exclusive lock on the file `LOCK`, held by an open file description for as
+ * long as the store is open (fs.ts `lockExclusive`: fcntl F_OFD_SETLK on Linux).
  *
- * A second open — from another process or from this one — finds the file and fails with
- * `StoreLockedError`. A lock left by a process that died (kill -9, power loss) names a pid that is no
- * longer alive; it is then taken over: removed and created again exclusively, so of two processes racing
- * for a stale lock only one wins the create. Within one process, the locks this process holds are kept in
- * memory too, because its own pid is alive by definition. A file system may report an `incarnation` (the
- * simulated disk counts its power losses): locks held in an earlier incarnation are stale.
+ * The kernel enforces it: a second opener — another process, another PID namespace (two containers on
+ * one volume), or this very process — is refused at once with `StoreLockedError`, and the lock vanishes
+ * when its holder closes it or dies (kill -9 included), so there is no stale lock to judge and no race
+ * between openers: of any number opening at once, exactly one is granted. The pid written into `LOCK` is
+ * information for the refusal message only; a `LOCK` naming any pid, live or dead, stops nobody.
+ *
+ * Not covered: file systems whose locks are not enforced across machines (NFS without a working lock
+ * manager, some FUSE and container-volume drivers). There two machines could both be granted the lock.
  */
 import { StoreLockedError } from '../errors.js';
-import type { FileSystem } from './fs.js';
+import type { FileLock, FileSystem } from './fs.js';
 
 export const LOCK_FILE_NAME = 'LOCK';
-const LOCK_ATTEMPTS_MAX = 3;
-
-const heldLocks = new WeakMap<FileSystem, Map<string, number | undefined>>();
 
 export interface DirectoryLock {
   release(): Promise<void>;
 }
 
-function incarnationOf(fs: FileSystem): number | undefined {
-  return (fs as { incarnation?: number }).incarnation;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export async function acquireDirectoryLock(fs: FileSystem, dir: string): Promise<DirectoryLock> {
-  let held = heldLocks.get(fs);
-  if (!held) heldLocks.set(fs, (held = new Map<string, number | undefined>()));
-  if (held.has(dir) && held.get(dir) === incarnationOf(fs)) throw new StoreLockedError(dir, process.pid);
   const path = `${dir}/${LOCK_FILE_NAME}`;
-  for (let attempt = 0; attempt < LOCK_ATTEMPTS_MAX; attempt++) {
-    try {
-      const file = await fs.open(path, 'create');
-      try {
-        await file.write(Buffer.from(`${process.pid}\n`), 0);
-      } finally {
-        await file.close();
-      }
-      held.set(dir, incarnationOf(fs));
-      return {
-        async release() {
-          held.delete(dir);
-          await fs.unlink(path).catch(() => undefined);
-        },
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    const holder = Number.parseInt(Buffer.from(await fs.readFile(path).catch(() => new Uint8Array(0))).toString('utf8'), 10);
-    const stale = !Number.isInteger(holder) || holder === process.pid || !isAlive(holder);
-    if (!stale) throw new StoreLockedError(dir, holder);
-    await fs.unlink(path).catch(() => undefined);
-  }
-  throw new StoreLockedError(dir, -1);
+  const lock: FileLock | undefined = await fs.lockExclusive(path, Buffer.from(`${process.pid}\n`));
+  if (lock) return lock;
+  // The holder writes its pid just after it is granted the lock; a reader racing it may find nothing yet.
+  const note = Buffer.from(await fs.readFile(path).catch(() => new Uint8Array(0))).toString('utf8');
+  const holder = Number.parseInt(note, 10);
+  throw new StoreLockedError(dir, Number.isSafeInteger(holder) && holder > 0 ? holder : undefined);
 }

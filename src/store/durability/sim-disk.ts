@@ -18,7 +18,7 @@
  */
 import { dirname } from 'node:path';
 import { assert } from '../../errors.js';
-import type { FileHandle, FileSystem, OpenMode } from './fs.js';
+import type { FileHandle, FileLock, FileSystem, OpenMode } from './fs.js';
 
 export const SECTOR_SIZE_BYTES = 512;
 
@@ -105,6 +105,8 @@ export class SimDisk implements FileSystem {
   private faults: Fault[] = [];
   private mutationsBeforeCrash: number | undefined;
   private crashed = false;
+  /** Paths locked by `lockExclusive`, with the incarnation that took the lock. */
+  private locks = new Map<string, number>();
   readonly stats: SimDiskStats = { writes: 0, syncs: 0, bytesWritten: 0 };
 
   constructor(seed: number) {
@@ -135,7 +137,7 @@ export class SimDisk implements FileSystem {
     this.crashed = true;
   }
 
-  /** Counts power losses; the directory lock treats locks from an earlier incarnation as stale. */
+  /** Counts power losses; a lock taken in an earlier incarnation is gone (its process died). */
   get incarnation(): number {
     return this.generation;
   }
@@ -311,6 +313,25 @@ export class SimDisk implements FileSystem {
       this.checkAlive();
       // Directories are durable at once: tests start from a created data directory.
       for (let d = dir; d !== dirname(d); d = dirname(d)) this.directories.add(d);
+    });
+  }
+
+  /**
+   * The simulated lock lives outside the files (so it does not count as a mutation for `crashAfter`), and
+   * a power loss drops it, as the kernel drops a dead process's lock.
+   */
+  lockExclusive(path: string, _note: Uint8Array): Promise<FileLock | undefined> {
+    return settle(() => {
+      this.checkAlive();
+      if (this.locks.get(path) === this.generation) return undefined;
+      const generation = this.generation;
+      this.locks.set(path, generation);
+      return {
+        release: () =>
+          settle(() => {
+            if (this.locks.get(path) === generation) this.locks.delete(path);
+          }),
+      };
     });
   }
 

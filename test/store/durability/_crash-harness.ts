@@ -9,8 +9,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { bundleChild } from './_bundle.js';
 import type { EngineHooks, Store } from '../../../src/store/interfaces.js';
 import { openStore } from '../../../src/store/store.js';
 
@@ -30,21 +29,6 @@ export interface CrashRunOptions {
 export interface CycleSummary {
   acknowledged: number;
   present: number;
-}
-
-async function bundleChild(outDir: string): Promise<string> {
-  const outfile = join(outDir, 'crash-child.mjs');
-  await build({
-    entryPoints: [fileURLToPath(new URL('./_crash-child.ts', import.meta.url))],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    conditions: ['purser-source'],
-    outfile,
-    logLevel: 'silent',
-  });
-  return outfile;
 }
 
 function accountKey(account: number): Uint8Array {
@@ -129,8 +113,11 @@ async function verify(dir: string, acknowledged: bigint[], highestIdEver: bigint
 
 export async function runCrashCycles(options: CrashRunOptions): Promise<{ cycles: number; acknowledged: number; present: number }> {
   const workDir = await mkdtemp(join(tmpdir(), 'purser-crash-'));
+  const cleanups: Array<() => Promise<void>> = [];
   try {
-    const script = await bundleChild(workDir);
+    const bundle = await bundleChild('./_crash-child.ts');
+    cleanups.push(() => bundle.remove());
+    const script = bundle.file;
     // Independent lanes, each on its own directory: a cycle mostly waits (process start, fsync), so two
     // lanes on two cores take about half the time of one.
     const lanes = Math.max(1, Math.min(options.lanes ?? 2, options.cycles));
@@ -155,6 +142,7 @@ export async function runCrashCycles(options: CrashRunOptions): Promise<{ cycles
     await Promise.all(Array.from({ length: lanes }, (_, index) => lane(index)));
     return totals;
   } finally {
+    for (const cleanup of cleanups) await cleanup();
     await rm(workDir, { recursive: true, force: true });
   }
 }

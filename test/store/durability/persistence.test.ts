@@ -188,7 +188,8 @@ test('a crash at every step of recovery, repeated, recovers the same state as an
       await again.persistence.close();
     }
   }
-  assert.ok(crashes >= 12 * 8, `recovery was interrupted ${crashes} times`);
+  // Each seed's recovery has at least six disk steps to interrupt (the directory lock takes none: it is the kernel's).
+  assert.ok(crashes >= 12 * 6, `recovery was interrupted ${crashes} times`);
 });
 
 test('a crash at every step of a checkpoint recovers a prefix with every acknowledged commit', async () => {
