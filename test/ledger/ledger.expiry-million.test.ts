@@ -8,10 +8,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { CreateTransferStatus as TS, openLedger, TransferFlags as TF, type Ledger } from 'purser';
 import { PendingStatus } from '../../src/ledger/state.js';
+import { bundleChild } from '../store/durability/_bundle.js';
 import { account, FakeClock, NS_PER_S, transfer } from './_client.js';
 
 const HOLDS = 1_000_000;
@@ -70,15 +69,6 @@ test('in memory: a million holds expire at once in bounded steps; the first requ
   await ledger.close();
 });
 
-async function bundleChild(): Promise<string> {
-  const outfile = join(work, 'expiry-child.mjs');
-  await build({
-    entryPoints: [fileURLToPath(new URL('./_expiry-child.ts', import.meta.url))],
-    bundle: true, platform: 'node', format: 'esm', target: 'node20', conditions: ['purser-source'], outfile, logLevel: 'silent',
-  });
-  return outfile;
-}
-
 /** Runs the child (which expires in the background and reports progress) and kills it mid-way. */
 function expireAndKill(script: string, dir: string, nowNs: bigint): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -111,7 +101,9 @@ test('on disk: a million holds, the expiring process killed mid-way (SIGKILL), t
   await ledger.close();
 
   const nowNs = clock.nowNs + 10n * NS_PER_S;
-  const reported = await expireAndKill(await bundleChild(), dir, nowNs);
+  // The shared bundler: it leaves the store's native lock package external and resolvable.
+  const bundle = await bundleChild('../../ledger/_expiry-child.ts');
+  const reported = await expireAndKill(bundle.file, dir, nowNs).finally(() => bundle.remove());
   assert.ok(reported >= HOLDS / 5 && reported < HOLDS, `killed mid-way (${reported} expired)`);
 
   clock.nowNs = nowNs;

@@ -27,7 +27,6 @@ async function main(): Promise<void> {
   const checkpointLogBytes = Number(process.argv[3] ?? 65536);
   const store = await openStore({ dir, checkpointLogBytes, onFailure: (error) => process.stderr.write(`store failed: ${error.message}\n`) });
   const ids = store.sequence('transfer-ids');
-  process.stdout.write('ready\n');
   const worker = async (): Promise<void> => {
     for (;;) {
       const id = await ids.next();
