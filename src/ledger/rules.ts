@@ -1,7 +1,9 @@
 /**
  * The pure rules of the state machine: comparisons of an event with an existing object, the overflow
- * ladder, balancing amounts, account limits, and the status codes the batch loop needs. No state, no side effects; `state-machine.ts` calls them.
+ * ladder, balancing amounts, account limits, and the status codes the batch loop needs. No state, no side
+ * effects; `state-machine.ts` calls them.
  */
+import { assert } from '../errors.js';
 import {
   AccountFlags,
   amount_max,
@@ -144,4 +146,33 @@ export function debitsExceedCredits(a: Account, amount: bigint): boolean {
 
 export function creditsExceedDebits(a: Account, amount: bigint): boolean {
   return (a.flags & AccountFlags.credits_must_not_exceed_debits) !== 0 && a.credits_pending + a.credits_posted + amount > a.debits_posted;
+}
+
+/**
+ * The status of a transfer whose id exists: `exists` only if every field matches the stored `e`.
+ * `findPending` finds the pending transfer a post or void resolves; it is called only once the flags,
+ * pending id and timeout match (a prefetched record is known to exist then).
+ */
+export function transferExists(t: Transfer, e: Transfer, findPending: () => Transfer | undefined): TransferStatus {
+  // The flags change the meaning of the other fields, so they are compared first.
+  if (t.flags !== e.flags) return TransferStatus.exists_with_different_flags;
+  if (t.pending_id !== e.pending_id) return TransferStatus.exists_with_different_pending_id;
+  if (t.timeout !== e.timeout) return TransferStatus.exists_with_different_timeout;
+  if ((t.flags & (TransferFlags.post_pending_transfer | TransferFlags.void_pending_transfer)) !== 0) {
+    const pending = findPending();
+    assert(pending !== undefined, 'a post or void without its pending transfer');
+    return postOrVoidExists(t, e, pending);
+  }
+  if (t.debit_account_id !== e.debit_account_id) return TransferStatus.exists_with_different_debit_account_id;
+  if (t.credit_account_id !== e.credit_account_id) return TransferStatus.exists_with_different_credit_account_id;
+  // A balancing transfer's amount is an upper limit: resubmitting it exists if the stored amount fits.
+  if ((t.flags & (TransferFlags.balancing_debit | TransferFlags.balancing_credit)) !== 0) {
+    if (t.amount < e.amount) return TransferStatus.exists_with_different_amount;
+  } else if (t.amount !== e.amount) return TransferStatus.exists_with_different_amount;
+  if (t.user_data_128 !== e.user_data_128) return TransferStatus.exists_with_different_user_data_128;
+  if (t.user_data_64 !== e.user_data_64) return TransferStatus.exists_with_different_user_data_64;
+  if (t.user_data_32 !== e.user_data_32) return TransferStatus.exists_with_different_user_data_32;
+  if (t.ledger !== e.ledger) return TransferStatus.exists_with_different_ledger;
+  if (t.code !== e.code) return TransferStatus.exists_with_different_code;
+  return TransferStatus.exists;
 }

@@ -18,19 +18,12 @@ import { TIMESTAMP_MAX } from './clock.js';
 import { LedgerClockError } from './errors.js';
 import {
   ACCOUNT_CODES, TRANSFER_CODES, TRANSIENT_TRANSFER_STATUSES, type BatchCodes,
-  accountExists, balancedAmount, creditsExceedDebits, debitsExceedCredits, findCreated, overflowStatus, postOrVoidExists, storedTransfer,
+  accountExists, balancedAmount, creditsExceedDebits, debitsExceedCredits, findCreated, overflowStatus, storedTransfer, transferExists,
 } from './rules.js';
 import { LedgerState, PendingStatus, Scope, TABLES, u128Key, u64Key, HISTORY_VALUE_SIZE_BYTES, type StoredAccount } from './state.js';
 import {
-  AccountFlags,
-  amount_max,
-  CreateAccountStatus as AccountStatus,
-  CreateTransferStatus as TransferStatus,
-  TransferFlags,
-  type Account,
-  type CreateAccountResult,
-  type CreateTransferResult,
-  type Transfer,
+  AccountFlags, amount_max, CreateAccountStatus as AccountStatus, CreateTransferStatus as TransferStatus, TransferFlags,
+  type Account, type CreateAccountResult, type CreateTransferResult, type Transfer,
 } from './types.js';
 
 const U128_MAX = amount_max;
@@ -369,27 +362,7 @@ export class StateMachine {
   }
 
   private transferExists(scope: Scope, t: Transfer, e: Transfer): TransferStatus {
-    // The flags change the meaning of the other fields, so they are compared first.
-    if (t.flags !== e.flags) return TransferStatus.exists_with_different_flags;
-    if (t.pending_id !== e.pending_id) return TransferStatus.exists_with_different_pending_id;
-    if (t.timeout !== e.timeout) return TransferStatus.exists_with_different_timeout;
-    if ((t.flags & (TransferFlags.post_pending_transfer | TransferFlags.void_pending_transfer)) !== 0) {
-      const p = this.findTransfer(scope, t.pending_id);
-      assert(p !== undefined, 'a post or void without its pending transfer');
-      return postOrVoidExists(t, e, p);
-    }
-    if (t.debit_account_id !== e.debit_account_id) return TransferStatus.exists_with_different_debit_account_id;
-    if (t.credit_account_id !== e.credit_account_id) return TransferStatus.exists_with_different_credit_account_id;
-    // A balancing transfer's amount is an upper limit: resubmitting it exists if the stored amount fits.
-    if ((t.flags & (TransferFlags.balancing_debit | TransferFlags.balancing_credit)) !== 0) {
-      if (t.amount < e.amount) return TransferStatus.exists_with_different_amount;
-    } else if (t.amount !== e.amount) return TransferStatus.exists_with_different_amount;
-    if (t.user_data_128 !== e.user_data_128) return TransferStatus.exists_with_different_user_data_128;
-    if (t.user_data_64 !== e.user_data_64) return TransferStatus.exists_with_different_user_data_64;
-    if (t.user_data_32 !== e.user_data_32) return TransferStatus.exists_with_different_user_data_32;
-    if (t.ledger !== e.ledger) return TransferStatus.exists_with_different_ledger;
-    if (t.code !== e.code) return TransferStatus.exists_with_different_code;
-    return TransferStatus.exists;
+    return transferExists(t, e, () => this.findTransfer(scope, t.pending_id));
   }
 
   private postOrVoidPendingTransfer(scope: Scope, t: Transfer, timestamp: bigint): TransferStatus {
