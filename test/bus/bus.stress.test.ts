@@ -2,7 +2,8 @@
 // asynchronous (acall + getReply by cd, and TPGETANY), through a small queue. Every reply must be the
 // reply to its own request (the handler echoes a unique token), every request gets exactly one outcome,
 // and every reply that arrived after its caller's TPETIME is counted as late and delivered to no one. It also
-// checks that no more handlers run at once than the service has servers.
+// checks that no more handlers run at once than the service has servers, and (first, behind a gate, so that
+// it does not depend on the scheduler) that all of them are used.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createBus, XatmiError, TPGETANY } from 'purser';
@@ -18,15 +19,30 @@ test('under random latencies every reply matches its request; late replies are c
   let handled = 0;
   let running = 0;
   let mostRunning = 0;
+  let openGate!: () => void;
+  const gate = new Promise<void>((resolve) => (openGate = resolve));
+  let sixteenRunning!: () => void;
+  const allServersBusy = new Promise<void>((resolve) => (sixteenRunning = resolve));
   bus.advertise('RANDOM', async (request) => {
-    const { token, delayMs } = request.data as { token: number; delayMs: number };
+    const { token, delayMs, gated } = request.data as { token: number; delayMs: number; gated?: boolean };
     running += 1;
     mostRunning = Math.max(mostRunning, running);
-    if (delayMs > 0) await sleep(delayMs);
+    if (running === 16) sixteenRunning();
+    if (gated === true) await gate;
+    else if (delayMs > 0) await sleep(delayMs);
     running -= 1;
-    handled += 1;
+    if (gated !== true) handled += 1;
     return { token };
   }, { servers: 16, queueDepth: 64 });
+
+  // 32 requests against a closed gate: all 16 servers take one, the other 16 queue, none runs beyond 16.
+  const gated = Array.from({ length: 32 }, (_, token) => bus.call('RANDOM', { token, delayMs: 0, gated: true }, { timeoutMs: 600_000 }));
+  await allServersBusy;
+  assert.equal(bus.pq()[0].busy, 16, 'all 16 servers run a gated request');
+  assert.equal(bus.pq()[0].queued, 16, 'the rest wait in the queue');
+  openGate();
+  for (const [token, reply] of (await Promise.all(gated)).entries()) assert.equal((reply.data as { token: number }).token, token);
+  assert.equal(bus.stats().expiredInQueue, 0, 'no gated request expired');
 
   let timeouts = 0;
   let replies = 0;
@@ -87,5 +103,5 @@ test('under random latencies every reply matches its request; late replies are c
   // Every timed-out request either never ran (expired in the queue) or ran and its reply was late.
   assert.equal(stats.expiredInQueue + stats.lateReplies, timeouts);
   assert.equal(handled, CALLS - stats.expiredInQueue);
-  assert.equal(mostRunning, 16, 'each of the 16 servers runs one request at a time, and all of them were used');
+  assert.equal(mostRunning, 16, 'never more handlers at once than the 16 servers (and the gate filled them all)');
 });
