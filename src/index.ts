@@ -9,6 +9,8 @@ export { startNode } from './node/node.js';
 export type { PurserNode, StartNodeOptions } from './node/node.js';
 export { defaultConfig } from './node/config.js';
 export type { NodeConfig, LogLevel } from './node/config.js';
+export { loadConfigFile, findConfigFile } from './node/config-file.js';
+export type { ConfigFile, ServiceDeclaration, ServiceDeclarations } from './node/config-file.js';
 export { createBus } from './bus/bus.js';
 export { XatmiError, ServiceFailure, ServiceReply } from './bus/errors.js';
 export { TPNOBLOCK, TPNOREPLY, TPNOTRAN, TPNOTIME, TPGETANY } from './bus/interfaces.js';

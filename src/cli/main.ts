@@ -5,7 +5,8 @@
  */
 import { adminCommand } from './admin.js';
 import { ConfigError, PurserError } from '../errors.js';
-import { optionsHelp, resolveConfig } from '../node/config.js';
+import { optionsHelp } from '../node/config.js';
+import { CONFIG_FILE_NAMES, resolveStartConfig } from '../node/config-file.js';
 import { startNode } from '../node/node.js';
 import { VERSION } from '../version.js';
 import { checkpointHelp, dumpHelp, loadHelp, runCheckpoint, runDump, runLoad } from './store-commands.js';
@@ -24,8 +25,13 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   start: {
     summary: 'run a node: store, ledger, bus (HTTP and TCP), optional TigerBeetle listener, metrics',
-    usage: 'purser start [options]',
-    help: () => `Options (flags win over PURSER_* environment variables):\n${optionsHelp()}`,
+    usage: 'purser start [--config <file>] [options]',
+    help: () => `Services come from a config file: --config <file>, else PURSER_CONFIG, else the one
+${CONFIG_FILE_NAMES.join(', ')} in the working directory (none: an empty bus).
+Its other keys are the options below by their config names (httpPort, busPort, dir, …).
+
+Options (flags win over PURSER_* environment variables, which win over the config file):
+${optionsHelp()}`,
     run: runStart,
   },
   checkpoint: {
@@ -83,8 +89,9 @@ function commandHelp(name: string): string {
 }
 
 async function runStart(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const config = resolveConfig(args, env);
-  const node = await startNode(config);
+  const { config, file } = await resolveStartConfig(args, env, process.cwd());
+  const node = await startNode({ ...config, services: file?.services });
+  if (file !== undefined) node.logger.info({ configFile: file.path, services: Object.keys(file.services) }, 'hosting the services of the config file');
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {

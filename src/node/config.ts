@@ -15,7 +15,7 @@ import { ConfigError } from '../errors.js';
 import { parseTigerBeetleAddress } from './listeners/tigerbeetle/address.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export interface NodeConfig {
   /** Data directory of the embedded store. Ignored when `memory` is set. */
@@ -128,11 +128,12 @@ function parseValue(spec: OptionSpec, raw: string | boolean, source: string): No
 }
 
 /**
- * Builds a validated configuration from defaults, then `env`, then `argv` (flags after the command name).
+ * Builds a validated configuration from defaults, then `fromFile` (a config file's options, see
+ * config-file.ts), then `env`, then `argv` (flags after the command name).
  * Throws `ConfigError` on an unknown flag, a stray argument or a malformed value.
  */
-export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}): NodeConfig {
-  const config = defaultConfig();
+export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv = {}, fromFile: Partial<NodeConfig> = {}): NodeConfig {
+  const config = { ...defaultConfig(), ...fromFile };
   const assign = (spec: OptionSpec, value: NodeConfig[keyof NodeConfig]) => {
     (config as unknown as Record<string, unknown>)[spec.key] = value;
   };
@@ -154,7 +155,7 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv = 
     const raw = parsed.values[spec.flag];
     if (raw !== undefined && typeof raw !== 'object') assign(spec, parseValue(spec, raw, `--${spec.flag}`));
   }
-  const busPortGiven = env.PURSER_BUS_PORT !== undefined || parsed.values['bus-port'] !== undefined;
+  const busPortGiven = fromFile.busPort !== undefined || env.PURSER_BUS_PORT !== undefined || parsed.values['bus-port'] !== undefined;
   if (config.httpPort === 0 && !busPortGiven) config.busPort = 0; // see NodeConfig.busPort
   return validateConfig(config);
 }

@@ -28,6 +28,8 @@ import { healthResponse, type NodePhase } from './health.js';
 import { registerLedgerMetrics } from './ledger.js';
 import { NodeParts } from './parts.js';
 import type { FileSystem } from '../store/durability/fs.js';
+import { checkConfigObject, type ServiceDeclarations } from './config-file.js';
+import { advertiseServices, loadServices, type LoadedService } from './config-services.js';
 
 export interface StartNodeOptions extends Partial<NodeConfig> {
   /** A logger to use instead of creating one from `logLevel`/`logPretty` (tests pass a silent one). */
@@ -39,6 +41,11 @@ export interface StartNodeOptions extends Partial<NodeConfig> {
   onFatal?: (error: Error) => void;
   /** The file system under the store (tests pass a simulated disk that fails on purpose). Default: the real one. */
   storeFileSystem?: FileSystem;
+  /**
+   * Services to host, as a config file declares them (`loadConfigFile(path).services`; relative module paths
+   * here resolve against the working directory). Every module is loaded and checked before anything starts.
+   */
+  services?: ServiceDeclarations;
 }
 
 export interface PurserNode {
@@ -65,8 +72,10 @@ export interface PurserNode {
 
 /** Starts a node. Throws `ConfigError` for bad options and `NodeError` when a resource cannot be had. */
 export async function startNode(options: StartNodeOptions = {}): Promise<PurserNode> {
-  const { logger: givenLogger, onFatal, storeFileSystem, ...overrides } = options;
+  const { logger: givenLogger, onFatal, storeFileSystem, services: declared, ...overrides } = options;
   const config = validateConfig({ ...defaultConfig(), ...stripUndefined(overrides) });
+  // Checked and imported first: a bad service declaration or module changes nothing (no directory, no port).
+  const services = declared === undefined ? [] : await loadServices(checkConfigObject({ services: declared }, 'startNode', process.cwd()).services);
   // As in resolveConfig: a node that asks for any HTTP port gets any bus port too, unless it names one.
   if (overrides.busPort === undefined && config.httpPort === 0) config.busPort = 0;
   const logger = givenLogger ?? createLogger({ level: config.logLevel, pretty: config.logPretty });
@@ -101,7 +110,7 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
   // The bus drains on close for up to half the shutdown timeout, leaving the rest for the other parts;
   // its listener answers the network calls in flight (it waits for them) while it drains.
   const drainTimeoutMs = Math.floor(config.shutdownTimeoutMs / 2);
-  const { bus, busListener } = await parts.start('bus', () => startBus(config, logger, metrics, nodeLedger),
+  const { bus, busListener } = await parts.start('bus', () => startBus(config, logger, metrics, nodeLedger, services),
     ({ bus, busListener }) => Promise.all([busListener.close({ drainTimeoutMs }), bus.close({ drainTimeoutMs })]));
   // The official TigerBeetle client's protocol, serving the node's ledger (off unless --tb-address is given).
   // Its clients are cut off first on close; requests already executing finish before the ledger closes.
@@ -145,11 +154,12 @@ async function createDataDir(dir: string): Promise<string> {
 }
 
 /** The bus and its TCP listener, which also serves the ledger's Client methods to connect() clients. */
-async function startBus(config: NodeConfig, logger: Logger, metrics: NodeMetrics, ledger: Ledger): Promise<{ bus: Bus; busListener: BusListener }> {
+async function startBus(config: NodeConfig, logger: Logger, metrics: NodeMetrics, ledger: Ledger, services: readonly LoadedService[]): Promise<{ bus: Bus; busListener: BusListener }> {
   // The gauges read the bus when scraped, so the metrics are made before the bus they observe.
   const observer = createBusMetrics(metrics.registry, { pq: () => bus.pq() });
   const bus = createBus({ logger, observer });
   try {
+    advertiseServices(bus, services); // before the listener: the first network call finds them
     const busListener = await startBusListener({ host: config.busHost, port: config.busPort, bus, logger, ledger, metricsRegistry: metrics.registry });
     return { bus, busListener };
   } catch (error) {
