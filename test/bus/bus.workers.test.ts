@@ -19,7 +19,8 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
   }
 }
 
-async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+/** Waits for a state. The limit only turns a hang into a failure; it is no claim about speed. */
+async function until(condition: () => boolean, timeoutMs = 60_000): Promise<void> {
   const started = performance.now();
   while (!condition()) {
     if (performance.now() - started > timeoutMs) assert.fail('condition not met in time');
@@ -58,13 +59,13 @@ test('worker servers reply, fail, forward and call back into the bus with the in
   await bus.close();
 });
 
-test('a worker dying mid-request fails its callers at once, undoes its busy count and restarts', async () => {
+test('a worker dying mid-request fails its callers at once, undoes its busy count and restarts', { timeout: 120_000 }, async () => {
   const bus = createBus();
   bus.advertise('W', MODULE, { threads: 2, pipelineDepth: 1, restartsMax: 3 });
   await bus.call('W', { op: 'echo', value: 'warm' });
-  const started = performance.now();
-  assert.equal(await codeOf(bus.call('W', { op: 'crash' }, { timeoutMs: 10_000 })), 'TPESVCERR');
-  assert.ok(performance.now() - started < 5000, 'TPESVCERR came at the crash, not at the deadline');
+  // The deadline is far beyond the test's own timeout: TPESVCERR (not TPETIME, not a hang) means the
+  // crash itself answered the caller, with no clock involved.
+  assert.equal(await codeOf(bus.call('W', { op: 'crash' }, { timeoutMs: 600_000 })), 'TPESVCERR');
   assert.equal(bus.pq()[0].busy, 0, 'busy count undone');
   // The surviving worker serves while the dead one restarts.
   assert.equal((await bus.call('W', { op: 'echo', value: 1 })).data, 1);
@@ -124,15 +125,14 @@ test('under random worker latencies every reply matches its request; late ones a
   assert.equal(bus.stats().expiredInQueue + bus.stats().lateReplies, timeouts);
 });
 
-test('a service module that cannot load spends its restart budget and then answers TPESVCERR', async () => {
+test('a service module that cannot load spends its restart budget and then answers TPESVCERR', { timeout: 120_000 }, async () => {
   const bus = createBus();
   bus.advertise('MISSING', new URL('./fixtures/does-not-exist.ts', import.meta.url), { threads: 1, restartsMax: 1 });
   // The worker dies at start-up; a request it held is answered at once; the restart dies too: budget spent.
-  assert.equal(await codeOf(bus.call('MISSING', 1, { timeoutMs: 10_000 })), 'TPESVCERR');
+  assert.equal(await codeOf(bus.call('MISSING', 1, { timeoutMs: 600_000 })), 'TPESVCERR');
   await until(() => bus.psr()[0].state === 'dead');
-  const started = performance.now();
-  assert.equal(await codeOf(bus.call('MISSING', 2, { timeoutMs: 10_000 })), 'TPESVCERR');
-  assert.ok(performance.now() - started < 1000);
+  // Answered, not left to its (far) deadline: a dead service fails a call at once.
+  assert.equal(await codeOf(bus.call('MISSING', 2, { timeoutMs: 600_000 })), 'TPESVCERR');
   assert.equal(bus.psc()[0].status, 'UNAVAILABLE');
   await bus.close();
 });
