@@ -4,6 +4,7 @@
  * run time (also one line for a PurserError; a stack only for a bug).
  */
 import { adminCommand } from './admin.js';
+import { callCommand } from './call.js';
 import { ConfigError, PurserError } from '../errors.js';
 import { optionsHelp } from '../node/config.js';
 import { CONFIG_FILE_NAMES, resolveStartConfig } from '../node/config-file.js';
@@ -62,6 +63,7 @@ ${optionsHelp()}`,
       return Promise.resolve(EXIT_OK);
     },
   },
+  call: callCommand,
   admin: adminCommand,
   help: {
     summary: 'show help for purser or for one command',
