@@ -32,7 +32,8 @@ export { checkpointStore, storeDurability } from './store/durability/attach.js';
 export type { StorePersistenceOptions } from './store/durability/attach.js';
 export type { CheckpointResult, DurabilityStats } from './store/durability/persistence.js';
 export { dumpStore, loadStore } from './store/durability/dump.js';
-export { StoreDamagedError, StoreLockedError, StoreFailedError, DumpInvalidError, StoreNotEmptyError } from './store/errors.js';
+export { StoreDamagedError, StoreLockedError, StoreFailedError, DumpInvalidError, StoreNotEmptyError, StoreIoError, StoreForeignDirectoryError, StoreCheckpointError } from './store/errors.js';
+export type { StoreIoErrorCode } from './store/errors.js';
 export type {
   Store, Transaction, OpenStoreOptions, TransactionOptions, ReadOptions, RangeOptions, IncrementOptions, Sequence, SequenceOptions, StoreStats,
 } from './store/interfaces.js';

@@ -102,7 +102,8 @@ export async function runCheckpoint(args: string[], env: NodeJS.ProcessEnv): Pro
   const store = await openStore({ dir, checkpointLogBytes: 0 });
   try {
     const result = await checkpointStore(store);
-    process.stdout.write(`checkpoint of ${dir}: ${result.records} records, ${result.sizeBytes} bytes, covers LSN ${result.coveredLsn}\n`);
+    if (result.unchanged) process.stdout.write(`checkpoint of ${dir}: nothing committed since the last snapshot (covers LSN ${result.coveredLsn}); nothing written\n`);
+    else process.stdout.write(`checkpoint of ${dir}: ${result.records} records, ${result.sizeBytes} bytes, covers LSN ${result.coveredLsn}\n`);
   } finally {
     await store.close();
   }

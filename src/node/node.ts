@@ -103,7 +103,7 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
     details: () => ({ version: VERSION, pid: process.pid, uptimeMs: Date.now() - startedAt, dataDir: dataDir ?? null, memory: config.memory }),
   }));
   http.route('GET', '/metrics', async () => ({ status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType }));
-  const nodeStore = (store = await parts.start('store', () => openNodeStore(dataDir, stopOnStoreFailure, storeFileSystem), (store) => store.close()));
+  const nodeStore = (store = await parts.start('store', () => openNodeStore(dataDir, stopOnStoreFailure, storeFileSystem, logger), (store) => store.close()));
   const nodeLedger = (ledger = await parts.start('ledger', () => openLedger({ store: nodeStore, logger, clockToleranceMs: config.ledgerClockToleranceMs }), (ledger) => ledger.close()));
   registerStoreMetrics(metrics.registry, nodeStore);
   registerLedgerMetrics(metrics.registry, nodeLedger);

@@ -6,12 +6,32 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Store } from '../store/interfaces.js';
 import { openStore } from '../store/store.js';
 import { checkpointStore, storeDurability } from '../store/durability/attach.js';
-import type { StoreFailedError } from '../store/errors.js';
+import { StoreCheckpointError, StoreIoError, type StoreFailedError } from '../store/errors.js';
 import type { FileSystem } from '../store/durability/fs.js';
+import type { DurabilityEvent } from '../store/durability/persistence.js';
+import type { Logger } from './logger.js';
 
 /** Opens the node's store: persistent in `dataDir`, or memory-only when it is undefined. */
-export function openNodeStore(dataDir: string | undefined, onFailure: (error: StoreFailedError) => void, fs?: FileSystem): Promise<Store> {
-  return dataDir === undefined ? openStore() : openStore({ dir: dataDir, onFailure, fs });
+export function openNodeStore(dataDir: string | undefined, onFailure: (error: StoreFailedError) => void, fs?: FileSystem, logger?: Logger): Promise<Store> {
+  return dataDir === undefined ? openStore() : openStore({ dir: dataDir, onFailure, fs, onEvent: logger && ((event) => logDurabilityEvent(logger, event)) });
+}
+
+/** The store's warnings and recovery progress, as log lines (a supervisor tells recovering from hung). */
+function logDurabilityEvent(logger: Logger, event: DurabilityEvent): void {
+  switch (event.kind) {
+    case 'checkpoint-failed':
+      logger.error({ err: event.error, failures: event.failures, retryInMs: event.retryInMs }, 'checkpoint failed; the store keeps running on its log and retries');
+      break;
+    case 'checkpoint-cleanup-failed':
+      logger.warn({ err: event.error }, 'old log files or snapshots could not be deleted after a checkpoint; the next checkpoint or start deletes them');
+      break;
+    case 'torn-tail-cut':
+      logger.warn({ file: event.file, atByte: event.atByte, droppedBytes: event.droppedBytes }, event.message);
+      break;
+    case 'recovery-progress':
+      logger.info({ step: event.step, file: event.file, records: event.records, totalRecords: event.totalRecords ?? null }, `recovering: ${event.records}${event.totalRecords === undefined ? '' : ` of ${event.totalRecords}`} records from the ${event.step}`);
+      break;
+  }
 }
 
 type Reading = (store: Store) => number;
@@ -28,6 +48,7 @@ const COUNTERS: Array<[string, string, Reading]> = [
   ['purser_store_log_batches_total', 'write-ahead log batches written (one write and one fsync each)', (s) => storeDurability(s)?.logBatches ?? 0],
   ['purser_store_log_records_total', 'write-ahead log records written', (s) => storeDurability(s)?.logRecords ?? 0],
   ['purser_store_checkpoints_total', 'checkpoints completed', (s) => storeDurability(s)?.checkpoints ?? 0],
+  ['purser_store_checkpoint_failures_total', 'checkpoints that failed (the store kept running on its log; each is retried)', (s) => storeDurability(s)?.checkpointFailures ?? 0],
 ];
 
 const GAUGES: Array<[string, string, Reading]> = [
@@ -72,8 +93,14 @@ export function storeHttpRoutes(store: Store): Array<{ method: string; path: str
       path: '/v1/admin/checkpoint',
       handler: async () => {
         if (!storeDurability(store)) return { status: 409, body: { error: { code: 'STORE_MEMORY_ONLY', message: 'this node keeps its store in memory: there is nothing to checkpoint' } } };
-        const result = await checkpointStore(store);
-        return { status: 200, body: { checkpoint: result } };
+        try {
+          const result = await checkpointStore(store);
+          return { status: 200, body: { checkpoint: result } };
+        } catch (error) {
+          // Not the client's fault, and not fatal: the node keeps serving and retries on its own.
+          if (error instanceof StoreIoError || error instanceof StoreCheckpointError) return { status: 503, body: { error: { code: error.code, message: error.message } } };
+          throw error;
+        }
       },
     },
   ];

@@ -129,8 +129,9 @@ export class StoreDamagedError extends PurserError {
     readonly file: string,
     readonly offsetBytes: number,
     why: string,
+    advice = 'restore the data directory from a backup or a dump',
   ) {
-    super('STORE_DAMAGED', `${file} is damaged at byte ${offsetBytes}: ${why}; restore the data directory from a backup or a dump`);
+    super('STORE_DAMAGED', `${file} is damaged at byte ${offsetBytes}: ${why}; ${advice}`);
   }
 }
 
@@ -175,6 +176,45 @@ export class StoreNotEmptyError extends PurserError {
 
   constructor(dir: string) {
     super('STORE_NOT_EMPTY', `data directory ${dir} already holds a store; load into an empty directory`);
+  }
+}
+
+export type StoreIoErrorCode = 'STORE_ACCESS_DENIED' | 'STORE_READ_ONLY' | 'STORE_DISK_FULL' | 'STORE_NOT_A_DIRECTORY';
+
+/**
+ * The data directory, a file in it, or a dump file cannot be used for a reason the operator fixes: no
+ * permission (EACCES, EPERM), a read-only file system (EROFS), no space (ENOSPC, EDQUOT), or a path
+ * through a file (ENOTDIR). The message is one line: what failed, on which path, and what to do.
+ */
+export class StoreIoError extends PurserError {
+  static override readonly codes: readonly StoreIoErrorCode[] = ['STORE_ACCESS_DENIED', 'STORE_READ_ONLY', 'STORE_DISK_FULL', 'STORE_NOT_A_DIRECTORY'];
+  declare readonly code: StoreIoErrorCode;
+
+  constructor(code: StoreIoErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/**
+ * A checkpoint could not write its snapshot (an I/O error other than the operator-fixable ones of
+ * `StoreIoError`). Not a store failure: the store keeps running on its log and retries the checkpoint.
+ */
+export class StoreCheckpointError extends PurserError {
+  static override readonly codes = ['STORE_CHECKPOINT_FAILED'] as const;
+  declare readonly code: 'STORE_CHECKPOINT_FAILED';
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('STORE_CHECKPOINT_FAILED', message, options);
+  }
+}
+
+/** `start` (or `openStore`) on a non-empty directory that holds no Purser store: nothing was written there. */
+export class StoreForeignDirectoryError extends PurserError {
+  static override readonly codes = ['STORE_NOT_A_DATA_DIRECTORY'] as const;
+  declare readonly code: 'STORE_NOT_A_DATA_DIRECTORY';
+
+  constructor(dir: string, example: string) {
+    super('STORE_NOT_A_DATA_DIRECTORY', `${dir} is not empty and holds no Purser store (it has ${example}); give --dir an empty or new directory, or a Purser data directory`);
   }
 }
 

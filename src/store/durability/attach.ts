@@ -7,7 +7,7 @@
 import { InvalidArgumentError, requireArgument } from '../../errors.js';
 import type { EngineHooks, Store } from '../interfaces.js';
 import type { FileSystem } from './fs.js';
-import { Persistence, type CheckpointResult, type DurabilityStats } from './persistence.js';
+import { Persistence, type CheckpointResult, type DurabilityEvent, type DurabilityStats } from './persistence.js';
 import type { StoreFailedError } from '../errors.js';
 
 /** Options of `openStore` that only a store with a `dir` uses. */
@@ -16,6 +16,11 @@ export interface StorePersistenceOptions {
   checkpointLogBytes?: number;
   /** Called once if a write or fsync fails; the store then fails every later transaction. */
   onFailure?: (error: StoreFailedError) => void;
+  /**
+   * Warnings and progress: a torn log tail cut on open, a checkpoint that failed (and when it is retried),
+   * recovery progress. Default: warnings through `process.emitWarning`, progress nowhere.
+   */
+  onEvent?: (event: DurabilityEvent) => void;
   /** The file system under the store; tests pass a simulated disk. Default: the real one. */
   fs?: FileSystem;
 }
@@ -23,11 +28,12 @@ export interface StorePersistenceOptions {
 const attached = new WeakMap<object, Persistence>();
 
 export async function attachPersistence(engine: Store & EngineHooks, dir: string, options: StorePersistenceOptions): Promise<void> {
-  const { checkpointLogBytes, onFailure, fs } = options;
+  const { checkpointLogBytes, onFailure, onEvent, fs } = options;
   requireArgument(checkpointLogBytes === undefined || (Number.isSafeInteger(checkpointLogBytes) && checkpointLogBytes >= 0), 'checkpointLogBytes must be a non-negative integer');
   requireArgument(onFailure === undefined || typeof onFailure === 'function', 'onFailure must be a function');
+  requireArgument(onEvent === undefined || typeof onEvent === 'function', 'onEvent must be a function');
   requireArgument(fs === undefined || (typeof fs === 'object' && fs !== null && typeof fs.open === 'function'), 'fs must be a FileSystem');
-  const persistence = await Persistence.open(engine, { dir, fs, checkpointLogBytes, onFailure });
+  const persistence = await Persistence.open(engine, { dir, fs, checkpointLogBytes, onFailure, onEvent });
   attached.set(engine, persistence);
 }
 
@@ -37,9 +43,18 @@ function persistenceOf(store: Store): Persistence {
   return persistence;
 }
 
-/** Writes a snapshot of a store opened with a `dir` and drops the log before it. Commits keep flowing. */
+/**
+ * Writes a snapshot of a store opened with a `dir` and drops the log before it. Commits keep flowing.
+ * With nothing committed since the last snapshot it writes nothing and answers `unchanged: true`. A
+ * failure (`StoreIoError`, `StoreCheckpointError`) leaves the store running on its log; it is retried.
+ */
 export function checkpointStore(store: Store): Promise<CheckpointResult> {
   return persistenceOf(store).checkpoint();
+}
+
+/** A checkpoint even when nothing was logged: after a load, which fills the engine without logging. */
+export function checkpointStoreAfterLoad(store: Store): Promise<CheckpointResult> {
+  return persistenceOf(store).checkpoint(true);
 }
 
 /** The durability counters of a store opened with a `dir` (log batches, checkpoints, recovery), or undefined. */

@@ -11,8 +11,9 @@ import { dirname, resolve } from 'node:path';
 import { InvalidArgumentError, requireArgument } from '../../errors.js';
 import type { EngineHooks, Store } from '../interfaces.js';
 import { openStore } from '../store.js';
-import { checkpointStore } from './attach.js';
-import { DumpInvalidError, ImageDamage, StoreNotEmptyError } from '../errors.js';
+import { checkpointStoreAfterLoad } from './attach.js';
+import { asStoreIoError } from './io-errors.js';
+import { DumpInvalidError, ImageDamage, StoreIoError, StoreNotEmptyError } from '../errors.js';
 import { realFileSystem, type FileSystem } from './fs.js';
 import { readImage, readImageInfo, writeImage, type ImageInfo, type ImageSink } from './image.js';
 
@@ -45,12 +46,15 @@ export async function dumpStore(options: DumpOptions): Promise<{ records: number
     const image = engine.snapshot();
     const file = resolve(options.file);
     const temporary = `${file}.tmp`;
-    if (await fs.exists(temporary)) await fs.unlink(temporary);
     try {
+      if (await fs.exists(temporary)) await fs.unlink(temporary);
       const written = await writeImage(fs, temporary, 'dump', 0, image, (done) => options.onProgress?.(done, total));
       await fs.rename(temporary, file);
       await fs.syncDirectory(dirname(file));
       return written;
+    } catch (error) {
+      await fs.unlink(temporary).catch(() => undefined);
+      throw asStoreIoError(error, `write the dump ${file}`);
     } finally {
       image.release();
     }
@@ -64,6 +68,8 @@ async function withDumpFile<T>(fs: FileSystem, path: string, use: (file: Awaited
   try {
     file = await fs.open(path, 'read');
   } catch (error) {
+    const typed = asStoreIoError(error, `read the dump ${path}`);
+    if (typed instanceof StoreIoError) throw typed;
     throw new DumpInvalidError(path, `cannot open it (${(error as Error).message})`);
   }
   try {
@@ -100,7 +106,7 @@ export async function loadStore(options: DumpOptions): Promise<{ records: number
       readImage(file, info, 'dump', { sequence: (state) => engine.setSequenceState(state), table: (name, rows) => engine.bulkLoad(name, rows) }, (done) => options.onProgress?.(done, info.records));
       return info.records;
     });
-    await checkpointStore(store);
+    await checkpointStoreAfterLoad(store);
     return { records };
   } finally {
     await store.close();

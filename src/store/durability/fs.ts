@@ -21,7 +21,13 @@ import { createRequire } from 'node:module';
  */
 let nativeLock: ((fd: number) => boolean) | undefined;
 function tryLockFd(fd: number): boolean {
-  nativeLock ??= (createRequire(import.meta.url)('fs-native-extensions') as typeof import('fs-native-extensions')).tryLock;
+  if (!nativeLock) {
+    try {
+      nativeLock = (createRequire(import.meta.url)('fs-native-extensions') as typeof import('fs-native-extensions')).tryLock;
+    } catch (error) {
+      throw new Error(`cannot load fs-native-extensions, which Purser needs to lock its data directory (run npm install): ${(error as Error).message}`, { cause: error });
+    }
+  }
   return nativeLock(fd);
 }
 

@@ -22,10 +22,11 @@ import { performance } from 'node:perf_hooks';
 import { assert } from '../../errors.js';
 import type { CommitRecord, Durability, EngineHooks } from '../interfaces.js';
 import { decodePayload, Decoder } from './codec.js';
-import { DecodeError, ImageDamage, StoreDamagedError, StoreFailedError } from '../errors.js';
+import { DecodeError, ImageDamage, StoreCheckpointError, StoreDamagedError, StoreFailedError, StoreForeignDirectoryError, StoreIoError } from '../errors.js';
+import { asStoreIoError } from './io-errors.js';
 import { realFileSystem, type FileSystem } from './fs.js';
 import { readImage, readImageInfo, writeImage } from './image.js';
-import { acquireDirectoryLock, type DirectoryLock } from './lock.js';
+import { acquireDirectoryLock, LOCK_FILE_NAME, type DirectoryLock } from './lock.js';
 import { LogWriter, parseLogFileName, readLog, type RandomSource } from './wal.js';
 
 /**
@@ -35,6 +36,21 @@ import { LogWriter, parseLogFileName, readLog, type RandomSource } from './wal.j
  * recovery some 8 s on top of the snapshot.
  */
 export const DEFAULT_CHECKPOINT_LOG_BYTES = 128 * 1024 * 1024; // 128 MiB
+/** Recovery reports its progress this often (a node logs it; a supervisor sees it is not hung). */
+export const RECOVERY_PROGRESS_INTERVAL_MS = 2_000;
+/** A failed checkpoint is retried after this, doubling per failure up to the maximum. */
+export const CHECKPOINT_RETRY_FIRST_MS = 1_000;
+export const CHECKPOINT_RETRY_MAX_MS = 5 * 60 * 1_000;
+
+/**
+ * What the durability layer tells its owner (a node logs these). Without a listener, warnings go to
+ * `process.emitWarning`, so a library user still sees them on stderr.
+ */
+export type DurabilityEvent =
+  | { kind: 'checkpoint-failed'; error: Error; failures: number; retryInMs: number }
+  | { kind: 'checkpoint-cleanup-failed'; error: Error }
+  | { kind: 'torn-tail-cut'; file: string; atByte: number; droppedBytes: number; message: string }
+  | { kind: 'recovery-progress'; step: 'snapshot' | 'log'; file: string; records: number; totalRecords: number | undefined };
 
 export interface PersistenceOptions {
   dir: string;
@@ -44,6 +60,8 @@ export interface PersistenceOptions {
   checkpointLogBytes?: number;
   /** Called once when a write or fsync fails and the store stops (the node exits on it). */
   onFailure?: (error: StoreFailedError) => void;
+  /** Warnings and progress (see `DurabilityEvent`). */
+  onEvent?: (event: DurabilityEvent) => void;
   /** Source of log-file salts; tests pass a seeded one so that a run is reproducible. Default: crypto. */
   random?: RandomSource;
   /** Zeroed space kept ahead of the log's records (default 4 MiB); tests on the simulated disk use less. */
@@ -51,6 +69,8 @@ export interface PersistenceOptions {
 }
 
 export interface CheckpointResult {
+  /** True when nothing was logged since the last snapshot: no file was written. */
+  unchanged: boolean;
   coveredLsn: number;
   records: number;
   sizeBytes: number;
@@ -65,6 +85,8 @@ export interface DurabilityStats {
   nextLsn: number;
   logBytesSinceCheckpoint: number;
   checkpoints: number;
+  /** Checkpoints that failed (the store kept running on its log) and will be retried. */
+  checkpointFailures: number;
   lastCheckpointSyncStepMs: number;
   longestCheckpointSyncStepMs: number;
   recoveredRecords: number;
@@ -88,6 +110,11 @@ export class Persistence implements Durability {
   private failure: StoreFailedError | undefined;
   private closed = false;
   private checkpoints = 0;
+  private checkpointFailures = 0;
+  private checkpointRetryMs = 0;
+  private checkpointRetryTimer: NodeJS.Timeout | undefined;
+  /** LSN the newest durable snapshot covers; undefined while there is none. */
+  private snapshotLsn: number | undefined;
   private lastCheckpointSyncStepMs = 0;
   private longestCheckpointSyncStepMs = 0;
   private recoveredRecords = 0;
@@ -105,25 +132,34 @@ export class Persistence implements Durability {
     this.dir = options.dir;
     this.checkpointLogBytes = options.checkpointLogBytes ?? DEFAULT_CHECKPOINT_LOG_BYTES;
     this.onFailure = options.onFailure;
+    this.onEvent = options.onEvent;
     this.random = options.random;
     this.logPreallocateBytes = options.logPreallocateBytes;
   }
 
   private readonly onFailure: ((error: StoreFailedError) => void) | undefined;
+  private readonly onEvent: ((event: DurabilityEvent) => void) | undefined;
   private readonly random: RandomSource | undefined;
   private readonly logPreallocateBytes: number | undefined;
 
   /** Locks the directory, recovers the engine's state from it and installs itself as the engine's durability. */
   static async open(engine: EngineHooks, options: PersistenceOptions): Promise<Persistence> {
     const fs = options.fs ?? realFileSystem;
-    await fs.mkdir(options.dir);
-    const lock = await acquireDirectoryLock(fs, options.dir);
+    const action = `open the data directory ${options.dir}`;
+    let lock: DirectoryLock;
+    try {
+      await fs.mkdir(options.dir);
+      await refuseForeignDirectory(fs, options.dir);
+      lock = await acquireDirectoryLock(fs, options.dir);
+    } catch (error) {
+      throw asStoreIoError(error, action);
+    }
     const persistence = new Persistence(engine, lock, options);
     try {
       await persistence.recover();
     } catch (error) {
       await lock.release();
-      throw error;
+      throw asStoreIoError(error, action);
     }
     engine.setDurability(persistence);
     return persistence;
@@ -133,12 +169,12 @@ export class Persistence implements Durability {
 
   logCommit(record: CommitRecord): Promise<void> | undefined {
     const durable = this.writer.appendCommit(record);
-    if (this.checkpointLogBytes > 0 && this.writer.bytesSinceRotation >= this.checkpointLogBytes && !this.checkpointScheduled && !this.checkpointing && !this.failure) {
+    if (this.checkpointLogBytes > 0 && this.writer.bytesSinceRotation >= this.checkpointLogBytes && !this.checkpointScheduled && !this.checkpointing && !this.checkpointRetryTimer && !this.failure) {
       // Not now: this runs inside the engine's commit step, and a snapshot belongs between steps.
       this.checkpointScheduled = true;
       setImmediate(() => {
         this.checkpointScheduled = false;
-        // Failures are reported through onFailure and stop the store; nothing more to do with them here.
+        // A failed checkpoint is reported (onEvent) and retried; a failed log stops the store (onFailure).
         if (!this.closed && !this.failure) this.checkpoint().catch(() => undefined);
       });
     }
@@ -156,6 +192,8 @@ export class Persistence implements Durability {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.checkpointRetryTimer);
+    this.checkpointRetryTimer = undefined;
     await this.checkpointing?.catch(() => undefined);
     await this.writer.close();
     await this.lock.release();
@@ -163,38 +201,97 @@ export class Persistence implements Durability {
 
   // ---- checkpoints ----
 
-  /** Writes a snapshot and drops the log before it. Concurrent calls share one checkpoint. */
-  checkpoint(): Promise<CheckpointResult> {
+  /**
+   * Writes a snapshot and drops the log before it. Concurrent calls share one checkpoint. Nothing logged
+   * since the last snapshot makes it a no-op (`unchanged`) unless `force` (a load fills the engine
+   * without logging). A failure to write the snapshot rejects with `StoreIoError` or `StoreCheckpointError`
+   * but does not stop the store: the log still holds everything, and the checkpoint is retried later.
+   */
+  checkpoint(force = false): Promise<CheckpointResult> {
     if (this.failure) return Promise.reject(this.failure);
     assert(!this.closed, 'checkpoint after close');
-    this.checkpointing ??= this.runCheckpoint().finally(() => {
+    this.checkpointing ??= this.runCheckpoint(force).finally(() => {
       this.checkpointing = undefined;
     });
     return this.checkpointing;
   }
 
-  private async runCheckpoint(): Promise<CheckpointResult> {
+  private async runCheckpoint(force: boolean): Promise<CheckpointResult> {
     const startedAt = performance.now();
+    if (!force && this.snapshotLsn === this.writer.nextLsn) {
+      return { unchanged: true, coveredLsn: this.snapshotLsn, records: 0, sizeBytes: 0, syncStepMs: 0, totalMs: performance.now() - startedAt };
+    }
     const image = this.engine.snapshot();
     const { firstLsn: coveredLsn, created } = this.writer.rotate();
     const syncStepMs = performance.now() - startedAt;
     this.lastCheckpointSyncStepMs = syncStepMs;
     this.longestCheckpointSyncStepMs = Math.max(this.longestCheckpointSyncStepMs, syncStepMs);
+    const finalName = snapshotFileName(coveredLsn);
+    const temporary = `${this.dir}/${finalName}.tmp`;
+    let written;
     try {
       await created;
-      const finalName = snapshotFileName(coveredLsn);
-      const temporary = `${this.dir}/${finalName}.tmp`;
-      const written = await writeImage(this.fs, temporary, 'snapshot', coveredLsn, image);
+      written = await writeImage(this.fs, temporary, 'snapshot', coveredLsn, image);
       await this.fs.rename(temporary, `${this.dir}/${finalName}`);
       await this.fs.syncDirectory(this.dir);
-      await this.removeBefore(coveredLsn);
-      this.checkpoints++;
-      return { coveredLsn, records: written.records, sizeBytes: written.sizeBytes, syncStepMs, totalMs: performance.now() - startedAt };
     } catch (error) {
-      throw this.fail(error);
+      // The log failed (creating the new log file): the store is stopped, as for any log failure.
+      if (this.writer.failed) throw this.writer.failed;
+      throw await this.checkpointFailed(error, temporary);
     } finally {
       image.release();
     }
+    // The new snapshot is durable: from here on a failure leaves only leftovers, which the next checkpoint
+    // or recovery deletes.
+    this.snapshotLsn = coveredLsn;
+    this.checkpoints++;
+    this.checkpointRetryMs = 0;
+    clearTimeout(this.checkpointRetryTimer);
+    this.checkpointRetryTimer = undefined;
+    try {
+      await this.removeBefore(coveredLsn);
+    } catch (error) {
+      this.emit({ kind: 'checkpoint-cleanup-failed', error: error as Error });
+    }
+    return { unchanged: false, coveredLsn, records: written.records, sizeBytes: written.sizeBytes, syncStepMs, totalMs: performance.now() - startedAt };
+  }
+
+  /**
+   * A snapshot that could not be written costs nothing but disk: the log still holds every record since
+   * the previous snapshot, and the rotation only began a new log file. So the temporary file goes, the
+   * store keeps committing, and the checkpoint is tried again after a back-off that doubles per failure.
+   */
+  private async checkpointFailed(error: unknown, temporary: string): Promise<Error> {
+    await this.fs.unlink(temporary).catch(() => undefined);
+    this.checkpointFailures++;
+    this.checkpointRetryMs = Math.min(CHECKPOINT_RETRY_MAX_MS, Math.max(CHECKPOINT_RETRY_FIRST_MS, this.checkpointRetryMs * 2));
+    const retryInMs = this.checkpointRetryMs;
+    const consequence = `the store keeps running on its log and tries again in ${Math.round(retryInMs / 1000)} s`;
+    const typed = asStoreIoError(error, `write a checkpoint in ${this.dir}`);
+    const failure =
+      typed instanceof StoreIoError
+        ? new StoreIoError(typed.code, `${typed.message}; ${consequence}`, { cause: error })
+        : new StoreCheckpointError(`a checkpoint in ${this.dir} failed (${(error as Error)?.message ?? String(error)}); ${consequence}`, { cause: error });
+    clearTimeout(this.checkpointRetryTimer);
+    if (!this.closed) {
+      this.checkpointRetryTimer = setTimeout(() => {
+        this.checkpointRetryTimer = undefined;
+        // A failure is reported through onEvent and schedules the next try.
+        if (!this.closed && !this.failure) this.checkpoint().catch(() => undefined);
+      }, retryInMs);
+      this.checkpointRetryTimer.unref();
+    }
+    this.emit({ kind: 'checkpoint-failed', error: failure, failures: this.checkpointFailures, retryInMs });
+    return failure;
+  }
+
+  private emit(event: DurabilityEvent): void {
+    if (this.onEvent) {
+      this.onEvent(event);
+      return;
+    }
+    if (event.kind === 'checkpoint-failed' || event.kind === 'checkpoint-cleanup-failed') process.emitWarning(event.error.message, { code: 'PURSER_CHECKPOINT_FAILED' });
+    else if (event.kind === 'torn-tail-cut') process.emitWarning(event.message, { code: 'PURSER_TORN_TAIL' });
   }
 
   /** Deletes snapshots and log files wholly before `lsn`, and leftover temporary files. */
@@ -211,11 +308,6 @@ export class Persistence implements Durability {
     if (removed > 0) await this.fs.syncDirectory(this.dir);
   }
 
-  private fail(error: unknown): StoreFailedError {
-    this.writer.fail(error, 'a checkpoint');
-    return this.writer.failed!;
-  }
-
   private reportFailure(error: StoreFailedError): void {
     this.failure = error;
     this.onFailure?.(error);
@@ -229,12 +321,26 @@ export class Persistence implements Durability {
     const snapshots = names.filter((name) => parseSnapshotFileName(name) !== undefined).sort();
     const newest = snapshots.at(-1);
     const coveredLsn = newest === undefined ? 0 : await this.loadSnapshot(newest);
+    if (newest !== undefined) this.snapshotLsn = coveredLsn;
     let replayed = 0;
+    const progress = this.progressReporter('log', 'log');
     const log = await readLog(this.fs, this.dir, coveredLsn, (lsn, buffer, start, end) => {
       this.replay(lsn, buffer, start, end);
       replayed++;
+      if ((replayed & 0xffff) === 0) progress(replayed, undefined);
     });
+    if (replayed > 0) progress(replayed, undefined, true);
     const last = log.files.at(-1);
+    if (last?.tornTail) {
+      const droppedBytes = last.sizeBytes - last.validBytes;
+      this.emit({
+        kind: 'torn-tail-cut',
+        file: last.name,
+        atByte: last.validBytes,
+        droppedBytes,
+        message: `${this.dir}/${last.name}: cut a torn tail of ${droppedBytes} bytes after byte ${last.validBytes} (records from LSN ${last.endLsn} on, of a batch whose write never finished, so none of them was acknowledged); ${last.endLsn - last.firstLsn} records before it kept`,
+      });
+    }
     if (last && (last.headerTorn || last.endLsn === last.firstLsn)) {
       // A log file without records (or whose header never made it to disk) is removed; the new log file
       // starts at the same LSN and takes its name.
@@ -264,10 +370,17 @@ export class Persistence implements Durability {
     const file = await this.fs.open(`${this.dir}/${name}`, 'read');
     try {
       const info = await readImageInfo(file, 'snapshot');
-      readImage(file, info, 'snapshot', {
-        sequence: (state) => this.engine.setSequenceState(state),
-        table: (table, records) => this.engine.bulkLoad(table, records),
-      });
+      const progress = this.progressReporter('snapshot', name);
+      readImage(
+        file,
+        info,
+        'snapshot',
+        {
+          sequence: (state) => this.engine.setSequenceState(state),
+          table: (table, records) => this.engine.bulkLoad(table, records),
+        },
+        (records) => progress(records, info.records, records === info.records),
+      );
       return info.coveredLsn;
     } catch (error) {
       if (error instanceof ImageDamage) throw new StoreDamagedError(name, error.offsetBytes, error.message);
@@ -275,6 +388,17 @@ export class Persistence implements Durability {
     } finally {
       await file.close();
     }
+  }
+
+  /** Recovery progress, at most once per `RECOVERY_PROGRESS_INTERVAL_MS` (and once at the end of a step). */
+  private progressReporter(step: 'snapshot' | 'log', file: string): (records: number, totalRecords: number | undefined, last?: boolean) => void {
+    let reportedAt = performance.now();
+    return (records, totalRecords, last = false) => {
+      const now = performance.now();
+      if (!last && now - reportedAt < RECOVERY_PROGRESS_INTERVAL_MS) return;
+      reportedAt = now;
+      this.onEvent?.({ kind: 'recovery-progress', step, file, records, totalRecords });
+    };
   }
 
   private replay(lsn: number, buffer: Buffer, start: number, end: number): void {
@@ -299,6 +423,7 @@ export class Persistence implements Durability {
       nextLsn: this.writer.nextLsn,
       logBytesSinceCheckpoint: this.writer.bytesSinceRotation,
       checkpoints: this.checkpoints,
+      checkpointFailures: this.checkpointFailures,
       lastCheckpointSyncStepMs: this.lastCheckpointSyncStepMs,
       longestCheckpointSyncStepMs: this.longestCheckpointSyncStepMs,
       recoveredRecords: this.recoveredRecords,
@@ -306,4 +431,18 @@ export class Persistence implements Durability {
       failed: this.failure !== undefined,
     };
   }
+}
+
+/** Names a Purser data directory may hold besides its own files: mount-point and desktop leftovers. */
+function isPurserName(name: string): boolean {
+  return name === LOCK_FILE_NAME || name === 'lost+found' || name.startsWith('.') || parseLogFileName(name) !== undefined || parseSnapshotFileName(name) !== undefined || /^snapshot-\d{20}\.snap\.tmp$/.test(name);
+}
+
+/** `start` on someone's non-empty directory must not write a log into it. */
+async function refuseForeignDirectory(fs: FileSystem, dir: string): Promise<void> {
+  const names = await fs.readdir(dir);
+  const foreign = names.filter((name) => !isPurserName(name));
+  if (foreign.length === 0) return;
+  const purser = names.some((name) => parseLogFileName(name) !== undefined || parseSnapshotFileName(name) !== undefined);
+  if (!purser) throw new StoreForeignDirectoryError(dir, foreign.length === 1 ? `'${foreign[0]}'` : `'${foreign[0]}' and ${foreign.length - 1} more`);
 }

@@ -360,6 +360,8 @@ export interface LogFileResult {
   sizeBytes: number;
   /** The header itself is missing or torn (only tolerated in the last file: a crash while creating it). */
   headerTorn: boolean;
+  /** Bytes other than preallocated zeros follow the valid records: a batch whose write never finished. */
+  tornTail: boolean;
 }
 
 /** Calls `onRecord` for each valid record's payload, in order. The buffer is valid only during the call. */
@@ -375,8 +377,10 @@ export async function readLogFile(fs: FileSystem, path: string, expectedFirstLsn
     const window = new FileWindow(file, await file.size());
     const header = (await window.ensure(0, LOG_HEADER_BYTES)) ? decodeLogHeader(window.buffer.subarray(0, LOG_HEADER_BYTES)) : undefined;
     if (!header) {
-      if (isLast) return { endLsn: expectedFirstLsn ?? 0, validBytes: 0, sizeBytes: window.sizeBytes, headerTorn: true };
-      throw new StoreDamagedError(basename(path), 0, 'the log file header is invalid');
+      if (isLast && (await mayBeTornHeader(window))) return { endLsn: expectedFirstLsn ?? 0, validBytes: 0, sizeBytes: window.sizeBytes, headerTorn: true, tornTail: false };
+      // Never replaced: a file by this name that is not a log may be someone's, and a log with a damaged
+      // header holds acknowledged commits.
+      throw new StoreDamagedError(basename(path), 0, 'not a Purser log file (its header is invalid)', `if the file is not Purser's, move it out of the data directory (mv ${path} /somewhere/else); if it is, restore the data directory from a backup or a dump`);
     }
     if (expectedFirstLsn !== undefined && header.firstLsn !== expectedFirstLsn) {
       throw new StoreDamagedError(basename(path), 0, `the log starts at LSN ${header.firstLsn}, expected ${expectedFirstLsn} (a log file is missing)`);
@@ -390,13 +394,15 @@ export async function readLogFile(fs: FileSystem, path: string, expectedFirstLsn
       position += size;
       lsn++;
     }
+    let tornTail = false;
     if (position < window.sizeBytes) {
+      tornTail = isLast && !(await allZeros(window, position));
       // A file that is not the last was complete before the next one began; only its preallocated zeros
       // may follow its records. (Zeros hiding lost records would break the LSN chain to the next file.)
       const why = isLast ? await laterBatchAfter(window, position, header.salt, lsn) : (await allZeros(window, position)) ? undefined : 'invalid record before the end of a log file that is not the last';
       if (why !== undefined) throw new StoreDamagedError(basename(path), position, why);
     }
-    return { endLsn: lsn, validBytes: position, sizeBytes: window.sizeBytes, headerTorn: false };
+    return { endLsn: lsn, validBytes: position, sizeBytes: window.sizeBytes, headerTorn: false, tornTail };
   } finally {
     await file.close();
   }
@@ -415,6 +421,19 @@ async function validRecordAt(window: FileWindow, position: number, salt: number,
   at = position - window.start;
   if (crc32(window.buffer.subarray(at + 4, at + size)) !== window.buffer.readUInt32LE(at)) return undefined;
   return size;
+}
+
+/**
+ * A log file's header is written and fsynced before anything else goes into the file, so a crash while
+ * creating it leaves at most the header's 32 bytes: none, zeros, or a prefix of it. Anything longer or
+ * different is not a torn header.
+ */
+async function mayBeTornHeader(window: FileWindow): Promise<boolean> {
+  if (window.sizeBytes > LOG_HEADER_BYTES) return false;
+  if (window.sizeBytes === 0 || (await allZeros(window, 0))) return true;
+  await window.ensure(0, window.sizeBytes);
+  const magicBytes = Math.min(LOG_MAGIC.length, window.sizeBytes);
+  return window.sizeBytes < LOG_HEADER_BYTES && window.buffer.subarray(0, magicBytes).equals(LOG_MAGIC.subarray(0, magicBytes));
 }
 
 async function allZeros(window: FileWindow, from: number): Promise<boolean> {
