@@ -96,13 +96,21 @@ test('JSON calls over HTTP, admin views, metrics and the admin command against a
 });
 
 test('node.close() drains: a call in flight is answered before the node stops', async () => {
-  const node = await startNode({ memory: true, httpPort: 0, logger: silent, shutdownTimeoutMs: 4000 });
+  const node = await startNode({ memory: true, httpPort: 0, logger: silent, shutdownTimeoutMs: 60_000 });
+  let started!: () => void;
+  const running = new Promise<void>((resolve) => (started = resolve));
+  let finish!: () => void;
+  const finishing = new Promise<void>((resolve) => (finish = resolve));
   node.bus.advertise('SLOW', async (request) => {
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    started();
+    await finishing; // released once the node is closing, so the call is in flight during shutdown
     return request.data;
   });
   const inFlight = node.bus.call('SLOW', 'finished');
-  await node.close();
+  await running;
+  const closing = node.close();
+  finish();
+  await closing;
   assert.equal((await inFlight).data, 'finished');
   await assert.rejects(node.bus.call('SLOW', 1), (error: unknown) => (error as { code: string }).code === 'TPEPROTO');
 });

@@ -9,10 +9,9 @@ import { ConfigError, CreateAccountStatus, XatmiError, connect, defaultConfig, s
 import { resolveConfig } from '../../../src/node/config.js';
 
 const silent = pino({ level: 'silent' });
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 test('a node serves node.bus over TCP; close answers calls in flight, then later calls are TPEPROTO', async () => {
-  const node = await startNode({ memory: true, httpPort: 0, logger: silent, shutdownTimeoutMs: 4000 });
+  const node = await startNode({ memory: true, httpPort: 0, logger: silent, shutdownTimeoutMs: 60_000 });
   let closed = false;
   try {
     assert.equal(node.busListener.host, '127.0.0.1');
@@ -20,9 +19,11 @@ test('a node serves node.bus over TCP; close answers calls in flight, then later
     node.bus.advertise('BALANCE', (request) => ({ account: request.data, balance: 100n }));
     let started!: () => void;
     const slowStarted = new Promise<void>((resolve) => (started = resolve));
+    let finish!: () => void;
+    const finishing = new Promise<void>((resolve) => (finish = resolve));
     node.bus.advertise('SLOW', async () => {
       started();
-      await sleep(200);
+      await finishing; // released once the node is closing: the call is in flight during shutdown
       return 'finished';
     });
     const client = await connect(node.busListener.port);
@@ -31,7 +32,9 @@ test('a node serves node.bus over TCP; close answers calls in flight, then later
     assert.match(metrics, /purser_bus_client_connections 1/);
     const slow = client.call('SLOW', null);
     await slowStarted; // the node has the call: shutdown must answer it, not drop it
-    await node.close();
+    const closing = node.close();
+    finish();
+    await closing;
     closed = true;
     assert.equal((await slow).data, 'finished');
     await assert.rejects(client.call('BALANCE', 'ACC-1'), (error: unknown) => error instanceof XatmiError && error.code === 'TPEPROTO');
