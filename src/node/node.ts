@@ -23,7 +23,7 @@ import type { Bus } from '../bus/interfaces.js';
 import type { Store } from '../store/interfaces.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { openLedger } from '../ledger/open.js';
-import { openNodeStore, registerStoreMetrics, storeHttpRoutes } from './store.js';
+import { openNodeStore, registerStoreMetrics, storeHttpRoutes, type RecoveryProgress } from './store.js';
 import { healthResponse, type NodePhase } from './health.js';
 import { registerLedgerMetrics } from './ledger.js';
 import { NodeParts } from './parts.js';
@@ -93,6 +93,7 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
   let phase: NodePhase = 'starting';
   let store: Store | undefined;
   let ledger: Ledger | undefined;
+  let recovery: RecoveryProgress | undefined;
   // Each part starts on the ones before it and closes before them (see parts.ts). The HTTP listener comes
   // first, so /health answers 503 ("recovering") while the store replays its log and the ledger loads,
   // which takes a while on a large data directory.
@@ -100,10 +101,10 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
   const http = await parts.start('HTTP listener', () => startHttpListener({ host: config.httpHost, port: config.httpPort, logger, metrics }), (http) => http.close());
   http.route('GET', '/health', () => healthResponse({
     phase, store, ledger,
-    details: () => ({ version: VERSION, pid: process.pid, uptimeMs: Date.now() - startedAt, dataDir: dataDir ?? null, memory: config.memory }),
+    details: () => ({ version: VERSION, pid: process.pid, uptimeMs: Date.now() - startedAt, dataDir: dataDir ?? null, memory: config.memory, ...(phase === 'starting' && recovery ? { recovery } : {}) }),
   }));
   http.route('GET', '/metrics', async () => ({ status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType }));
-  const nodeStore = (store = await parts.start('store', () => openNodeStore(dataDir, stopOnStoreFailure, storeFileSystem, logger), (store) => store.close()));
+  const nodeStore = (store = await parts.start('store', () => openNodeStore(dataDir, stopOnStoreFailure, storeFileSystem, logger, (progress) => (recovery = progress)), (store) => store.close()));
   const nodeLedger = (ledger = await parts.start('ledger', () => openLedger({ store: nodeStore, logger, clockToleranceMs: config.ledgerClockToleranceMs }), (ledger) => ledger.close()));
   registerStoreMetrics(metrics.registry, nodeStore);
   registerLedgerMetrics(metrics.registry, nodeLedger);

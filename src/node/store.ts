@@ -11,9 +11,24 @@ import type { FileSystem } from '../store/durability/fs.js';
 import type { DurabilityEvent } from '../store/durability/persistence.js';
 import type { Logger } from './logger.js';
 
-/** Opens the node's store: persistent in `dataDir`, or memory-only when it is undefined. */
-export function openNodeStore(dataDir: string | undefined, onFailure: (error: StoreFailedError) => void, fs?: FileSystem, logger?: Logger): Promise<Store> {
-  return dataDir === undefined ? openStore() : openStore({ dir: dataDir, onFailure, fs, onEvent: logger && ((event) => logDurabilityEvent(logger, event)) });
+/** How far recovery is, for /health while the node starts. */
+export interface RecoveryProgress {
+  step: 'snapshot' | 'log';
+  records: number;
+  totalRecords: number | null;
+}
+
+/**
+ * Opens the node's store: persistent in `dataDir`, or memory-only when it is undefined. Warnings and
+ * recovery progress are logged; progress also goes to `onProgress`.
+ */
+export function openNodeStore(dataDir: string | undefined, onFailure: (error: StoreFailedError) => void, fs?: FileSystem, logger?: Logger, onProgress?: (progress: RecoveryProgress) => void): Promise<Store> {
+  if (dataDir === undefined) return openStore();
+  const onEvent = (event: DurabilityEvent) => {
+    if (logger) logDurabilityEvent(logger, event);
+    if (event.kind === 'recovery-progress') onProgress?.({ step: event.step, records: event.records, totalRecords: event.totalRecords ?? null });
+  };
+  return openStore({ dir: dataDir, onFailure, fs, onEvent });
 }
 
 /** The store's warnings and recovery progress, as log lines (a supervisor tells recovering from hung). */

@@ -148,3 +148,48 @@ test('/health answers 503 "recovering" while the store opens, 200 once the node 
     await node.close();
   }
 });
+
+test('/health shows recovery progress while the store opens (records replayed from the log)', async () => {
+  const dir = join(work, 'progress');
+  const disk = new SimDisk(6);
+  const seeded = await openStore({ dir, fs: disk });
+  for (let i = 0; i < 25; i++) await seeded.transaction(async (tx) => tx.put('t', Buffer.from([i]), Buffer.from('v')));
+  await seeded.close();
+  // The replay is done (its progress reported) when the store creates its new log file: that waits here.
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let gated = 0;
+  const fs: FileSystem = new Proxy(disk, {
+    get(target, property) {
+      const member = Reflect.get(target, property) as unknown;
+      if (typeof member !== 'function') return member;
+      const method = (member as (...args: unknown[]) => unknown).bind(target);
+      if (property !== 'open') return method;
+      return async (path: string, mode: string) => {
+        if (mode === 'create' && path.endsWith('.wal') && gated++ === 0) await gate;
+        return method(path, mode);
+      };
+    },
+  });
+  const port = await freePort();
+  const starting = startNode({ dir, httpPort: port, busPort: 0, logger: silent, storeFileSystem: fs });
+  let startFailure: unknown;
+  starting.catch((error: unknown) => (startFailure = error));
+  const url = `http://127.0.0.1:${port}`;
+  // Wait for a state: the store reached the gate, so its replay (and the progress report) is behind it.
+  while (gated === 0 && startFailure === undefined) await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.equal(startFailure, undefined);
+  const answer = await health(url);
+  const body = answer.body as HealthBody & { recovery?: { step: string; records: number } };
+  assert.equal(answer.status, 503);
+  assert.equal(body.status, 'unavailable');
+  assert.deepEqual(body.recovery, { step: 'log', records: 25, totalRecords: null });
+  release();
+  const node = await starting;
+  try {
+    assert.equal((await health(url)).status, 200);
+    assert.equal(((await health(url)).body as { recovery?: unknown }).recovery, undefined);
+  } finally {
+    await node.close();
+  }
+});
