@@ -30,7 +30,8 @@ import { startTigerBeetleListener, type TigerBeetleListener } from '../../../../
 export const silentLogger = pino({ level: 'silent' });
 const CHILD = fileURLToPath(new URL('./_client-child.mjs', import.meta.url));
 /** A child that has not finished by then is taken to hang (the client retries a bad reply for ever). */
-export const CHILD_TIMEOUT_MS = 30_000;
+// A hang guard for the official client's child process, not a claim about speed (a loaded machine is slow).
+export const CHILD_TIMEOUT_MS = 120_000;
 
 /** Parses the child's JSON, turning "<digits>n" strings back into bigints. */
 function revive(_key: string, value: unknown): unknown {
@@ -47,9 +48,15 @@ export interface ChildOutput {
  * Runs `code` (the body of an async function of `tb` and `client`) with the official client connected
  * to `address`. Rejects if the child aborts, exits without output, or outlives `timeoutMs`.
  */
-export function runOfficialClient(address: string, code: string, options: { cluster?: bigint; timeoutMs?: number } = {}): Promise<ChildOutput> {
+export function runOfficialClient(address: string, code: string, options: { cluster?: bigint; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<ChildOutput> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CHILD, address, String(options.cluster ?? 0n), code], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Aborting kills the child: for a client expected to hang, once the test has seen the state it waits for.
+    options.signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(new Error('official client stopped by the test'));
+    }, { once: true });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -179,8 +186,8 @@ export class RawConnection {
     for (const waiter of waiters) waiter();
   }
 
-  /** Waits until `count` messages arrived or the connection closed, at most `timeoutMs`. */
-  async waitFor(count: number, timeoutMs = 5000): Promise<void> {
+  /** Waits until `count` messages arrived or the connection closed, at most `timeoutMs` (a hang guard). */
+  async waitFor(count: number, timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (this.messages.length < count && !this.closed && Date.now() < deadline) {
       await new Promise<void>((resolve) => {
