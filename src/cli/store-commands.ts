@@ -14,6 +14,7 @@ import { CheckpointError } from './errors.js';
 import { checkpointStore } from '../store/durability/attach.js';
 import { dumpStore, loadStore, type ProgressListener } from '../store/durability/dump.js';
 import { openStore } from '../store/store.js';
+import type { DurabilityEvent } from '../store/durability/persistence.js';
 
 const DEFAULT_DIR = './purser-data';
 export const DEFAULT_DUMP_FILE = './purser.dump';
@@ -45,6 +46,39 @@ function progressBar(label: string): { listener: ProgressListener | undefined; s
   };
 }
 
+/**
+ * What opening a data directory reports: warnings as one `purser: warning:` line each; recovery progress
+ * as a bar on a terminal, else as a line per report (every 2 s), so a long open is visibly not hung.
+ */
+function openingReporter(): { onEvent: (event: DurabilityEvent) => void; stop: () => void } {
+  let bar: cliProgress.SingleBar | undefined;
+  const stop = () => {
+    bar?.stop();
+    bar = undefined;
+  };
+  const onEvent = (event: DurabilityEvent) => {
+    if (event.kind === 'checkpoint-failed') return; // the command fails with it, one line
+    if (event.kind !== 'recovery-progress') {
+      stop();
+      process.stderr.write(`purser: warning: ${event.kind === 'torn-tail-cut' ? event.message : event.error.message}\n`);
+      return;
+    }
+    const total = event.totalRecords ?? event.records;
+    if (!process.stderr.isTTY) {
+      process.stderr.write(`purser: recovering: ${event.records}${event.totalRecords === undefined ? '' : ` of ${event.totalRecords}`} records from the ${event.step}\n`);
+      return;
+    }
+    if (!bar) {
+      bar = new cliProgress.SingleBar({ stream: process.stderr, format: `recovering (${event.step}) [{bar}] {value}/{total} records`, hideCursor: true }, cliProgress.Presets.shades_classic);
+      bar.start(total, 0);
+    }
+    bar.setTotal(total);
+    bar.update(event.records);
+    if (event.records === event.totalRecords) stop();
+  };
+  return { onEvent, stop };
+}
+
 export const dumpHelp = () => `Options:\n  --dir <path>   data directory (default: PURSER_DIR or ${DEFAULT_DIR}); no node may have it open\n  --out <file>   dump file to write (default ${DEFAULT_DUMP_FILE}); written whole or not at all`;
 
 export async function runDump(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -52,10 +86,12 @@ export async function runDump(args: string[], env: NodeJS.ProcessEnv): Promise<n
   const dir = values.dir ?? env.PURSER_DIR ?? DEFAULT_DIR;
   const file = values.out ?? DEFAULT_DUMP_FILE;
   const progress = progressBar('dump');
+  const opening = openingReporter();
   let result;
   try {
-    result = await dumpStore({ dir, file, onProgress: progress.listener });
+    result = await dumpStore({ dir, file, onProgress: (done, total) => (opening.stop(), progress.listener?.(done, total)), onEvent: opening.onEvent });
   } finally {
+    opening.stop();
     progress.stop();
   }
   process.stdout.write(`dumped ${result.records} records (${result.sizeBytes} bytes) from ${dir} to ${file}\n`);
@@ -69,10 +105,12 @@ export async function runLoad(args: string[], env: NodeJS.ProcessEnv): Promise<n
   const dir = values.dir ?? env.PURSER_DIR ?? DEFAULT_DIR;
   const file = values.in ?? DEFAULT_DUMP_FILE;
   const progress = progressBar('load');
+  const opening = openingReporter();
   let result;
   try {
-    result = await loadStore({ dir, file, onProgress: progress.listener });
+    result = await loadStore({ dir, file, onProgress: (done, total) => (opening.stop(), progress.listener?.(done, total)), onEvent: opening.onEvent });
   } finally {
+    opening.stop();
     progress.stop();
   }
   process.stdout.write(`loaded ${result.records} records from ${file} into ${dir}\n`);
@@ -99,7 +137,13 @@ export async function runCheckpoint(args: string[], env: NodeJS.ProcessEnv): Pro
   }
   const dir = values.dir ?? env.PURSER_DIR ?? DEFAULT_DIR;
   if (!existsSync(dir)) throw new ConfigError(`purser checkpoint: there is no data directory at ${dir}`);
-  const store = await openStore({ dir, checkpointLogBytes: 0 });
+  const opening = openingReporter();
+  let store;
+  try {
+    store = await openStore({ dir, checkpointLogBytes: 0, onEvent: opening.onEvent });
+  } finally {
+    opening.stop();
+  }
   try {
     const result = await checkpointStore(store);
     if (result.unchanged) process.stdout.write(`checkpoint of ${dir}: nothing committed since the last snapshot (covers LSN ${result.coveredLsn}); nothing written\n`);

@@ -15,6 +15,7 @@ import { checkpointStoreAfterLoad } from './attach.js';
 import { asStoreIoError } from './io-errors.js';
 import { DumpInvalidError, ImageDamage, StoreIoError, StoreNotEmptyError } from '../errors.js';
 import { realFileSystem, type FileSystem } from './fs.js';
+import type { DurabilityEvent } from './persistence.js';
 import { readImage, readImageInfo, writeImage, type ImageInfo, type ImageSink } from './image.js';
 
 /** Reports progress: records done so far and the total (known up front for both directions). */
@@ -25,6 +26,8 @@ export interface DumpOptions {
   file: string;
   fs?: FileSystem;
   onProgress?: ProgressListener;
+  /** Warnings and recovery progress of opening the data directory (see `openStore`'s `onEvent`). */
+  onEvent?: (event: DurabilityEvent) => void;
 }
 
 function checkDumpOptions(options: DumpOptions): void {
@@ -32,6 +35,7 @@ function checkDumpOptions(options: DumpOptions): void {
   requireArgument(typeof options.dir === 'string' && options.dir.length > 0, 'dir must be a non-empty string');
   requireArgument(typeof options.file === 'string' && options.file.length > 0, 'file must be a non-empty string');
   requireArgument(options.onProgress === undefined || typeof options.onProgress === 'function', 'onProgress must be a function');
+  requireArgument(options.onEvent === undefined || typeof options.onEvent === 'function', 'onEvent must be a function');
 }
 
 export async function dumpStore(options: DumpOptions): Promise<{ records: number; sizeBytes: number }> {
@@ -39,7 +43,7 @@ export async function dumpStore(options: DumpOptions): Promise<{ records: number
   const fs = options.fs ?? realFileSystem;
   // Opening a store creates its directory; a dump of a mistyped path must not quietly dump nothing.
   if (!(await fs.exists(options.dir))) throw new InvalidArgumentError(`there is no data directory at ${options.dir}`);
-  const store = await openStore({ dir: options.dir, fs, checkpointLogBytes: 0 });
+  const store = await openStore({ dir: options.dir, fs, checkpointLogBytes: 0, onEvent: options.onEvent });
   try {
     const engine = store as Store & EngineHooks;
     const total = store.stats().records;
@@ -98,7 +102,7 @@ export async function loadStore(options: DumpOptions): Promise<{ records: number
   const path = resolve(options.file);
   // First pass: the whole file is checked before anything is written.
   await withDumpFile(fs, path, (file, info) => readImage(file, info, 'dump', CHECK_ONLY));
-  const store = await openStore({ dir: options.dir, fs, checkpointLogBytes: 0 });
+  const store = await openStore({ dir: options.dir, fs, checkpointLogBytes: 0, onEvent: options.onEvent });
   try {
     const engine = store as Store & EngineHooks;
     if (store.stats().records > 0 || engine.sequenceStates().length > 0) throw new StoreNotEmptyError(options.dir);

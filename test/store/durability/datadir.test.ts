@@ -212,3 +212,17 @@ test('run as another user, start, dump and checkpoint fail with one line: STORE_
     assert.doesNotMatch(run.stderr, /unexpected failure/);
   }
 });
+
+test('the CLI says what opening a directory did: the torn tail it cut, and the records it recovered', async () => {
+  const dir = join(work, 'cli-torn');
+  const store = await openStore({ dir });
+  await putMany(store, 0, 12);
+  await store.close();
+  const log = (await readdir(dir)).find((name) => name.endsWith('.wal'))!;
+  await appendFile(join(dir, log), Buffer.alloc(64, 0xcd));
+  const run = spawnSync(process.execPath, [BIN, 'checkpoint', '--dir', dir], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(run.status, 0, run.stderr);
+  assert.match(run.stderr, new RegExp(`^purser: warning: .*${log}: cut a torn tail of \\d+ bytes`, 'm'));
+  assert.match(run.stderr, /^purser: recovering: 12 records from the log$/m);
+  assert.match(run.stdout, /checkpoint of .*: \d+ records/);
+});
