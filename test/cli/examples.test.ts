@@ -1,0 +1,34 @@
+// The README's runnable examples: each is a file under examples/ that runs here as a user runs it (plain
+// node, the compiled package), and the README's copy of the bus example must match the file.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { pino } from 'pino';
+import { startNode } from 'purser';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+// Not spawnSync: the node a child talks to runs in this process and must keep answering.
+const runExample = (file: string, env: NodeJS.ProcessEnv = {}) =>
+  promisify(execFile)(process.execPath, [file], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000 });
+
+test('examples/bus.mjs runs, and the README shows it verbatim', async () => {
+  const source = readFileSync(`${ROOT}examples/bus.mjs`, 'utf8');
+  assert.ok(readFileSync(`${ROOT}README.md`, 'utf8').includes(`\`\`\`js\n${source}\`\`\`\n`), 'the README bus example is a copy of examples/bus.mjs');
+  const { stdout } = await runExample('examples/bus.mjs');
+  assert.equal(stdout, "TPESVCFAIL 51 { reason: 'no account' }\n{ balanceMinor: 10000, limits: { account: 'A1', dailyMinor: 100000 } } true A2 64\n");
+});
+
+test('examples/tigerbeetle-client.mjs runs unmodified tigerbeetle-node against a node', async () => {
+  const node = await startNode({ memory: true, httpPort: 0, tbAddress: '127.0.0.1:0', logger: pino({ level: 'silent' }) });
+  try {
+    const { stdout } = await runExample('examples/tigerbeetle-client.mjs', { TB_ADDRESS: String(node.tigerbeetle!.port) });
+    assert.equal(stdout, 'created [ [ 1250n, 0n ], [ 0n, 1250n ] ]\n');
+    const accounts = await node.ledger.queryAccounts({ user_data_128: 0n, user_data_64: 0n, user_data_32: 0, ledger: 1, code: 1, timestamp_min: 0n, timestamp_max: 0n, limit: 10, flags: 0 });
+    assert.equal(accounts.length, 2, 'the accounts are in the node\'s ledger');
+  } finally {
+    await node.close();
+  }
+});
