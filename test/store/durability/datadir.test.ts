@@ -3,9 +3,10 @@
 // checkpoint with nothing new writes nothing; a torn log tail is cut with a warning naming the file and
 // bytes; a file that is not a log is refused, never replaced; a non-empty foreign directory is refused
 // before anything is written into it; and EACCES, ENOTDIR and ENOSPC are one-line typed errors, also
-// from the CLI run as an unprivileged user.
+// from the CLI run as an unprivileged user; on a real full tmpfs too, and EROFS on a read-only one.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmdirSync } from 'node:fs';
 import { appendFile, chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -225,4 +226,41 @@ test('the CLI says what opening a directory did: the torn tail it cut, and the r
   assert.match(run.stderr, new RegExp(`^purser: warning: .*${log}: cut a torn tail of \\d+ bytes`, 'm'));
   assert.match(run.stderr, /^purser: recovering: 12 records from the log$/m);
   assert.match(run.stdout, /checkpoint of .*: \d+ records/);
+});
+
+/** Mounts a tmpfs of `options` at a new directory; undefined where mounting is not allowed. */
+function mountTmpfs(options: string): string | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const mountPoint = mkdtempSync(join(tmpdir(), 'purser-tmpfs-'));
+  return spawnSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', mountPoint]).status === 0 ? mountPoint : undefined;
+}
+
+const tmpfsProbe = mountTmpfs('size=1m');
+const canMount = tmpfsProbe !== undefined && spawnSync('umount', [tmpfsProbe]).status === 0;
+if (tmpfsProbe !== undefined) rmdirSync(tmpfsProbe);
+
+test('on a real full disk (a small tmpfs) a checkpoint fails with STORE_DISK_FULL and the store keeps committing; a read-only one is STORE_READ_ONLY', { skip: canMount ? false : 'needs root to mount a tmpfs' }, async () => {
+  const full = mountTmpfs('size=14m,mode=0700')!;
+  try {
+    const dir = join(full, 'data');
+    const store = await openStore({ dir, checkpointLogBytes: 0, onEvent: () => undefined });
+    const value = Buffer.alloc(50 * 1024, 7);
+    for (let i = 0; i < 160; i++) await store.transaction(async (tx) => tx.put('t', Buffer.from(`k${String(i).padStart(4, '0')}`), value)); // 8 MiB: with the log and its preallocation, about 6 MiB stay free: the snapshot does not fit
+    await assert.rejects(checkpointStore(store), (error: Error) => codeOf(error) === 'STORE_DISK_FULL' && !error.message.includes('\n'));
+    assert.deepEqual((await readdir(dir)).filter((name) => name.endsWith('.tmp')), []);
+    for (let i = 160; i < 165; i++) await store.transaction(async (tx) => tx.put('t', Buffer.from(`k${String(i).padStart(4, '0')}`), Buffer.from('small')));
+    assert.equal(storeDurability(store)?.failed, false);
+    await store.close();
+    const reopened = await openStore({ dir, checkpointLogBytes: 0 });
+    assert.equal(await keys(reopened), 165);
+    await reopened.close();
+  } finally {
+    if (spawnSync('umount', ['-l', full]).status === 0) rmdirSync(full);
+  }
+  const readOnly = mountTmpfs('ro,size=1m')!;
+  try {
+    await assert.rejects(openStore({ dir: readOnly }), (error: Error) => codeOf(error) === 'STORE_READ_ONLY' && /read-only/.test(error.message));
+  } finally {
+    if (spawnSync('umount', ['-l', readOnly]).status === 0) rmdirSync(readOnly);
+  }
 });
