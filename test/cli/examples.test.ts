@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
-import { startNode } from 'purser';
+import { loadConfigFile, startNode } from 'purser';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 // Not spawnSync: the node a child talks to runs in this process and must keep answering.
@@ -21,6 +21,13 @@ test('examples/bus.mjs runs, and the README shows it verbatim', async () => {
   assert.equal(stdout, "TPESVCFAIL 51 { reason: 'no account' }\n{ balanceMinor: 10000, limits: { account: 'A1', dailyMinor: 100000 } } true A2 64\n");
 });
 
+test('examples/ledger.mjs runs, and the README shows it verbatim', async () => {
+  const source = readFileSync(`${ROOT}examples/ledger.mjs`, 'utf8');
+  assert.ok(readFileSync(`${ROOT}README.md`, 'utf8').includes(`\`\`\`js\n${source}\`\`\`\n`), 'the README ledger example is a copy of examples/ledger.mjs');
+  const { stdout } = await runExample('examples/ledger.mjs');
+  assert.equal(stdout, 'created\n10n\n');
+});
+
 test('examples/tigerbeetle-client.mjs runs unmodified tigerbeetle-node against a node', async () => {
   const node = await startNode({ memory: true, httpPort: 0, tbAddress: '127.0.0.1:0', logger: pino({ level: 'silent' }) });
   try {
@@ -28,6 +35,19 @@ test('examples/tigerbeetle-client.mjs runs unmodified tigerbeetle-node against a
     assert.equal(stdout, 'created [ [ 1250n, 0n ], [ 0n, 1250n ] ]\n');
     const accounts = await node.ledger.queryAccounts({ user_data_128: 0n, user_data_64: 0n, user_data_32: 0, ledger: 1, code: 1, timestamp_min: 0n, timestamp_max: 0n, limit: 10, flags: 0 });
     assert.equal(accounts.length, 2, 'the accounts are in the node\'s ledger');
+  } finally {
+    await node.close();
+  }
+});
+
+test('examples/connect-client.mjs calls the example config\'s services through connect(), and the README shows it verbatim', async () => {
+  const source = readFileSync(`${ROOT}examples/connect-client.mjs`, 'utf8');
+  assert.ok(readFileSync(`${ROOT}README.md`, 'utf8').includes(`\`\`\`js\n${source}\`\`\`\n`), 'the README connect() example is a copy of examples/connect-client.mjs');
+  const file = await loadConfigFile(`${ROOT}examples/purser.config.json`);
+  const node = await startNode({ ...file.options, services: file.services, memory: true, httpPort: 0, logger: pino({ level: 'silent' }) });
+  try {
+    const { stdout } = await runExample('examples/connect-client.mjs', { PURSER_BUS_ADDRESS: `${node.busListener.host}:${node.busListener.port}` });
+    assert.equal(stdout, '10000 true A2\n');
   } finally {
     await node.close();
   }
