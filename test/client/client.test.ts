@@ -93,16 +93,15 @@ test('failures carry the bus code: TPENOENT, TPESVCFAIL with data and urcode, TP
   await rejectsWith(client.call('bad name!', 1), 'TPEINVAL'); // the bus's own name check, answered over the wire
 });
 
-test('TPETIME at the deadline; the late reply is dropped and counted, never given to a later call', async () => {
-  const lateBefore = client.stats().lateReplies;
+test('TPETIME at the deadline; whatever the node answers late is never given to a later call', async () => {
   await rejectsWith(client.call('SLOW', 200, { timeoutMs: 30 }), 'TPETIME');
   const cd = client.acall('SLOW', 200, { timeoutMs: 30 });
   await rejectsWith(client.getReply(cd), 'TPETIME');
   await rejectsWith(client.getReply(cd), 'TPEBADDESC'); // the timed-out cd is consumed, as in the bus
   assert.equal((await client.call('ECHO', 'next')).data, 'next');
-  await sleep(250);
-  // The node's own deadline answers TPETIME too; whatever it sent arrived after the client had given up.
-  assert.ok(client.stats().lateReplies >= lateBefore);
+  // Wait until both SLOW handlers have finished (so whatever the node sends for them is on the wire ahead
+  // of the next reply, on the same ordered connection): the next call still gets its own reply.
+  while (bus.pq().find((row) => row.service === 'SLOW')?.busy !== 0) await sleep(1);
   assert.equal((await client.call('ECHO', 'after')).data, 'after');
 });
 
@@ -112,7 +111,7 @@ test('TPEBLOCK: a full queue fails at once under TPNOBLOCK; without it the call 
   const queued = client.call('GATE', null); // fills the one queue slot
   while (bus.pq().find((row) => row.service === 'GATE')?.queued !== 1) await sleep(1);
   await rejectsWith(client.call('GATE', null, { flags: TPNOBLOCK }), 'TPEBLOCK');
-  const waiting = client.call('GATE', null, { timeoutMs: 5000 });
+  const waiting = client.call('GATE', null, { timeoutMs: 600_000 });
   for (let opened = 0; opened < 3; opened += 1) {
     while (gates.length === 0) await sleep(1);
     gates.shift()!();
@@ -175,7 +174,7 @@ test('the deadline travels as remaining time, nested calls inherit it, TPNOTIME 
   assert.ok(byDefault > 5000 && byDefault <= 30000, `default remaining ${byDefault}`);
 });
 
-test('many concurrent calls with random latencies and timeouts: every reply matches its request', async () => {
+test('many concurrent calls with random latencies and timeouts: every reply matches its request', { timeout: 300_000 }, async () => {
   const calls = 3000;
   let seed = 7;
   const random = () => {
@@ -185,13 +184,16 @@ test('many concurrent calls with random latencies and timeouts: every reply matc
   let inFlight = 0;
   let ok = 0;
   let timedOut = 0;
+  let fastCalls = 0;
   const work: Array<Promise<void>> = [];
   for (let i = 0; i < calls; i += 1) {
     while (inFlight >= IN_FLIGHT_MAX) await sleep(0);
     inFlight += 1;
     const slow = random() < 0.2;
     const payload = { i, delayMs: slow ? Math.floor(random() * 20) : 0 };
-    const timeoutMs = slow ? 1 + Math.floor(random() * 20) : 5000;
+    // A fast call's deadline is beyond the test's own timeout: it must be answered, however loaded the machine.
+    const timeoutMs = slow ? 1 + Math.floor(random() * 20) : 600_000;
+    if (!slow) fastCalls += 1;
     const call = slow ? client.call('SLOW', payload.delayMs, { timeoutMs }) : client.call('ECHO', payload, { timeoutMs });
     work.push(call.then(
       (reply) => {
@@ -206,9 +208,9 @@ test('many concurrent calls with random latencies and timeouts: every reply matc
   }
   await Promise.all(work);
   assert.equal(ok + timedOut, calls);
-  assert.ok(ok > calls * 0.8);
-  await sleep(30);
-  assert.equal(client.stats().inFlight, 0);
+  assert.ok(ok >= fastCalls, `${ok} answered, ${fastCalls} fast calls`);
+  // Timed-out calls keep their slot until the node's answer arrives; all of them arrive (or the test times out).
+  while (client.stats().inFlight !== 0) await sleep(1);
 });
 
 test('closing a connection cancels its calls on the node: queued requests are dropped unrun', async () => {
