@@ -67,6 +67,13 @@ test('purser start hosts the example config; purser call reaches its services', 
   }
 });
 
+test('the help names the config file and purser call', () => {
+  const top = run(['--help']);
+  assert.match(top.stdout, /^  call /m);
+  assert.match(run(['start', '--help']).stdout, /--config <file>/);
+  assert.match(run(['call', '--help']).stdout, /--timeout-ms <ms>/);
+});
+
 test('purser call refuses bad arguments with exit 2, and an unreachable node with exit 1', () => {
   for (const args of [['call'], ['call', 'A', '{not json'], ['call', 'A', '1', '2'], ['call', 'A', '--timeout-ms', 'soon'], ['call', 'A', '--timeout-ms', '0'], ['call', 'A', '--bogus']]) {
     const result = run(args);
