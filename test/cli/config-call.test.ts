@@ -69,7 +69,7 @@ test('purser start hosts the example config; purser call reaches its services', 
 
 test('the help names the config file and purser call', () => {
   const top = run(['--help']);
-  assert.match(top.stdout, /^  call /m);
+  assert.match(top.stdout, /^ {2}call /m);
   assert.match(run(['start', '--help']).stdout, /--config <file>/);
   assert.match(run(['call', '--help']).stdout, /--timeout-ms <ms>/);
 });

@@ -44,7 +44,9 @@ class Opener {
       for (const wake of this.waiters.splice(0)) wake();
     });
     this.process.stderr.resume();
-    this.exited = new Promise((resolve) => this.process.on('exit', (code) => resolve(code)));
+    // 'close', not 'exit': 'exit' can come before the last stdout chunk is read (seen under load: a child's
+    // "refused …" line lost), 'close' comes after every stream has ended.
+    this.exited = new Promise((resolve) => this.process.on('close', (code) => resolve(code)));
     void this.exited.then(() => {
       for (const wake of this.waiters.splice(0)) wake();
     });
@@ -57,7 +59,7 @@ class Opener {
     for (;;) {
       const found = this.lines.find((line) => prefixes.some((prefix) => line.startsWith(prefix)));
       if (found !== undefined) return found;
-      if (exited || this.process.exitCode !== null) throw new Error(`the child exited without printing ${prefixes.join('/')}; printed: ${this.lines.join(' | ')}`);
+      if (exited) throw new Error(`the child exited without printing ${prefixes.join('/')}; printed: ${this.lines.join(' | ')}`);
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
   }
