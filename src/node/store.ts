@@ -2,7 +2,8 @@
  * The store as a node part: opening it on the node's data directory, its Prometheus metrics and its
  * admin route. Kept here so that the node's own module only calls three functions.
  */
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { registerReadings, type Reading } from './metrics.js';
 import type { Store } from '../store/interfaces.js';
 import { openStore } from '../store/store.js';
 import { checkpointStore, storeDurability } from '../store/durability/attach.js';
@@ -49,9 +50,8 @@ function logDurabilityEvent(logger: Logger, event: DurabilityEvent): void {
   }
 }
 
-type Reading = (store: Store) => number;
 
-const COUNTERS: Array<[string, string, Reading]> = [
+const COUNTERS: Array<Reading<Store>> = [
   ['purser_store_transactions_committed_total', 'store transactions committed', (s) => s.stats().transactionsCommitted],
   ['purser_store_transactions_aborted_total', 'store transactions aborted (including deadlock victims)', (s) => s.stats().transactionsAborted],
   ['purser_store_lock_waits_total', 'page-lock requests that had to wait', (s) => s.stats().lockWaits],
@@ -66,7 +66,7 @@ const COUNTERS: Array<[string, string, Reading]> = [
   ['purser_store_checkpoint_failures_total', 'checkpoints that failed (the store kept running on its log; each is retried)', (s) => storeDurability(s)?.checkpointFailures ?? 0],
 ];
 
-const GAUGES: Array<[string, string, Reading]> = [
+const GAUGES: Array<Reading<Store>> = [
   ['purser_store_pages', 'B+tree leaf pages', (s) => s.stats().pages],
   ['purser_store_records', 'records in all tables', (s) => s.stats().records],
   ['purser_store_tables', 'tables', (s) => s.stats().tables],
@@ -77,27 +77,7 @@ const GAUGES: Array<[string, string, Reading]> = [
 
 /** Registers the store's statistics on the node's registry; values are read at scrape time. */
 export function registerStoreMetrics(registry: Registry, store: Store): void {
-  for (const [name, help, read] of COUNTERS) {
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(read(store));
-      },
-    });
-  }
-  for (const [name, help, read] of GAUGES) {
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(read(store));
-      },
-    });
-  }
+  registerReadings(registry, () => store, COUNTERS, GAUGES);
 }
 
 /** POST /v1/admin/checkpoint: what `purser checkpoint --url` calls. */
