@@ -36,6 +36,7 @@ export function serviceViews(services: Iterable<Service>): ServiceView[] {
     service: service.name,
     done: service.done,
     failed: service.failed,
+    timedOut: service.timedOut,
     expiredInQueue: service.expiredInQueue,
     status: service.hasNoServers() ? 'UNAVAILABLE' : 'AVAILABLE',
   }));

@@ -173,7 +173,9 @@ export interface ServerView {
 export interface ServiceView {
   service: string;
   done: number;
+  /** Calls that ended in an error, including runs that outlived their deadline (`timedOut`). */
   failed: number;
+  timedOut: number;
   expiredInQueue: number;
   status: 'AVAILABLE' | 'UNAVAILABLE';
 }

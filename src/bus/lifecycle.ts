@@ -277,18 +277,24 @@ export abstract class RequestLifeCycle implements RequestHost, RegistryHost {
       outcome = new Error(`service ${service.name} returned with ${count} call descriptors outstanding; they were cancelled`);
       threw = true;
     }
+    if (request.timedOut) {
+      // The caller was answered TPETIME while this ran: for the operator that is a failed call (psc), not a
+      // done one, whatever the handler returned; `deliver` drops the late outcome and counts it.
+      service.failed += 1;
+      service.timedOut += 1;
+    }
     if (!threw && outcome instanceof ForwardToken && outcome.request === request) {
-      service.done += 1;
+      if (!request.timedOut) service.done += 1;
       this.forward(request, outcome);
     } else if (threw) {
-      service.failed += 1;
+      if (!request.timedOut) service.failed += 1;
       if (outcome instanceof ServiceFailure) this.deliver(request, new XatmiError('TPESVCFAIL', `service ${service.name} failed with urcode ${outcome.urcode}`, { data: outcome.data, urcode: outcome.urcode }), undefined);
       else this.deliver(request, new XatmiError('TPESVCERR', `service ${service.name} raised an error: ${describe(outcome)}`, { cause: outcome }), undefined);
     } else if (outcome instanceof ForwardToken) {
-      service.failed += 1;
+      if (!request.timedOut) service.failed += 1;
       this.deliverError(request, 'TPESVCERR', `service ${service.name} returned a forward made for another request`);
     } else {
-      service.done += 1;
+      if (!request.timedOut) service.done += 1;
       if (outcome instanceof ServiceReply) this.deliver(request, undefined, { cd: request.cd, data: outcome.data, urcode: outcome.urcode });
       else this.deliver(request, undefined, { cd: request.cd, data: outcome, urcode: 0 });
     }
@@ -383,6 +389,7 @@ export abstract class RequestLifeCycle implements RequestHost, RegistryHost {
         if (queued) this.refill(service);
       }
     }
+    if (request.phase === Phase.Running) request.timedOut = true;
     if (request.kind === Kind.NoReply) return;
     this.deliverError(request, 'TPETIME', `${request.service} did not answer within its deadline`);
   }

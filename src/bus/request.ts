@@ -60,6 +60,8 @@ export class BusRequest implements ServiceRequest, Deadlined, Linked<BusRequest>
   /** The caller has had its outcome (or gave up on it: cancel, TPNOREPLY). Later outcomes are dropped. */
   answered = false;
   cancelled = false;
+  /** The deadline passed while a server ran it: the caller got TPETIME, and the run counts as failed. */
+  timedOut = false;
   /** A forward token has been issued for this run; a second forward is TPEPROTO. */
   forwarded = false;
 

@@ -36,7 +36,10 @@ export class Service {
   /** Servers holding at least one request. */
   busy = 0;
   done = 0;
+  /** Ended in an error, including runs that outlived their deadline (their caller got TPETIME). */
   failed = 0;
+  /** Of `failed`: runs that were still going when their caller was answered TPETIME. */
+  timedOut = 0;
   expiredInQueue = 0;
   /** Sum of queue lengths seen by arriving requests, and their number: the average a new request meets. */
   queuedSeenSum = 0;

@@ -17,7 +17,7 @@ type View = (typeof VIEWS)[number];
 const COLUMNS: Record<View, Array<[heading: string, field: string]>> = {
   pq: [['Service', 'service'], ['Queue depth', 'queueDepth'], ['Servers', 'servers'], ['Busy', 'busy'], ['Queued', 'queued'], ['Waiting', 'waitingForSlot'], ['Ave. queued', 'averageQueued'], ['Kind', 'kind']],
   psr: [['Server', 'serverId'], ['Service', 'service'], ['Done', 'done'], ['Current', 'current'], ['State', 'state'], ['Restarts', 'restarts']],
-  psc: [['Service', 'service'], ['Done', 'done'], ['Failed', 'failed'], ['Expired', 'expiredInQueue'], ['Status', 'status']],
+  psc: [['Service', 'service'], ['Done', 'done'], ['Failed', 'failed'], ['Timed out', 'timedOut'], ['Expired', 'expiredInQueue'], ['Status', 'status']],
 };
 
 export const adminCommand = {

@@ -57,7 +57,7 @@ function openingReporter(): { onEvent: (event: DurabilityEvent) => void; stop: (
     bar = undefined;
   };
   const onEvent = (event: DurabilityEvent) => {
-    if (event.kind === 'checkpoint-failed') return; // the command fails with it, one line
+    if (event.kind === 'checkpoint-failed' || event.kind === 'log-batch') return; // a failed checkpoint fails the command, one line
     if (event.kind !== 'recovery-progress') {
       stop();
       process.stderr.write(`purser: warning: ${event.kind === 'torn-tail-cut' ? event.message : event.error.message}\n`);

@@ -23,7 +23,7 @@ import type { Bus } from '../bus/interfaces.js';
 import type { Store } from '../store/interfaces.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { openLedger } from '../ledger/open.js';
-import { openNodeStore, registerStoreMetrics, storeHttpRoutes, type RecoveryProgress } from './store.js';
+import { openNodeStore, registerStoreMetrics, storeHttpRoutes, storeLogMetrics, type RecoveryProgress } from './store.js';
 import { healthResponse, type NodePhase } from './health.js';
 import { registerLedgerMetrics } from './ledger.js';
 import { NodeParts } from './parts.js';
@@ -104,7 +104,9 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
     details: () => ({ version: VERSION, pid: process.pid, uptimeMs: Date.now() - startedAt, dataDir: dataDir ?? null, memory: config.memory, ...(phase === 'starting' && recovery ? { recovery } : {}) }),
   }));
   http.route('GET', '/metrics', async () => ({ status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType }));
-  const nodeStore = (store = await parts.start('store', () => openNodeStore(dataDir, stopOnStoreFailure, storeFileSystem, logger, (progress) => (recovery = progress)), (store) => store.close()));
+  const nodeStore = (store = await parts.start('store', () => openNodeStore({
+    dataDir, onFailure: stopOnStoreFailure, fs: storeFileSystem, logger, onProgress: (progress) => (recovery = progress), onLogBatch: storeLogMetrics(metrics.registry),
+  }), (store) => store.close()));
   const nodeLedger = (ledger = await parts.start('ledger', () => openLedger({ store: nodeStore, logger, clockToleranceMs: config.ledgerClockToleranceMs }), (ledger) => ledger.close()));
   registerStoreMetrics(metrics.registry, nodeStore);
   registerLedgerMetrics(metrics.registry, nodeLedger);

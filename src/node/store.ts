@@ -2,14 +2,15 @@
  * The store as a node part: opening it on the node's data directory, its Prometheus metrics and its
  * admin route. Kept here so that the node's own module only calls three functions.
  */
-import type { Registry } from 'prom-client';
-import { registerReadings, type Reading } from './metrics.js';
+import { Histogram, type Registry } from 'prom-client';
+import { LATENCY_BUCKETS_SECONDS, registerReadings, type Reading } from './metrics.js';
 import type { Store } from '../store/interfaces.js';
 import { openStore } from '../store/store.js';
 import { checkpointStore, storeDurability } from '../store/durability/attach.js';
 import { StoreCheckpointError, StoreIoError, type StoreFailedError } from '../store/errors.js';
 import type { FileSystem } from '../store/durability/fs.js';
 import type { DurabilityEvent } from '../store/durability/persistence.js';
+import type { LogBatchTiming } from '../store/durability/wal.js';
 import type { Logger } from './logger.js';
 
 /** How far recovery is, for /health while the node starts. */
@@ -19,17 +20,57 @@ export interface RecoveryProgress {
   totalRecords: number | null;
 }
 
-/**
- * Opens the node's store: persistent in `dataDir`, or memory-only when it is undefined. Warnings and
- * recovery progress are logged; progress also goes to `onProgress`.
- */
-export function openNodeStore(dataDir: string | undefined, onFailure: (error: StoreFailedError) => void, fs?: FileSystem, logger?: Logger, onProgress?: (progress: RecoveryProgress) => void): Promise<Store> {
+export interface NodeStoreOptions {
+  /** Persistent in this directory; memory-only when undefined. */
+  dataDir: string | undefined;
+  onFailure: (error: StoreFailedError) => void;
+  fs?: FileSystem;
+  logger?: Logger;
+  /** Recovery progress while opening (also logged). */
+  onProgress?: (progress: RecoveryProgress) => void;
+  /** Each group commit written (see `storeLogMetrics`). */
+  onLogBatch?: (batch: LogBatchTiming) => void;
+}
+
+/** Opens the node's store. Warnings and recovery progress are logged; progress also goes to `onProgress`. */
+export function openNodeStore(options: NodeStoreOptions): Promise<Store> {
+  const { dataDir, onFailure, fs, logger, onProgress, onLogBatch } = options;
   if (dataDir === undefined) return openStore();
   const onEvent = (event: DurabilityEvent) => {
-    if (logger) logDurabilityEvent(logger, event);
+    if (event.kind === 'log-batch') onLogBatch?.(event);
+    else if (logger) logDurabilityEvent(logger, event);
     if (event.kind === 'recovery-progress') onProgress?.({ step: event.step, records: event.records, totalRecords: event.totalRecords ?? null });
   };
   return openStore({ dir: dataDir, onFailure, fs, onEvent });
+}
+
+/**
+ * Histograms of the write-ahead log's group commits, observed once per batch (one write and one fsync):
+ * how many commits share a batch, how long the write and the fsync took, and how long the oldest commit of
+ * the batch waited — the commit latency the log adds, at its worst within each batch.
+ */
+export function storeLogMetrics(registry: Registry): (batch: LogBatchTiming) => void {
+  const registers = [registry];
+  const groupSize = new Histogram({
+    name: 'purser_store_log_batch_records',
+    help: 'commit records per write-ahead log batch (group commit size)',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096],
+    registers,
+  });
+  const write = new Histogram({ name: 'purser_store_log_write_duration_seconds', help: 'time to write one log batch (before its fsync)', buckets: LATENCY_BUCKETS_SECONDS, registers });
+  const sync = new Histogram({ name: 'purser_store_log_fsync_duration_seconds', help: 'time of one log fsync (fdatasync)', buckets: LATENCY_BUCKETS_SECONDS, registers });
+  const wait = new Histogram({
+    name: 'purser_store_log_batch_oldest_wait_seconds',
+    help: 'per log batch, how long its oldest commit waited from appending to durable (the longest commit wait in the batch)',
+    buckets: LATENCY_BUCKETS_SECONDS,
+    registers,
+  });
+  return (batch) => {
+    groupSize.observe(batch.records);
+    write.observe(batch.writeSeconds);
+    sync.observe(batch.syncSeconds);
+    wait.observe(batch.oldestWaitSeconds);
+  };
 }
 
 /** The store's warnings and recovery progress, as log lines (a supervisor tells recovering from hung). */
@@ -70,8 +111,8 @@ const GAUGES: Array<Reading<Store>> = [
   ['purser_store_pages', 'B+tree leaf pages', (s) => s.stats().pages],
   ['purser_store_records', 'records in all tables', (s) => s.stats().records],
   ['purser_store_tables', 'tables', (s) => s.stats().tables],
-  ['purser_store_log_bytes_since_checkpoint', 'log bytes written since the last checkpoint', (s) => storeDurability(s)?.logBytesSinceCheckpoint ?? 0],
-  ['purser_store_checkpoint_stall_max_ms', 'longest synchronous step of a checkpoint (commits wait for it), in milliseconds', (s) => storeDurability(s)?.longestCheckpointSyncStepMs ?? 0],
+  ['purser_store_log_since_checkpoint_bytes', 'log bytes written since the last checkpoint', (s) => storeDurability(s)?.logBytesSinceCheckpoint ?? 0],
+  ['purser_store_checkpoint_stall_max_seconds', 'longest synchronous step of a checkpoint so far (commits wait for it)', (s) => (storeDurability(s)?.longestCheckpointSyncStepMs ?? 0) / 1000],
   ['purser_store_failed', '1 once a write or fsync failed and the store stopped', (s) => (storeDurability(s)?.failed ? 1 : 0)],
 ];
 

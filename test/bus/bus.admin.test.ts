@@ -45,8 +45,23 @@ test('pq, psr and psc show queues, servers and outcomes', async () => {
   door.open();
   assert.deepEqual(await Promise.all(calls), ['replied', 'replied', 'replied', 'TPESVCERR']);
   const psc = bus.psc().find((row) => row.service === 'BAL')!;
-  assert.deepEqual(psc, { service: 'BAL', done: 3, failed: 1, expiredInQueue: 0, status: 'AVAILABLE' });
+  assert.deepEqual(psc, { service: 'BAL', done: 3, failed: 1, timedOut: 0, expiredInQueue: 0, status: 'AVAILABLE' });
   assert.equal(bus.psr().filter((row) => row.service === 'BAL').reduce((sum, row) => sum + row.done, 0), 4);
+  await bus.close();
+});
+
+test('psc counts a run that outlived its deadline as failed (timed out), not done, even if it then returns a reply', async () => {
+  const bus = createBus();
+  const door = gate();
+  bus.advertise('SLOW', async () => {
+    await door.wait;
+    return 'too late';
+  });
+  assert.equal(await codeOf(bus.call('SLOW', null, { timeoutMs: 1 })), 'TPETIME');
+  door.open();
+  // One server: a second call is served only after the first run has finished — the state to wait for.
+  assert.equal(await bus.call('SLOW', null).then((reply) => reply.data), 'too late');
+  assert.deepEqual(bus.psc().find((row) => row.service === 'SLOW'), { service: 'SLOW', done: 1, failed: 1, timedOut: 1, expiredInQueue: 0, status: 'AVAILABLE' });
   await bus.close();
 });
 

@@ -60,7 +60,7 @@ test('JSON calls over HTTP, admin views, metrics and the admin command against a
     const pq = (await (await fetch(`${node.http.url}/v1/admin/pq`)).json()) as Array<{ service: string; servers: number; queueDepth: number }>;
     assert.deepEqual(pq.find((row) => row.service === 'BALANCE'), { service: 'BALANCE', queueDepth: 50, servers: 2, busy: 0, queued: 0, waitingForSlot: 0, averageQueued: 0, kind: 'in-process' });
     const psc = (await (await fetch(`${node.http.url}/v1/admin/psc`)).json()) as Array<{ service: string; done: number; failed: number }>;
-    assert.deepEqual(psc.find((row) => row.service === 'DECLINE'), { service: 'DECLINE', done: 0, failed: 1, expiredInQueue: 0, status: 'AVAILABLE' });
+    assert.deepEqual(psc.find((row) => row.service === 'DECLINE'), { service: 'DECLINE', done: 0, failed: 1, timedOut: 0, expiredInQueue: 0, status: 'AVAILABLE' });
 
     const metrics = await (await fetch(`${node.http.url}/metrics`)).text();
     for (const name of ['purser_bus_queue_depth', 'purser_bus_busy_servers', 'purser_bus_queue_wait_seconds_bucket', 'purser_bus_service_seconds_bucket', 'purser_bus_expired_in_queue_total', 'purser_bus_late_replies_total', 'purser_bus_worker_restarts_total']) {

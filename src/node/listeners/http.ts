@@ -52,6 +52,7 @@ export async function startHttpListener(options: { host: string; port: number; l
   async function serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     let route = 'unmatched';
     let status = 500;
+    const endTimer = metrics.httpRequestDuration.startTimer();
     try {
       const url = new URL(req.url ?? '/', 'http://node');
       const method = req.method ?? 'GET';
@@ -93,6 +94,7 @@ export async function startHttpListener(options: { host: string; port: number; l
       }
     } finally {
       metrics.httpRequests.inc({ route, status: String(status) });
+      endTimer({ route });
     }
   }
 

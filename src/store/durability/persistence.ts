@@ -27,7 +27,7 @@ import { asStoreIoError } from './io-errors.js';
 import { realFileSystem, type FileSystem } from './fs.js';
 import { readImage, readImageInfo, writeImage } from './image.js';
 import { acquireDirectoryLock, LOCK_FILE_NAME, type DirectoryLock } from './lock.js';
-import { LogWriter, parseLogFileName, readLog, type RandomSource } from './wal.js';
+import { LogWriter, parseLogFileName, readLog, type LogBatchTiming, type RandomSource } from './wal.js';
 
 /**
  * Log bytes written since the last checkpoint that trigger the next one. This bounds the log that recovery
@@ -50,7 +50,9 @@ export type DurabilityEvent =
   | { kind: 'checkpoint-failed'; error: Error; failures: number; retryInMs: number }
   | { kind: 'checkpoint-cleanup-failed'; error: Error }
   | { kind: 'torn-tail-cut'; file: string; atByte: number; droppedBytes: number; message: string }
-  | { kind: 'recovery-progress'; step: 'snapshot' | 'log'; file: string; records: number; totalRecords: number | undefined };
+  | { kind: 'recovery-progress'; step: 'snapshot' | 'log'; file: string; records: number; totalRecords: number | undefined }
+  /** One group commit reached the disk (for metrics; the node turns these into histograms). */
+  | ({ kind: 'log-batch' } & LogBatchTiming);
 
 export interface PersistenceOptions {
   dir: string;
@@ -360,7 +362,7 @@ export class Persistence implements Durability {
       await this.fs.unlink(`${this.dir}/${name}`);
     }
     await this.fs.syncDirectory(this.dir);
-    this.writer = new LogWriter(this.fs, this.dir, log.nextLsn, (error) => this.reportFailure(error), this.random, this.logPreallocateBytes);
+    this.writer = new LogWriter(this.fs, this.dir, log.nextLsn, (error) => this.reportFailure(error), this.random, this.logPreallocateBytes, this.onEvent && ((timing) => this.onEvent?.({ kind: 'log-batch', ...timing })));
     await this.writer.start();
     this.recoveredRecords = replayed;
     this.recoveryMs = performance.now() - startedAt;

@@ -20,6 +20,7 @@
  * offset. Otherwise the invalid bytes are a torn tail and are cut off. (A bit flip inside the very last
  * acknowledged batch is indistinguishable from a torn write and is cut, as in every log of this design.)
  */
+import { performance } from 'node:perf_hooks';
 import { randomInt } from 'node:crypto';
 import { basename } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -88,11 +89,23 @@ function decodeLogHeader(header: Buffer): { salt: number; firstLsn: number } | u
 export type RandomSource = () => number;
 const cryptoRandom: RandomSource = () => randomInt(1, 0xffffffff);
 
+/** One group commit as written: for the node's histograms (group size, write and fsync time, commit wait). */
+export interface LogBatchTiming {
+  records: number;
+  bytes: number;
+  writeSeconds: number;
+  syncSeconds: number;
+  /** From the batch's first append to its fsync returning: the longest any commit in the batch waited for the log. */
+  oldestWaitSeconds: number;
+}
+
 interface Batch {
   encoder: Encoder;
   records: number;
   /** Set when this batch starts a new log file (a rotation for a checkpoint). */
   newFile: { salt: number; firstLsn: number } | undefined;
+  /** `performance.now()` at the batch's first record: how long its oldest commit waited, for metrics. */
+  firstAppendMs: number;
   promise: Promise<void>;
   resolve: () => void;
   reject: (error: Error) => void;
@@ -131,6 +144,7 @@ export class LogWriter {
     private readonly onFailure: (error: StoreFailedError) => void,
     private readonly random: RandomSource = cryptoRandom,
     private readonly preallocateBytes = DEFAULT_LOG_PREALLOCATE_BYTES,
+    private readonly onBatch?: (batch: LogBatchTiming) => void,
   ) {
     this.nextLsn = firstLsn;
     this.salt = this.newSalt();
@@ -211,6 +225,7 @@ export class LogWriter {
     buffer.writeUInt32LE(batch.records, start + 16);
     buffer.writeUInt32LE(this.salt, start + RECORD_SALT_OFFSET);
     buffer.writeUInt32LE(crc32(buffer.subarray(start + 4, out.length)), start);
+    if (batch.records === 0) batch.firstAppendMs = performance.now();
     batch.records++;
     this.nextLsn++;
     this.bytesSinceRotation += out.length - start;
@@ -242,7 +257,7 @@ export class LogWriter {
       this.newestFileFirstLsn = newFile.firstLsn;
       this.newestFileCreated = promise;
     }
-    return { encoder, records: 0, newFile, promise, resolve, reject };
+    return { encoder, records: 0, newFile, firstAppendMs: 0, promise, resolve, reject };
   }
 
   private scheduleFlush(): void {
@@ -280,11 +295,26 @@ export class LogWriter {
       await this.file.write(zeros(allocated - this.allocatedBytes), this.allocatedBytes);
       this.allocatedBytes = allocated;
     }
+    const writeStartMs = performance.now();
     await this.file.write(bytes, this.fileSizeBytes);
     this.fileSizeBytes = end;
+    const syncStartMs = performance.now();
     await this.file.datasync();
+    const doneMs = performance.now();
     this.batchesWritten++;
     this.recordsWritten += batch.records;
+    if (!this.onBatch) return;
+    try {
+      this.onBatch({
+        records: batch.records,
+        bytes: bytes.length,
+        writeSeconds: (syncStartMs - writeStartMs) / 1000,
+        syncSeconds: (doneMs - syncStartMs) / 1000,
+        oldestWaitSeconds: (doneMs - batch.firstAppendMs) / 1000,
+      });
+    } catch {
+      // The batch is durable; a failing metrics observer must not be mistaken for a failed write and stop the store.
+    }
   }
 
   private async startFile(spec: { salt: number; firstLsn: number }): Promise<void> {
