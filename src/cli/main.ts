@@ -23,7 +23,7 @@ interface Command {
   run: (args: string[], env: NodeJS.ProcessEnv) => Promise<number>;
 }
 
-const COMMANDS: Record<string, Command> = {
+export const COMMANDS: Record<string, Command> = {
   start: {
     summary: 'run a node: store, ledger, bus (HTTP and TCP), optional TigerBeetle listener, metrics',
     usage: 'purser start [--config <file>] [options]',
