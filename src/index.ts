@@ -51,3 +51,9 @@ export type {
   TransferID,
 } from './ledger/types.js';
 export type { NodeErrorCode, TigerBeetleErrorCode } from './node/errors.js';
+export { openTasks } from './tasks/tasks.js';
+export type {
+  Tasks, OpenTasksOptions, EnqueueOptions, EnqueueResult, RegisterOptions, Job, TaskHandler, StopOptions, QueueCounts, TaskView, TasksStats,
+  TasksLogger, TasksObserver, RunOutcome,
+} from './tasks/interfaces.js';
+export { TaskArgumentError, TaskUnknownError, TaskPayloadError, TaskNotRunningError, TaskNotFoundError, TasksClosedError } from './tasks/errors.js';

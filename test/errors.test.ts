@@ -59,10 +59,16 @@ const CODES_BY_CLASS: Record<string, readonly string[]> = {
   TigerBeetleError: ['TB_ADDRESS_INVALID', 'TB_LISTEN_FAILED', 'TB_OPTIONS_INVALID'],
   AdminError: ['ADMIN_UNREACHABLE', 'ADMIN_BAD_RESPONSE'],
   CheckpointError: ['CHECKPOINT_UNREACHABLE', 'CHECKPOINT_FAILED'],
+  TaskArgumentError: ['TASK_INVALID_ARGUMENT'],
+  TaskUnknownError: ['TASK_UNKNOWN'],
+  TaskPayloadError: ['TASK_PAYLOAD_NOT_SERIALIZABLE', 'TASK_PAYLOAD_TOO_LARGE'],
+  TaskNotRunningError: ['TASK_NOT_RUNNING'],
+  TaskNotFoundError: ['TASK_NOT_FOUND'],
+  TasksClosedError: ['TASKS_CLOSED', 'TASKS_ALREADY_OPEN'],
 };
 
 /** The errors module of each part: the only places that define PurserError classes. */
-const ERROR_MODULES = ['src/errors.ts', 'src/bus/errors.ts', 'src/client/errors.ts', 'src/ledger/errors.ts', 'src/store/errors.ts', 'src/node/errors.ts', 'src/cli/errors.ts'];
+const ERROR_MODULES = ['src/errors.ts', 'src/bus/errors.ts', 'src/client/errors.ts', 'src/ledger/errors.ts', 'src/store/errors.ts', 'src/node/errors.ts', 'src/cli/errors.ts', 'src/tasks/errors.ts'];
 
 test('every error code is listed once, carried by exactly one class, and only errors modules define error classes', async () => {
   const root = fileURLToPath(new URL('../', import.meta.url));

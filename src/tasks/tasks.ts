@@ -1,0 +1,349 @@
+/**
+ * `openTasks({ store })`: the transactional outbox. A task is a record the caller's own store transaction
+ * writes (`enqueue(tx, …)`), so it exists if and only if that transaction commits — no commit hooks, no
+ * second system to write to. Handlers registered in this process claim tasks under a lease, in batches,
+ * one claim transaction at a time per queue (runner.ts); a failed attempt is retried after an exponential
+ * back-off with jitter, up to its `maxAttempts`, then becomes a dead letter that operators can inspect,
+ * retry or delete. Every state change is a store transaction (storage.ts), so a crash at any point leaves
+ * each task in exactly one state, and the next open puts the runs of the dead process back in their queues.
+ */
+import type { Store, Transaction } from '../store/interfaces.js';
+import { TransactionTimeoutError } from '../store/errors.js';
+import { COUNTED_STATES, ID_SEQUENCE, type TaskRecord } from './codec.js';
+import {
+  checkEnqueueOptions, checkName, checkQueue, checkRegisterOptions, checkStopOptions, CONCURRENCY_DEFAULT, BACKOFF_BASE_MS_DEFAULT,
+  BACKOFF_MAX_MS_DEFAULT, type Registration, serializePayload,
+} from './checks.js';
+import { TaskArgumentError, TaskNotFoundError, TasksClosedError, TaskUnknownError } from './errors.js';
+import type {
+  EnqueueOptions, EnqueueResult, OpenTasksOptions, QueueCounts, RegisterOptions, StopOptions, TaskHandler, Tasks, TasksLogger, TasksObserver,
+  TasksStats, TaskView,
+} from './interfaces.js';
+import { QueueRunner, type RunnerHost } from './runner.js';
+import {
+  completeMany, findRecord, giveBack, insertTask, listRecords, nextScheduledMs, promoteDue, readCounts, recoverRunning, redrive, removeDead,
+} from './storage.js';
+import { viewOf } from './views.js';
+
+/** Most tasks one promotion or recovery transaction moves. */
+const MOVE_BATCH_MAX = 1000;
+/** Most completions one transaction commits. */
+const COMPLETION_BATCH_MAX = 4096;
+const POLL_INTERVAL_MS_DEFAULT = 1000;
+const LIST_LIMIT_DEFAULT = 100;
+const LIST_LIMIT_MAX = 1000;
+
+/** One outbox per store: two would each take the other's running tasks for a dead process's. */
+const storesWithOutbox = new WeakSet<Store>();
+
+const stderrLogger: TasksLogger = {
+  error: (fields, message) => console.error(`purser tasks: ${message}`, fields),
+  warn: (fields, message) => console.error(`purser tasks: ${message}`, fields),
+};
+
+export async function openTasks(options: OpenTasksOptions): Promise<Tasks> {
+  if (typeof options !== 'object' || options === null) throw new TaskArgumentError('openTasks options must be an object');
+  const known = new Set(['store', 'clock', 'random', 'pollIntervalMs', 'logger', 'observer']);
+  for (const key of Object.keys(options)) if (!known.has(key)) throw new TaskArgumentError(`openTasks: unknown option ${JSON.stringify(key)}`);
+  const { store } = options;
+  if (typeof store?.transaction !== 'function' || typeof store.sequence !== 'function') throw new TaskArgumentError('openTasks: store must be a Store from openStore() (or node.store)');
+  if (options.clock !== undefined && typeof options.clock !== 'function') throw new TaskArgumentError('openTasks: clock must be a function returning epoch milliseconds');
+  if (options.random !== undefined && typeof options.random !== 'function') throw new TaskArgumentError('openTasks: random must be a function returning [0, 1)');
+  const pollIntervalMs = options.pollIntervalMs ?? POLL_INTERVAL_MS_DEFAULT;
+  if (!Number.isSafeInteger(pollIntervalMs) || pollIntervalMs < 1 || pollIntervalMs > 3_600_000) throw new TaskArgumentError('openTasks: pollIntervalMs must be an integer from 1 to 3,600,000');
+  if (storesWithOutbox.has(store)) throw new TasksClosedError('TASKS_ALREADY_OPEN', 'this store already has an open task outbox (a started node has node.tasks); use that one');
+  storesWithOutbox.add(store);
+  const outbox = new TaskOutbox(store, options.clock ?? Date.now, options.random ?? Math.random, pollIntervalMs, options.logger ?? stderrLogger, options.observer);
+  try {
+    await outbox.recover();
+  } catch (error) {
+    storesWithOutbox.delete(store);
+    throw error;
+  }
+  return outbox;
+}
+
+type Phase = 'open' | 'running' | 'stopping' | 'stopped';
+
+class TaskOutbox implements Tasks, RunnerHost {
+  readonly counters: TasksStats = { claimed: 0, completed: 0, retried: 0, dead: 0, leaseExpiries: 0, recovered: 0, internalErrors: 0 };
+  private readonly handlers = new Map<string, { handler: TaskHandler; registration: Registration }>();
+  private readonly subscriptions = new Map<string, string[]>();
+  private readonly runners = new Map<string, QueueRunner>();
+  private readonly ids;
+  private phase: Phase = 'open';
+  private pendingCompletions: Array<{ id: bigint; attempt: number }> = [];
+  private completing: Promise<void> | null = null;
+  private scheduleTimer: NodeJS.Timeout | undefined;
+  private nextDueMs = Infinity;
+  private promoting: Promise<void> | null = null;
+  private promoteAgain = false;
+
+  constructor(
+    readonly store: Store,
+    readonly clock: () => number,
+    private readonly random: () => number,
+    private readonly pollIntervalMs: number,
+    readonly logger: TasksLogger,
+    readonly observer: TasksObserver | undefined,
+  ) {
+    this.ids = store.sequence(ID_SEQUENCE);
+  }
+
+  stats(): TasksStats {
+    return { ...this.counters };
+  }
+
+  get running(): boolean {
+    return this.phase === 'running';
+  }
+
+  // ----- producing -----------------------------------------------------------------------------------------
+
+  async enqueue(tx: Transaction, name: string, payload?: unknown, options: EnqueueOptions = {}): Promise<EnqueueResult> {
+    checkName('task name', name);
+    const registered = this.handlers.get(name);
+    if (registered === undefined) throw new TaskUnknownError(name);
+    return this.insert(tx, name, registered.registration, serializePayload(payload), options);
+  }
+
+  private async insert(tx: Transaction, name: string, registration: Registration, payload: Uint8Array, options: EnqueueOptions): Promise<EnqueueResult> {
+    if (typeof tx?.put !== 'function' || typeof tx.increment !== 'function') throw new TaskArgumentError('enqueue takes the store transaction (tx) of store.transaction(async (tx) => …) first');
+    const nowMs = this.clock();
+    const checked = checkEnqueueOptions(options, nowMs);
+    const id = await this.ids.next();
+    const record: TaskRecord = {
+      id, name, queue: checked.queue ?? registration.queue, priority: checked.priority, attempts: 0,
+      maxAttempts: checked.maxAttempts ?? registration.maxAttempts, enqueuedAtMs: nowMs, runAtMs: checked.runAtMs,
+      dedupKey: checked.dedupKey, lastError: null, payload,
+    };
+    const { duplicateOf, state } = await insertTask(tx, record, nowMs);
+    if (duplicateOf !== null) return { id: duplicateOf, deduplicated: true };
+    // A hint only: if the transaction aborts, the claim or promotion it causes finds nothing.
+    if (state === 'ready') this.runnerFor(record.queue).poke();
+    else this.noteDue(record.runAtMs);
+    return { id, deduplicated: false };
+  }
+
+  subscribe(topic: string, taskName: string): void {
+    checkName('topic', topic);
+    checkName('task name', taskName);
+    const names = this.subscriptions.get(topic) ?? [];
+    if (!names.includes(taskName)) names.push(taskName);
+    this.subscriptions.set(topic, names);
+  }
+
+  async publish(tx: Transaction, topic: string, payload?: unknown, options: Omit<EnqueueOptions, 'queue' | 'dedupKey'> = {}): Promise<EnqueueResult[]> {
+    checkName('topic', topic);
+    if (typeof options === 'object' && options !== null && ('queue' in options || 'dedupKey' in options)) throw new TaskArgumentError('publish options take no queue or dedupKey (each subscription is its own task)');
+    const names = this.subscriptions.get(topic) ?? [];
+    // Every subscriber is checked before the first task is written, so a bad one leaves the transaction as it was.
+    const targets = names.map((name) => {
+      const registered = this.handlers.get(name);
+      if (registered === undefined) throw new TaskUnknownError(name);
+      return { name, registration: registered.registration };
+    });
+    const bytes = serializePayload(payload);
+    checkEnqueueOptions(options, this.clock());
+    const results: EnqueueResult[] = [];
+    for (const { name, registration } of targets) results.push(await this.insert(tx, name, registration, bytes, options));
+    return results;
+  }
+
+  // ----- consuming -----------------------------------------------------------------------------------------
+
+  register<P = unknown>(name: string, handler: TaskHandler<P>, options: RegisterOptions = {}): void {
+    checkName('task name', name);
+    if (typeof handler !== 'function') throw new TaskArgumentError(`register ${name}: the handler must be a function (job) => …`);
+    const registration = checkRegisterOptions(name, options);
+    if (this.handlers.has(name)) throw new TaskArgumentError(`task ${name} is registered already`);
+    this.handlers.set(name, { handler: handler as TaskHandler, registration });
+    const runner = this.runnerFor(registration.queue);
+    // A queue shared by several task names runs as many at once as the largest registration asks.
+    runner.concurrency = runner.registered ? Math.max(runner.concurrency, registration.concurrency) : registration.concurrency;
+    runner.registered = true;
+    runner.poke(); // tasks of this name may be waiting already
+  }
+
+  handlerFor(name: string): { handler: TaskHandler; registration: Registration } | undefined {
+    return this.handlers.get(name);
+  }
+
+  private runnerFor(queue: string): QueueRunner {
+    let runner = this.runners.get(queue);
+    if (runner === undefined) {
+      checkQueue(queue);
+      runner = new QueueRunner(queue, CONCURRENCY_DEFAULT, this);
+      this.runners.set(queue, runner);
+    }
+    return runner;
+  }
+
+  retryAtMs(record: TaskRecord, registration: Registration | undefined): number {
+    const baseMs = registration?.backoffBaseMs ?? BACKOFF_BASE_MS_DEFAULT;
+    const maxMs = registration?.backoffMaxMs ?? BACKOFF_MAX_MS_DEFAULT;
+    const ceilingMs = Math.min(maxMs, baseMs * 2 ** Math.min(record.attempts - 1, 40));
+    // "Equal jitter": half the ceiling for sure, the other half random, so retries of tasks that failed
+    // together spread apart but none comes back at once.
+    return this.clock() + Math.round(ceilingMs / 2 + this.random() * (ceilingMs / 2));
+  }
+
+  complete(id: bigint, attempt: number): void {
+    this.pendingCompletions.push({ id, attempt });
+    this.completing ??= this.flushCompletions();
+  }
+
+  /** Commits finished attempts in batches: a batch waits at most for the transaction before it. */
+  private async flushCompletions(): Promise<void> {
+    while (this.pendingCompletions.length > 0) {
+      const batch = this.pendingCompletions.splice(0, COMPLETION_BATCH_MAX);
+      try {
+        await this.store.transaction((tx) => completeMany(tx, batch));
+      } catch (error) {
+        this.counters.internalErrors++;
+        if (error instanceof TransactionTimeoutError) {
+          this.pendingCompletions.unshift(...batch); // contention: try the batch again
+          continue;
+        }
+        // The store stopped: these tasks stay running in it, and run again after the next start.
+        this.logger.error({ err: error, tasks: batch.length }, 'completing finished tasks failed; they will run again after a restart');
+        this.pendingCompletions = [];
+      }
+    }
+    this.completing = null;
+  }
+
+  // ----- scheduling ----------------------------------------------------------------------------------------
+
+  private noteDue(runAtMs: number): void {
+    if (runAtMs >= this.nextDueMs) return;
+    this.nextDueMs = runAtMs;
+    this.armSchedule();
+  }
+
+  private armSchedule(): void {
+    if (!this.running) return;
+    clearTimeout(this.scheduleTimer);
+    const delayMs = Math.max(0, Math.min(this.pollIntervalMs, this.nextDueMs - this.clock()));
+    this.scheduleTimer = setTimeout(() => this.promote(), delayMs);
+  }
+
+  /** Moves due tasks into their queues, then arms the timer for the next one. */
+  private promote(): void {
+    if (this.promoting !== null) {
+      this.promoteAgain = true;
+      return;
+    }
+    this.promoting = this.promoteDue().finally(() => {
+      this.promoting = null;
+      if (this.promoteAgain) {
+        this.promoteAgain = false;
+        this.promote();
+      }
+    });
+  }
+
+  private async promoteDue(): Promise<void> {
+    try {
+      for (;;) {
+        const nowMs = this.clock();
+        const { queues, nextMs } = await this.store.transaction(async (tx) => ({ queues: await promoteDue(tx, nowMs, MOVE_BATCH_MAX), nextMs: await nextScheduledMs(tx) }));
+        for (const queue of queues) this.runnerFor(queue).poke();
+        this.nextDueMs = nextMs ?? Infinity;
+        if (nextMs === undefined || nextMs > this.clock()) break;
+      }
+    } catch (error) {
+      this.counters.internalErrors++;
+      this.logger.error({ err: error }, 'promoting due tasks failed; trying again at the next poll');
+    }
+    this.armSchedule();
+  }
+
+  // ----- life cycle ----------------------------------------------------------------------------------------
+
+  /** Puts the runs of a process that died back in their queues (before anything runs). */
+  async recover(): Promise<void> {
+    for (;;) {
+      const { moved, dead } = await this.store.transaction((tx) => recoverRunning(tx, MOVE_BATCH_MAX));
+      this.counters.recovered += moved;
+      this.counters.dead += dead;
+      if (moved > 0) this.logger.warn({ tasks: moved, dead }, 'tasks were running when the last process stopped; they run again (or are dead letters if that was their last attempt)');
+      if (moved < MOVE_BATCH_MAX) break;
+    }
+  }
+
+  async start(): Promise<void> {
+    if (this.phase === 'running') return;
+    if (this.phase !== 'open') throw new TasksClosedError('TASKS_CLOSED', 'the outbox was stopped; open a new one to run tasks again');
+    this.phase = 'running';
+    const counts = await this.store.transaction((tx) => readCounts(tx));
+    for (const [queue, count] of counts) if (count.ready > 0) this.runnerFor(queue).poke();
+    for (const runner of this.runners.values()) runner.poke();
+    this.promote();
+  }
+
+  async stop(options: StopOptions = {}): Promise<void> {
+    const drainTimeoutMs = checkStopOptions(options);
+    if (this.phase === 'stopping' || this.phase === 'stopped') return;
+    this.phase = 'stopping';
+    clearTimeout(this.scheduleTimer);
+    const runners = [...this.runners.values()];
+    await Promise.all(runners.map((runner) => runner.stopClaiming()));
+    await this.promoting;
+    const deadlineMs = performance.now() + drainTimeoutMs;
+    for (const runner of runners) await runner.waitIdle(Math.max(0, deadlineMs - performance.now()));
+    // What still runs goes back to its queue, its attempt not counted: the next start runs it.
+    const abandoned = runners.flatMap((runner) => runner.abandonAll());
+    if (abandoned.length > 0) {
+      this.logger.warn({ tasks: abandoned.length, drainTimeoutMs }, 'tasks still running at the end of the drain go back to their queues');
+      await this.store.transaction(async (tx) => {
+        for (const attempt of abandoned) await giveBack(tx, attempt.id, attempt.attempt);
+      }).catch((error: unknown) => this.logger.error({ err: error }, 'giving back unfinished tasks failed; the next start recovers them'));
+    }
+    await this.completing;
+    this.phase = 'stopped';
+    storesWithOutbox.delete(this.store);
+  }
+
+  // ----- operator views ------------------------------------------------------------------------------------
+
+  async queues(): Promise<QueueCounts[]> {
+    const counts = await this.store.transaction((tx) => readCounts(tx));
+    return [...counts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([queue, count]) => ({ queue, ...count }));
+  }
+
+  async list(options: { state?: 'dead' | 'ready' | 'scheduled' | 'running'; queue?: string; limit?: number } = {}): Promise<TaskView[]> {
+    if (typeof options !== 'object' || options === null) throw new TaskArgumentError('list options must be an object');
+    const state = options.state ?? 'dead';
+    if (!COUNTED_STATES.includes(state)) throw new TaskArgumentError(`list state must be one of ${COUNTED_STATES.join(', ')}`);
+    if (options.queue !== undefined) checkQueue(options.queue);
+    const limit = options.limit ?? LIST_LIMIT_DEFAULT;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > LIST_LIMIT_MAX) throw new TaskArgumentError(`list limit must be an integer from 1 to ${LIST_LIMIT_MAX}`);
+    const records = await this.store.transaction((tx) => listRecords(tx, state, options.queue, limit));
+    return records.map((record) => viewOf(record, state));
+  }
+
+  async show(id: bigint): Promise<TaskView> {
+    checkId(id);
+    const found = await this.store.transaction((tx) => findRecord(tx, id));
+    if (found === undefined) throw new TaskNotFoundError(`no running task or dead letter has id ${String(id)} (finished tasks are deleted; list queued ones with list({ state: 'ready', queue }))`);
+    return viewOf(found.record, found.state);
+  }
+
+  async retry(id: bigint): Promise<void> {
+    checkId(id);
+    const nowMs = this.clock();
+    const queue = await this.store.transaction((tx) => redrive(tx, id, nowMs));
+    if (queue === null) throw new TaskNotFoundError(`no dead letter has id ${String(id)}`);
+    this.runnerFor(queue).poke();
+  }
+
+  async remove(id: bigint): Promise<void> {
+    checkId(id);
+    if (!(await this.store.transaction((tx) => removeDead(tx, id)))) throw new TaskNotFoundError(`no dead letter has id ${String(id)}`);
+  }
+}
+
+function checkId(id: unknown): asserts id is bigint {
+  if (typeof id !== 'bigint' || id < 1n || id >= 1n << 64n) throw new TaskArgumentError('a task id is a bigint from 1 to 2^64 - 1');
+}

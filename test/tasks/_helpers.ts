@@ -1,0 +1,36 @@
+// Shared helpers for the outbox tests: waiting for a state (never for a time) and a controllable clock.
+import { openStore, openTasks, type OpenTasksOptions, type Store, type Tasks } from 'purser';
+
+/** Polls `condition` until it holds; the timeout is only a hang guard, far beyond any expected wait. */
+export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, hangGuardMs = 60_000): Promise<void> {
+  const giveUpAt = Date.now() + hangGuardMs;
+  while (!(await condition())) {
+    if (Date.now() > giveUpAt) throw new Error(`hang guard: still waiting for ${what} after ${hangGuardMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** A clock the test moves by hand. */
+export function manualClock(startMs = 1_700_000_000_000): { now: () => number; advance: (ms: number) => void } {
+  let nowMs = startMs;
+  return { now: () => nowMs, advance: (ms) => (nowMs += ms) };
+}
+
+export const quietLogger = { error: () => {}, warn: () => {} };
+
+export async function memoryTasks(options: Partial<OpenTasksOptions> = {}): Promise<{ store: Store; tasks: Tasks; close: () => Promise<void> }> {
+  const store = await openStore();
+  const tasks = await openTasks({ store, logger: quietLogger, ...options });
+  return {
+    store,
+    tasks,
+    close: async () => {
+      await tasks.stop({ drainTimeoutMs: 1000 });
+      await store.close();
+    },
+  };
+}
+
+export function bytes(text: string): Uint8Array {
+  return Buffer.from(text, 'utf8');
+}
