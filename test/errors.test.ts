@@ -57,7 +57,7 @@ const CODES_BY_CLASS: Record<string, readonly string[]> = {
   StoreCheckpointError: ['STORE_CHECKPOINT_FAILED'],
   NodeError: ['NODE_LISTEN_FAILED', 'NODE_DATA_DIR', 'NODE_CLOSED'],
   TigerBeetleError: ['TB_ADDRESS_INVALID', 'TB_LISTEN_FAILED', 'TB_OPTIONS_INVALID'],
-  AdminError: ['ADMIN_UNREACHABLE', 'ADMIN_BAD_RESPONSE'],
+  AdminError: ['ADMIN_UNREACHABLE', 'ADMIN_BAD_RESPONSE', 'ADMIN_REFUSED'],
   CheckpointError: ['CHECKPOINT_UNREACHABLE', 'CHECKPOINT_FAILED'],
   TaskArgumentError: ['TASK_INVALID_ARGUMENT'],
   TaskUnknownError: ['TASK_UNKNOWN'],

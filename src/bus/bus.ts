@@ -9,15 +9,18 @@ import { ForwardToken, Phase, type BusRequest } from './request.js';
 import type { Server, Service } from './service.js';
 import type { WorkerHost } from './workers.js';
 import type { LinkedQueue } from '../util/list.js';
-import { queueViews, serverViews, serviceViews } from './admin.js';
+import { busTotals, findRequest, queueViews, requestViews, serverViews, serviceViews } from './admin.js';
 import { invalid, isCount } from './checks.js';
 import {
   TIMEOUT_MS_MAX, TPGETANY, TPNOBLOCK, TPNOTIME,
-  type AdvertiseOptions, type Bus, type BusOptions, type CallOptions, type BusStats, type GetReplyOptions, type QueueView, type Reply,
-  type ServerView, type ServiceHandler, type ServiceView,
+  type AdvertiseOptions, type Bus, type BusOptions, type BusTotals, type CallOptions, type BusStats, type GetReplyOptions, type QueueView, type Reply,
+  type RequestView, type ServerView, type ServiceHandler, type ServiceView,
 } from './interfaces.js';
 
 export const DRAIN_TIMEOUT_MS_DEFAULT = 10_000;
+/** Rows `requests()` returns unless told otherwise, and at most. */
+export const REQUESTS_LIST_DEFAULT = 1_000;
+export const REQUESTS_LIST_MAX = 100_000;
 
 const GETREPLY_FLAGS = TPGETANY | TPNOBLOCK | TPNOTIME;
 
@@ -151,6 +154,38 @@ class BusCore extends RequestLifeCycle implements Bus {
 
   stats(): BusStats {
     return { ...this.counters };
+  }
+
+  suspend(name: string): void {
+    this.operatedService(name).suspended = true;
+  }
+
+  resume(name: string): void {
+    this.operatedService(name).suspended = false;
+  }
+
+  requests(limit = REQUESTS_LIST_DEFAULT): RequestView[] {
+    if (!isCount(limit, 1, REQUESTS_LIST_MAX)) throw invalid(`limit must be an integer from 1 to ${REQUESTS_LIST_MAX}, got ${String(limit)}`);
+    return requestViews(this.services_.values(), limit, performance.now());
+  }
+
+  cancelRequest(id: number): boolean {
+    if (!Number.isSafeInteger(id) || id < 1) throw invalid(`a request id is a positive integer, got ${String(id)}`);
+    const request = findRequest(this.services_.values(), id);
+    // A cancelled running request stays listed until its server finishes it, but is cancelled only once.
+    if (!request || request.cancelled) return false;
+    this.cancelByOperator(request);
+    return true;
+  }
+
+  totals(): BusTotals {
+    return busTotals([...this.services_.values()], this.counters);
+  }
+
+  private operatedService(name: string): Service {
+    const service = typeof name === 'string' ? this.services_.get(name) : undefined;
+    if (!service) throw new XatmiError('TPENOENT', `no service ${String(name)} is advertised`);
+    return service;
   }
 
   /** Called by worker servers when one restarts. */

@@ -177,7 +177,40 @@ export interface ServiceView {
   failed: number;
   timedOut: number;
   expiredInQueue: number;
-  status: 'AVAILABLE' | 'UNAVAILABLE';
+  /** UNAVAILABLE: no live server; SUSPENDED: an operator suspended it (new calls get TPENOENT). */
+  status: 'AVAILABLE' | 'UNAVAILABLE' | 'SUSPENDED';
+}
+
+/** One request in the bus, for an operator (`purser admin requests`, `GET /v1/admin/requests`). */
+export interface RequestView {
+  id: number;
+  service: string;
+  /** waiting: for a slot in a full queue; queued; running on a server. */
+  phase: 'waiting' | 'queued' | 'running';
+  kind: 'call' | 'acall' | 'noreply';
+  ageMs: number;
+  /** Time left before its deadline, or null without one (TPNOTIME). */
+  remainingMs: number | null;
+}
+
+/** Totals over the whole bus, tmadmin's `bbstats`. */
+export interface BusTotals {
+  services: number;
+  suspended: number;
+  servers: number;
+  busyServers: number;
+  waiting: number;
+  queued: number;
+  running: number;
+  calls: number;
+  done: number;
+  failed: number;
+  timedOut: number;
+  expiredInQueue: number;
+  lateReplies: number;
+  cancelledReplies: number;
+  cancelledByOperator: number;
+  workerRestarts: number;
 }
 
 export interface Bus {
@@ -199,6 +232,20 @@ export interface Bus {
   pq(): QueueView[];
   psr(): ServerView[];
   psc(): ServiceView[];
+  /** Suspends a service: new calls get TPENOENT at once; queued and running requests finish. */
+  suspend(service: string): void;
+  /** Undoes `suspend`. */
+  resume(service: string): void;
+  /** Requests waiting, queued or running, oldest first, at most `limit` (default 1,000). */
+  requests(limit?: number): RequestView[];
+  /**
+   * An operator's cancel of one request by its id: its caller is answered TPESVCERR at once; a waiting or
+   * queued request is dropped unrun, a running one finishes and its reply is dropped. False when no such
+   * request is in the bus (already answered, or never was).
+   */
+  cancelRequest(id: number): boolean;
+  /** Totals over the whole bus (tmadmin `bbstats`). */
+  totals(): BusTotals;
   /** Counters since creation, for tests and the admin views. */
   stats(): BusStats;
   /**
@@ -210,6 +257,8 @@ export interface Bus {
 
 export interface BusStats {
   calls: number;
+  /** Requests an operator cancelled (`cancelRequest`). */
+  cancelledByOperator: number;
   expiredInQueue: number;
   lateReplies: number;
   cancelledReplies: number;

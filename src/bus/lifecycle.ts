@@ -59,9 +59,11 @@ export abstract class RequestLifeCycle implements RequestHost, RegistryHost {
   private readonly timed: boolean;
   /** Requests whose caller still expects an outcome: calls plus async descriptors not yet taken. */
   protected outstanding = 0;
+  /** The id the newest request got (ids start at 1). */
+  protected lastRequestId = 0;
   protected closed = false;
   protected readonly drainWaiters: Array<() => void> = [];
-  protected readonly counters: BusStats = { calls: 0, expiredInQueue: 0, lateReplies: 0, cancelledReplies: 0, workerRestarts: 0 };
+  protected readonly counters: BusStats = { calls: 0, cancelledByOperator: 0, expiredInQueue: 0, lateReplies: 0, cancelledReplies: 0, workerRestarts: 0 };
 
   constructor(options: BusOptions) {
     if (options === null || typeof options !== 'object') throw invalid('bus options must be an object');
@@ -165,6 +167,7 @@ export abstract class RequestLifeCycle implements RequestHost, RegistryHost {
       checkServiceName(name);
       throw new XatmiError('TPENOENT', `no service ${name} is advertised`);
     }
+    if (service.suspended) throw new XatmiError('TPENOENT', `service ${name} is suspended by an operator`);
     if (kind !== Kind.NoReply && this.outstanding >= this.descriptorsMax) throw new XatmiError('TPELIMIT', `too many outstanding requests (${this.descriptorsMax}); take replies or cancel descriptors first`);
     const nowMs = performance.now();
     const ownDeadlineMs = (flags & TPNOTIME) !== 0 ? Infinity : nowMs + timeoutMs;
@@ -172,6 +175,7 @@ export abstract class RequestLifeCycle implements RequestHost, RegistryHost {
     if (deadlineMs <= nowMs) throw new XatmiError('TPETIME', `no time left for ${name}: the calling request's deadline has passed`);
     const cd = kind === Kind.Async ? this.descriptors.allocate() : 0;
     const request = new BusRequest(this, name, data, flags, deadlineMs, cd, kind, nowMs);
+    request.id = ++this.lastRequestId;
     if (kind === Kind.Async) this.descriptors.add(request);
     if (kind !== Kind.NoReply) this.outstanding += 1;
     else request.answered = true;
@@ -185,8 +189,8 @@ export abstract class RequestLifeCycle implements RequestHost, RegistryHost {
    */
   private submit(request: BusRequest): XatmiError | undefined {
     const service = this.services_.get(request.service);
-    if (!service) {
-      this.deliverError(request, 'TPENOENT', `no service ${request.service} is advertised`);
+    if (!service || service.suspended) {
+      this.deliverError(request, 'TPENOENT', `no service ${request.service} is ${service ? 'available: it is suspended by an operator' : 'advertised'}`);
       return undefined;
     }
     if (Number.isFinite(request.deadlineMs)) this.heap.add(request);
@@ -300,6 +304,24 @@ export abstract class RequestLifeCycle implements RequestHost, RegistryHost {
     }
     if (service.queue.length > 0 || service.waiting.length > 0) this.pump(service);
     if (this.drainWaiters.length > 0) this.checkDrained();
+  }
+
+  /**
+   * An operator's cancel (Bus.cancelRequest): the caller is answered TPESVCERR now. A waiting or queued
+   * request leaves its list and is never run; a running one finishes and its reply is dropped as late.
+   */
+  protected cancelByOperator(request: BusRequest): void {
+    this.counters.cancelledByOperator += 1;
+    request.cancelled = true;
+    if (request.phase === Phase.Queued || request.phase === Phase.Waiting) {
+      (request.list as LinkedQueue<BusRequest>).remove(request);
+      request.phase = Phase.Ended;
+      this.heap.remove(request);
+      const service = this.services_.get(request.service);
+      if (service) this.refill(service);
+    }
+    if (!request.answered) this.deliverError(request, 'TPESVCERR', `request ${request.id} to ${request.service} was cancelled by an operator`);
+    this.checkDrained();
   }
 
   /** Answers a still-running request TPESVCERR (its server is being stopped); its eventual reply is late. */

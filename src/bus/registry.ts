@@ -146,6 +146,10 @@ class InProcessServer implements Server {
   /** The request being run, so a stop after a drain timeout can answer its caller. */
   private current: BusRequest | undefined;
 
+  running(): Iterable<BusRequest> {
+    return this.current ? [this.current] : [];
+  }
+
   begin(request: BusRequest): void {
     this.current = request;
     let result: unknown;

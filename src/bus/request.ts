@@ -43,6 +43,8 @@ export class ForwardToken implements Forward {
 }
 
 export class BusRequest implements ServiceRequest, Deadlined, Linked<BusRequest> {
+  /** Unique in its bus (from 1): how an operator names it (`purser admin cancel <id>`). */
+  id = 0;
   service: string;
   data: unknown;
   readonly flags: number;

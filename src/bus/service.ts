@@ -20,6 +20,8 @@ export interface Server {
   retiring: boolean;
   /** Called by the bus when `inflight` drops to 0 (a graceful stop waits on it). */
   onIdle?: () => void;
+  /** The requests it holds now, for an operator's list and cancel (never on a call's path). */
+  running(): Iterable<BusRequest>;
   /** Starts (or, for a worker, sends) the request. The bus has already counted it in `inflight`. */
   begin(request: BusRequest): void;
   /** Ends the server after its in-flight work (in-process: nothing to do; worker: terminate the thread). */
@@ -33,6 +35,8 @@ export class Service {
   readonly servers: Server[] = [];
   readonly queue = new LinkedQueue<BusRequest>();
   readonly waiting = new LinkedQueue<BusRequest>();
+  /** Suspended by an operator: new calls get TPENOENT; queued and running requests finish. */
+  suspended = false;
   /** Servers holding at least one request. */
   busy = 0;
   done = 0;

@@ -103,6 +103,10 @@ export class WorkerServer implements Server {
     this.spawn();
   }
 
+  running(): Iterable<BusRequest> {
+    return this.held.values();
+  }
+
   begin(request: BusRequest): void {
     const wireId = this.nextWireId++;
     request.wireId = wireId;

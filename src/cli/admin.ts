@@ -1,38 +1,62 @@
 /**
- * `purser admin pq|psr|psc`: tmadmin's three most used views, read from a running node over HTTP
- * (GET /v1/admin/<view>) and printed as a table, or as JSON with --json.
+ * `purser admin <verb>`: tmadmin for a running node, over its HTTP admin routes (/v1/admin/…).
  *
- *   pq   print queue:   service, queue depth max, servers, busy, queued, waiting for a slot, average queued
- *   psr  print server:  server id, service, requests done, current service or IDLE, state, restarts
- *   psc  print service: service, done, failed, expired in queue, status
+ *   views    pq (queues), psr (servers), psc (services), requests (in the bus, oldest first), bbstats (totals)
+ *   actions  susp|suspend SERVICE, res|resume SERVICE, resize SERVICE N, cancel REQUEST_ID
+ *
+ * Views print a table (or JSON with --json); actions print the affected row. The REPL runs the same verbs
+ * through `runAdminVerb`.
  */
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../errors.js';
 import { AdminError } from './errors.js';
 
 export const ADMIN_REQUEST_TIMEOUT_MS = 5_000;
-const VIEWS = ['pq', 'psr', 'psc'] as const;
+/** An action may wait for a leaving server to finish its request (resize), so it gets longer. */
+export const ADMIN_ACTION_TIMEOUT_MS = 60_000;
+
+const VIEWS = ['pq', 'psr', 'psc', 'requests', 'bbstats'] as const;
 type View = (typeof VIEWS)[number];
 
-const COLUMNS: Record<View, Array<[heading: string, field: string]>> = {
+const COLUMNS: Record<Exclude<View, 'bbstats'>, Array<[heading: string, field: string]>> = {
   pq: [['Service', 'service'], ['Queue depth', 'queueDepth'], ['Servers', 'servers'], ['Busy', 'busy'], ['Queued', 'queued'], ['Waiting', 'waitingForSlot'], ['Ave. queued', 'averageQueued'], ['Kind', 'kind']],
   psr: [['Server', 'serverId'], ['Service', 'service'], ['Done', 'done'], ['Current', 'current'], ['State', 'state'], ['Restarts', 'restarts']],
   psc: [['Service', 'service'], ['Done', 'done'], ['Failed', 'failed'], ['Timed out', 'timedOut'], ['Expired', 'expiredInQueue'], ['Status', 'status']],
+  requests: [['Id', 'id'], ['Service', 'service'], ['Phase', 'phase'], ['Kind', 'kind'], ['Age ms', 'ageMs'], ['Left ms', 'remainingMs']],
 };
 
+/** Actions: verb (and its tmadmin abbreviation) → the route and how many arguments it takes. */
+const ACTIONS: Record<string, { route: string; args: string[] }> = {
+  suspend: { route: 'suspend', args: ['SERVICE'] },
+  susp: { route: 'suspend', args: ['SERVICE'] },
+  resume: { route: 'resume', args: ['SERVICE'] },
+  res: { route: 'resume', args: ['SERVICE'] },
+  resize: { route: 'resize', args: ['SERVICE', 'SERVERS'] },
+  cancel: { route: 'cancel', args: ['REQUEST_ID'] },
+};
+
+export const ADMIN_VERBS = [...VIEWS, ...Object.keys(ACTIONS)];
+
 export const adminCommand = {
-  summary: 'show a running node\'s bus like tmadmin: pq (queues), psr (servers), psc (services)',
-  usage: 'purser admin <pq|psr|psc> [--url http://127.0.0.1:7780] [--json]',
+  summary: 'operate a running node like tmadmin: pq, psr, psc, requests, bbstats, suspend, resume, resize, cancel',
+  usage: 'purser admin <verb> [arguments] [--url http://127.0.0.1:7780] [--json]',
   help: () =>
     [
       'Views:',
-      '  pq    per service: queue depth max, servers, busy, queued, waiting for a slot, average queued',
-      '  psr   per server: requests done, current service or IDLE, state, restarts',
-      '  psc   per service: done, failed, expired in queue, AVAILABLE or UNAVAILABLE',
+      '  pq                  per service: queue depth max, servers, busy, queued, waiting for a slot, average queued',
+      '  psr                 per server: requests done, current service or IDLE, state, restarts',
+      '  psc                 per service: done, failed (of which timed out), expired in queue, AVAILABLE, UNAVAILABLE or SUSPENDED',
+      '  requests            requests in the bus, oldest first: id, service, waiting/queued/running, age, time left',
+      '  bbstats             totals over the bus: services, servers, busy, queued, running, calls, done, failed, …',
+      'Actions:',
+      '  suspend|susp SERVICE   new calls get TPENOENT at once; queued and running requests finish',
+      '  resume|res SERVICE     undoes suspend',
+      '  resize SERVICE N       N servers (threads for a threaded service); leaving servers finish their request',
+      '  cancel REQUEST_ID      answer a request TPESVCERR now (ids from `requests`); a queued one is never run',
       'Options:',
       '  --url <url>   the node\'s HTTP address (default: PURSER_URL, else http://PURSER_HTTP_HOST:PURSER_HTTP_PORT,',
       '                else http://127.0.0.1:7780)',
-      '  --json        print the rows as JSON',
+      '  --json        print JSON',
     ].join('\n'),
   run: runAdmin,
 };
@@ -44,45 +68,78 @@ async function runAdmin(args: string[], env: NodeJS.ProcessEnv): Promise<number>
   } catch (error) {
     throw new ConfigError(`purser admin: ${(error as Error).message}`);
   }
-  const [view, ...extra] = parsed.positionals;
-  if (view === undefined || !(VIEWS as readonly string[]).includes(view)) throw new ConfigError(`purser admin needs a view: pq, psr or psc${view ? ` (got '${view}')` : ''}`);
-  if (extra.length > 0) throw new ConfigError(`purser admin ${view} takes no further arguments, got '${extra[0]}'`);
-  const base = parsed.values.url ?? env.PURSER_URL ?? `http://${env.PURSER_HTTP_HOST ?? '127.0.0.1'}:${env.PURSER_HTTP_PORT ?? '7780'}`;
-  let url: URL;
-  try {
-    url = new URL(`/v1/admin/${view}`, base);
-  } catch {
-    throw new ConfigError(`--url is not a URL: ${base}`);
-  }
-  const rows = await fetchRows(url);
-  process.stdout.write(parsed.values.json ? `${JSON.stringify(rows, null, 2)}\n` : table(COLUMNS[view as View], rows));
+  const [verb, ...rest] = parsed.positionals;
+  process.stdout.write(await runAdminVerb(nodeUrl(parsed.values.url, env), verb, rest, parsed.values.json === true));
   return 0;
 }
 
-async function fetchRows(url: URL): Promise<Array<Record<string, unknown>>> {
+/** The node's HTTP base URL from --url or the environment. */
+export function nodeUrl(url: string | undefined, env: NodeJS.ProcessEnv): string {
+  const base = url ?? env.PURSER_URL ?? `http://${env.PURSER_HTTP_HOST ?? '127.0.0.1'}:${env.PURSER_HTTP_PORT ?? '7780'}`;
+  try {
+    return new URL(base).origin;
+  } catch {
+    throw new ConfigError(`--url is not a URL: ${base}`);
+  }
+}
+
+/** Runs one admin verb against the node at `base` and returns what to print. Bad arguments: ConfigError. */
+export async function runAdminVerb(base: string, verb: string | undefined, args: string[], json: boolean): Promise<string> {
+  if (verb === undefined || !ADMIN_VERBS.includes(verb)) throw new ConfigError(`purser admin needs a verb: ${ADMIN_VERBS.join(', ')}${verb ? ` (got '${verb}')` : ''}`);
+  if ((VIEWS as readonly string[]).includes(verb)) {
+    if (args.length > 0) throw new ConfigError(`purser admin ${verb} takes no arguments, got '${args[0]}'`);
+    const body = await request(new URL(`/v1/admin/${verb}`, base), 'GET');
+    if (json) return `${JSON.stringify(body, null, 2)}\n`;
+    if (verb === 'bbstats') return table([['Total', 'name'], ['Value', 'value']], Object.entries(body as Record<string, unknown>).map(([name, value]) => ({ name, value })), '');
+    if (!Array.isArray(body)) throw new AdminError('ADMIN_BAD_RESPONSE', `${base}/v1/admin/${verb} answered something that is not a list`);
+    return table(COLUMNS[verb as Exclude<View, 'bbstats'>], body as Array<Record<string, unknown>>, verb === 'requests' ? '(no requests in the bus)' : '(no services advertised)');
+  }
+  const action = ACTIONS[verb];
+  if (args.length !== action.args.length) throw new ConfigError(`purser admin ${verb} takes ${action.args.join(' ')}, got ${args.length === 0 ? 'nothing' : `'${args.join(' ')}'`}`);
+  let body: unknown;
+  if (verb === 'resize') {
+    if (!/^\d{1,6}$/.test(args[1])) throw new ConfigError(`purser admin resize: SERVERS must be a whole number, got '${args[1]}'`);
+    body = await request(new URL(`/v1/admin/resize/${encodeURIComponent(args[0])}`, base), 'POST', JSON.stringify({ servers: Number(args[1]) }));
+  } else {
+    if (verb === 'cancel' && !/^[1-9]\d{0,14}$/.test(args[0])) throw new ConfigError(`purser admin cancel: REQUEST_ID must be a positive integer, got '${args[0]}'`);
+    body = await request(new URL(`/v1/admin/${action.route}/${encodeURIComponent(args[0])}`, base), 'POST');
+  }
+  if (json) return `${JSON.stringify(body, null, 2)}\n`;
+  if (verb === 'cancel') return (body as { cancelled: boolean }).cancelled ? `request ${args[0]} cancelled: its caller got TPESVCERR\n` : `no request ${args[0]} in the bus (already answered?)\n`;
+  if (verb === 'resize') return table(COLUMNS.pq, [body as Record<string, unknown>], '');
+  return table(COLUMNS.psc, [body as Record<string, unknown>], '');
+}
+
+/**
+ * One admin request; the node's typed error (404 TPENOENT for an unknown service, 400 TPEINVAL) becomes an
+ * AdminError with the node's message, an unreachable node ADMIN_UNREACHABLE.
+ */
+async function request(url: URL, method: 'GET' | 'POST', body?: string): Promise<unknown> {
   let response: Response;
   try {
-    response = await fetch(url, { signal: AbortSignal.timeout(ADMIN_REQUEST_TIMEOUT_MS) });
+    response = await fetch(url, { method, body, signal: AbortSignal.timeout(method === 'GET' ? ADMIN_REQUEST_TIMEOUT_MS : ADMIN_ACTION_TIMEOUT_MS) });
   } catch (error) {
     throw new AdminError('ADMIN_UNREACHABLE', `cannot reach the node at ${url.origin}: ${(error as Error).message}; is it running (purser start)?`, { cause: error });
   }
   const text = await response.text();
-  let rows: unknown;
+  let parsed: unknown;
   try {
-    rows = JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch {
-    rows = undefined;
+    parsed = undefined;
   }
-  if (!response.ok || !Array.isArray(rows)) throw new AdminError('ADMIN_BAD_RESPONSE', `${url.href} answered ${response.status}: ${text.slice(0, 200)}`);
-  return rows as Array<Record<string, unknown>>;
+  const error = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
+  if (!response.ok && error?.message) throw new AdminError('ADMIN_REFUSED', `${error.message} [${error.code ?? response.status}]`);
+  if (!response.ok || parsed === undefined) throw new AdminError('ADMIN_BAD_RESPONSE', `${url.href} answered ${response.status}: ${text.slice(0, 200)}`);
+  return parsed;
 }
 
-function table(columns: Array<[string, string]>, rows: Array<Record<string, unknown>>): string {
+function table(columns: Array<[string, string]>, rows: Array<Record<string, unknown>>, empty: string): string {
   const cells = rows.map((row) => columns.map(([, field]) => format(row[field])));
   const widths = columns.map(([heading], index) => Math.max(heading.length, ...cells.map((line) => line[index].length)));
   const render = (line: string[]) => line.map((cell, index) => cell.padEnd(widths[index])).join('  ').trimEnd();
   const lines = [render(columns.map(([heading]) => heading)), render(widths.map((width) => '-'.repeat(width))), ...cells.map(render)];
-  if (rows.length === 0) lines.push('(no services advertised)');
+  if (rows.length === 0 && empty) lines.push(empty);
   return `${lines.join('\n')}\n`;
 }
 

@@ -4,11 +4,14 @@
  */
 import { PurserError } from '../errors.js';
 
-export type AdminErrorCode = 'ADMIN_UNREACHABLE' | 'ADMIN_BAD_RESPONSE';
+export type AdminErrorCode = 'ADMIN_UNREACHABLE' | 'ADMIN_BAD_RESPONSE' | 'ADMIN_REFUSED';
 
-/** `purser admin`: the node could not be reached or answered something that is not an admin view. */
+/**
+ * `purser admin`: the node could not be reached, answered something that is not an admin view, or refused
+ * the action (an unknown service, a bad argument: the node's own message and code follow).
+ */
 export class AdminError extends PurserError {
-  static override readonly codes: readonly AdminErrorCode[] = ['ADMIN_UNREACHABLE', 'ADMIN_BAD_RESPONSE'];
+  static override readonly codes: readonly AdminErrorCode[] = ['ADMIN_UNREACHABLE', 'ADMIN_BAD_RESPONSE', 'ADMIN_REFUSED'];
   declare readonly code: AdminErrorCode;
 
   constructor(code: AdminErrorCode, message: string, options?: { cause?: unknown }) {

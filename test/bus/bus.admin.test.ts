@@ -157,3 +157,63 @@ test('one access-log line per call with service, outcome, queue wait, service ti
   assert.ok((lines[0].serviceMs as number) >= 3);
   await bus.close();
 });
+
+test('suspend: new calls get TPENOENT at once, the queued and running ones finish; resume restores it', async () => {
+  const bus = createBus();
+  const door = gate();
+  bus.advertise('PAY', async (request) => {
+    await door.wait;
+    return request.data;
+  }, { servers: 1, queueDepth: 10 });
+  const running = bus.call('PAY', 'running');
+  const queued = bus.call('PAY', 'queued');
+  bus.suspend('PAY');
+  assert.equal(await codeOf(bus.call('PAY', 'new')), 'TPENOENT');
+  assert.throws(() => bus.acall('PAY', 'new'), (error: unknown) => error instanceof XatmiError && error.code === 'TPENOENT');
+  assert.equal(bus.psc().find((row) => row.service === 'PAY')!.status, 'SUSPENDED');
+  assert.equal(bus.totals().suspended, 1);
+  door.open();
+  assert.deepEqual([(await running).data, (await queued).data], ['running', 'queued']);
+  bus.resume('PAY');
+  assert.equal((await bus.call('PAY', 'after')).data, 'after');
+  assert.equal(bus.psc().find((row) => row.service === 'PAY')!.status, 'AVAILABLE');
+  assert.throws(() => bus.suspend('NOPE'), (error: unknown) => error instanceof XatmiError && error.code === 'TPENOENT');
+  await bus.close();
+});
+
+test('requests lists waiting, queued and running requests by id; an operator cancel answers TPESVCERR and a queued one never runs', async () => {
+  const bus = createBus();
+  const door = gate();
+  const ran: string[] = [];
+  bus.advertise('SLOW', async (request) => {
+    ran.push(request.data as string);
+    await door.wait;
+    return request.data;
+  }, { servers: 1, queueDepth: 1 });
+  const first = codeOf(bus.call('SLOW', 'running'));
+  const second = codeOf(bus.call('SLOW', 'queued'));
+  const third = codeOf(bus.call('SLOW', 'waiting', { timeoutMs: 60_000 }));
+  const rows = bus.requests();
+  assert.deepEqual(rows.map((row) => [row.service, row.phase, row.kind]), [['SLOW', 'running', 'call'], ['SLOW', 'queued', 'call'], ['SLOW', 'waiting', 'call']]);
+  assert.ok(rows.every((row) => row.remainingMs !== null && row.remainingMs > 0 && row.ageMs >= 0));
+  assert.deepEqual(bus.requests(2).map((row) => row.phase), ['running', 'queued']);
+  const [running, queued] = rows;
+  assert.equal(bus.cancelRequest(queued.id), true);
+  assert.equal(await second, 'TPESVCERR');
+  assert.equal(bus.cancelRequest(running.id), true);
+  assert.equal(await first, 'TPESVCERR');
+  assert.equal(bus.cancelRequest(queued.id), false, 'a cancelled request is gone');
+  assert.equal(bus.cancelRequest(999_999), false);
+  assert.throws(() => bus.cancelRequest(-1), (error: unknown) => error instanceof XatmiError && error.code === 'TPEINVAL');
+  assert.throws(() => bus.requests(0), (error: unknown) => error instanceof XatmiError && error.code === 'TPEINVAL');
+  door.open();
+  // The waiting request moved up when the queued one left; it runs and answers. The queued one never ran.
+  assert.equal(await third, 'replied');
+  assert.deepEqual(ran, ['running', 'waiting']);
+  assert.deepEqual(bus.requests(), []);
+  const totals = bus.totals();
+  assert.equal(totals.cancelledByOperator, 2);
+  assert.deepEqual([totals.cancelledReplies, totals.lateReplies], [1, 0], 'the cancelled running request\'s reply was dropped, counted as cancelled');
+  assert.deepEqual([totals.calls, totals.running, totals.queued, totals.waiting], [3, 0, 0, 0]);
+  await bus.close();
+});

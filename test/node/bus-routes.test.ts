@@ -95,6 +95,66 @@ test('JSON calls over HTTP, admin views, metrics and the admin command against a
   }
 });
 
+test('operator verbs over HTTP and the CLI: suspend, resume, resize, requests, cancel, bbstats; bad arguments and unknown services', async () => {
+  const node = await startNode({ memory: true, httpPort: 0, logger: silent, shutdownTimeoutMs: 200 });
+  let release!: () => void;
+  const door = new Promise<void>((resolve) => (release = resolve));
+  try {
+    node.bus.advertise('PAY', async () => {
+      await door;
+      return 'paid';
+    }, { servers: 1, queueDepth: 10 });
+    const url = node.http.url;
+    const suspended = await captureStdout(() => main(['admin', 'susp', 'PAY', '--url', url]));
+    assert.equal(suspended.code, 0);
+    assert.match(suspended.out, /PAY .*SUSPENDED/);
+    const refused = await post(node, 'PAY', '{}');
+    assert.equal(refused.status, 404);
+    assert.equal((refused.json.error as { code: string }).code, 'TPENOENT');
+    assert.equal((await captureStdout(() => main(['admin', 'res', 'PAY', '--url', url]))).code, 0);
+    const resized = await captureStdout(() => main(['admin', 'resize', 'PAY', '3', '--url', url, '--json']));
+    assert.equal((JSON.parse(resized.out) as { servers: number }).servers, 3);
+    assert.equal(node.bus.pq().find((row) => row.service === 'PAY')!.servers, 3);
+
+    const call = post(node, 'PAY', '{}');
+    // Wait for the state: the call is running on a server.
+    while (node.bus.requests().length === 0) await new Promise((resolve) => setImmediate(resolve));
+    const listed = await captureStdout(() => main(['admin', 'requests', '--url', url]));
+    const [id] = node.bus.requests().map((row) => row.id);
+    assert.match(listed.out, new RegExp(`^${id}\\s+PAY\\s+running\\s+call`, 'm'));
+    const cancelled = await captureStdout(() => main(['admin', 'cancel', String(id), '--url', url]));
+    assert.match(cancelled.out, new RegExp(`request ${id} cancelled`));
+    assert.equal((await call).status, 502);
+    assert.match((await captureStdout(() => main(['admin', 'cancel', String(id), '--url', url]))).out, /no request/);
+    const totals = JSON.parse((await captureStdout(() => main(['admin', 'bbstats', '--json', '--url', url]))).out) as Record<string, number>;
+    assert.equal(totals.cancelledByOperator, 1);
+    assert.equal(totals.servers, 3);
+    assert.match((await captureStdout(() => main(['admin', 'bbstats', '--url', url]))).out, /^cancelledByOperator\s+1$/m);
+
+    for (const bad of [['admin', 'susp'], ['admin', 'resize', 'PAY'], ['admin', 'resize', 'PAY', 'many'], ['admin', 'cancel', '0'], ['admin', 'cancel', 'x'], ['admin', 'requests', 'extra']]) {
+      const result = await captureStdout(() => main([...bad, '--url', url]));
+      assert.equal(result.code, 2, `${bad.join(' ')} should exit 2`);
+    }
+    const unknown = await captureStdout(() => main(['admin', 'susp', 'NOPE', '--url', url]));
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.err, /NOPE.*\[TPENOENT\].*\[ADMIN_REFUSED\]/);
+    const tooMany = await captureStdout(() => main(['admin', 'resize', 'PAY', '999999', '--url', url]));
+    assert.equal(tooMany.code, 1);
+    assert.match(tooMany.err, /\[TPEINVAL\]/);
+    // Hostile input straight to the routes: typed 400s, nothing changed.
+    for (const [path, body] of [['/v1/admin/resize/PAY', 'not json'], ['/v1/admin/resize/PAY', '{"servers":"3"}'], ['/v1/admin/cancel/-1', ''], ['/v1/admin/cancel/1e3', '']]) {
+      const response = await fetch(`${url}${path}`, { method: 'POST', body });
+      assert.equal(response.status, 400, path);
+      assert.equal(((await response.json()) as { error: { code: string } }).error.code, 'TPEINVAL');
+    }
+    assert.equal((await fetch(`${url}/v1/admin/requests?limit=0`)).status, 400);
+    assert.equal(node.bus.pq().find((row) => row.service === 'PAY')!.servers, 3);
+  } finally {
+    release();
+    await node.close();
+  }
+});
+
 test('node.close() drains: a call in flight is answered before the node stops', async () => {
   const node = await startNode({ memory: true, httpPort: 0, logger: silent, shutdownTimeoutMs: 60_000 });
   let started!: () => void;
