@@ -5,6 +5,7 @@
  */
 import { adminCommand } from './admin.js';
 import { callCommand } from './call.js';
+import { replCommand } from './repl.js';
 import { ConfigError, PurserError } from '../errors.js';
 import { optionsHelp } from '../node/config.js';
 import { CONFIG_FILE_NAMES, resolveStartConfig } from '../node/config-file.js';
@@ -64,6 +65,7 @@ ${optionsHelp()}`,
     },
   },
   call: callCommand,
+  repl: replCommand,
   admin: adminCommand,
   help: {
     summary: 'show help for purser or for one command',
