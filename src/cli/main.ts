@@ -94,8 +94,8 @@ function commandHelp(name: string): string {
 
 async function runStart(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { config, file } = await resolveStartConfig(args, env, process.cwd());
-  const node = await startNode({ ...config, services: file?.services });
-  if (file !== undefined) node.logger.info({ configFile: file.path, services: Object.keys(file.services) }, 'hosting the services of the config file');
+  const node = await startNode({ ...config, services: file?.services, apps: file?.apps });
+  if (file !== undefined) node.logger.info({ configFile: file.path, services: Object.keys(file.services), apps: Object.keys(file.apps) }, 'hosting the services and apps of the config file');
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals) => {

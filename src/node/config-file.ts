@@ -38,6 +38,20 @@ export interface ServiceDeclaration {
 
 export type ServiceDeclarations = Record<string, ServiceDeclaration>;
 
+/**
+ * One hosted application: a module whose default export `start(context)` gets the node's bus, store and
+ * ledger once they run, and returns `{ close() }` (Tuxedo's tpsvrinit/tpsvrdone for a whole program). It
+ * advertises its own services and may open its own listeners. `settings` is handed over as written.
+ */
+export interface AppDeclaration {
+  /** Path of the module (absolute, or relative to the config file; relative to the working directory in `startNode`) or a `file:` URL. */
+  module: string;
+  /** The application's own settings (a JSON object); it checks them itself. */
+  settings?: Record<string, unknown>;
+}
+
+export type AppDeclarations = Record<string, AppDeclaration>;
+
 export interface ConfigFile {
   /** Absolute path of the file read. */
   path: string;
@@ -45,6 +59,8 @@ export interface ConfigFile {
   options: Partial<NodeConfig>;
   /** The services it declares, with module paths made absolute. */
   services: ServiceDeclarations;
+  /** The applications it declares, with module paths made absolute. */
+  apps: AppDeclarations;
 }
 
 /** The names looked for in the working directory, in this order; two of them at once is a mistake. */
@@ -118,7 +134,7 @@ function parseJsonFile(path: string): unknown {
  * Checks a config value (the parsed file, or a program's object). Relative module paths resolve against
  * `baseDir`. Returns the node options and the services with absolute module paths.
  */
-export function checkConfigObject(value: unknown, source: string, baseDir: string): { options: Partial<NodeConfig>; services: ServiceDeclarations } {
+export function checkConfigObject(value: unknown, source: string, baseDir: string): { options: Partial<NodeConfig>; services: ServiceDeclarations; apps: AppDeclarations } {
   const fail = (key: string, why: string): never => {
     throw new ConfigError(`${source}: ${key}: ${why}`);
   };
@@ -126,13 +142,18 @@ export function checkConfigObject(value: unknown, source: string, baseDir: strin
   const optionKeys = new Map(OPTIONS.map((spec) => [spec.key as string, spec]));
   const options: Partial<NodeConfig> = {};
   let services: ServiceDeclarations = {};
+  let apps: AppDeclarations = {};
   for (const [key, raw] of Object.entries(value)) {
     if (key === 'services') {
       services = checkServices(raw, baseDir, fail);
       continue;
     }
+    if (key === 'apps') {
+      apps = checkApps(raw, baseDir, fail);
+      continue;
+    }
     const spec = optionKeys.get(key);
-    if (spec === undefined) fail(key, `unknown key; known keys are services, ${[...optionKeys.keys()].join(', ')}`);
+    if (spec === undefined) fail(key, `unknown key; known keys are services, apps, ${[...optionKeys.keys()].join(', ')}`);
     const checked = checkOption(spec!.kind, raw);
     if (typeof checked === 'string' && checked.startsWith('!')) fail(key, checked.slice(1));
     // A path in the file means the same wherever the node is started from.
@@ -144,7 +165,7 @@ export function checkConfigObject(value: unknown, source: string, baseDir: strin
   } catch (error) {
     throw new ConfigError(`${source}: ${(error as Error).message}`, { cause: error });
   }
-  return { options, services };
+  return { options, services, apps };
 }
 
 /** Returns the value, or '!why' when it does not fit `kind`. JSON types: numbers are numbers, not strings. */
@@ -211,6 +232,36 @@ function checkServices(raw: unknown, baseDir: string, fail: Fail): ServiceDeclar
     services[name] = checked as ServiceDeclaration;
   }
   return services;
+}
+
+const APPS_MAX = 100;
+const APP_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+function checkApps(raw: unknown, baseDir: string, fail: Fail): AppDeclarations {
+  if (!isPlainObject(raw)) return fail('apps', `expected an object of app name → { module, settings? }, got ${describe(raw)}`);
+  const entries = Object.entries(raw);
+  if (entries.length > APPS_MAX) fail('apps', `more than ${APPS_MAX} apps`);
+  const apps: AppDeclarations = {};
+  for (const [name, declaration] of entries) {
+    const at = `apps.${name}`;
+    if (!APP_NAME.test(name)) fail(at, 'an app name is 1-64 characters of A-Za-z0-9_.-');
+    if (!isPlainObject(declaration)) fail(at, `expected an object { module, settings? }, got ${describe(declaration)}`);
+    const checked: Partial<AppDeclaration> = {};
+    for (const [key, value] of Object.entries(declaration)) {
+      if (key === 'module') {
+        if (typeof value !== 'string' || value.length === 0) fail(`${at}.module`, `expected a path to the app module, got ${describe(value)}`);
+        checked.module = modulePath(value, baseDir, `${at}.module`, fail);
+      } else if (key === 'settings') {
+        if (!isPlainObject(value)) fail(`${at}.settings`, `expected an object, got ${describe(value)}`);
+        checked.settings = value;
+      } else {
+        fail(`${at}.${key}`, 'unknown key; known keys are module, settings');
+      }
+    }
+    if (checked.module === undefined) fail(`${at}.module`, 'missing; name the module whose default export starts the app');
+    apps[name] = checked as AppDeclaration;
+  }
+  return apps;
 }
 
 function modulePath(given: string, baseDir: string, key: string, fail: Fail): string {

@@ -9,7 +9,10 @@
 import { pathToFileURL } from 'node:url';
 import { ConfigError } from '../errors.js';
 import type { AdvertiseOptions, Bus, ServiceHandler } from '../bus/interfaces.js';
-import type { ServiceDeclarations } from './config-file.js';
+import type { Store } from '../store/interfaces.js';
+import type { Ledger } from '../ledger/ledger.js';
+import type { Logger } from './logger.js';
+import type { AppDeclarations, ServiceDeclarations } from './config-file.js';
 
 export interface LoadedService {
   readonly name: string;
@@ -43,4 +46,49 @@ export async function loadServices(services: ServiceDeclarations): Promise<Loade
 /** Advertises the loaded services on `bus` (a refusal throws; the caller closes the bus, which withdraws them all). */
 export function advertiseServices(bus: Bus, services: readonly LoadedService[]): void {
   for (const service of services) bus.advertise(service.name, service.handler, service.options);
+}
+
+/** What an app's `start` gets: the node's running parts, its own settings and a logger of its own. */
+export interface AppContext {
+  /** The app's name in the config (`apps.<name>`). */
+  readonly name: string;
+  readonly bus: Bus;
+  readonly store: Store;
+  readonly ledger: Ledger;
+  readonly logger: Logger;
+  /** `apps.<name>.settings` as written (an empty object when absent); the app checks it. */
+  readonly settings: Record<string, unknown>;
+}
+
+/** A started app: the node closes it first on shutdown, before the bus, the ledger and the store. */
+export interface RunningApp {
+  close(): Promise<void>;
+}
+
+/** An app module's default export. */
+export type AppStart = (context: AppContext) => Promise<RunningApp>;
+
+export interface LoadedApp {
+  readonly name: string;
+  readonly start: AppStart;
+  readonly settings: Record<string, unknown>;
+  readonly module: string;
+}
+
+/** Imports every declared app module and checks that its default export is a function. */
+export async function loadApps(apps: AppDeclarations): Promise<LoadedApp[]> {
+  const loaded: LoadedApp[] = [];
+  for (const [name, declaration] of Object.entries(apps)) {
+    let exports: { default?: unknown };
+    try {
+      exports = (await import(pathToFileURL(declaration.module).href)) as { default?: unknown };
+    } catch (error) {
+      throw new ConfigError(`apps.${name}.module: ${declaration.module} cannot be loaded: ${(error as Error).message}`, { cause: error });
+    }
+    if (typeof exports.default !== 'function') {
+      throw new ConfigError(`apps.${name}.module: ${declaration.module} has no start function; its default export must be async (context) => ({ close })`);
+    }
+    loaded.push({ name, start: exports.default as AppStart, settings: declaration.settings ?? {}, module: declaration.module });
+  }
+  return loaded;
 }

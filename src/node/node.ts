@@ -28,8 +28,8 @@ import { healthResponse, type NodePhase } from './health.js';
 import { registerLedgerMetrics } from './ledger.js';
 import { NodeParts } from './parts.js';
 import type { FileSystem } from '../store/durability/fs.js';
-import { checkConfigObject, type ServiceDeclarations } from './config-file.js';
-import { advertiseServices, loadServices, type LoadedService } from './config-services.js';
+import { checkConfigObject, type AppDeclarations, type ServiceDeclarations } from './config-file.js';
+import { advertiseServices, loadApps, loadServices, type LoadedService, type RunningApp } from './config-services.js';
 
 export interface StartNodeOptions extends Partial<NodeConfig> {
   /** A logger to use instead of creating one from `logLevel`/`logPretty` (tests pass a silent one). */
@@ -46,6 +46,11 @@ export interface StartNodeOptions extends Partial<NodeConfig> {
    * here resolve against the working directory). Every module is loaded and checked before anything starts.
    */
   services?: ServiceDeclarations;
+  /**
+   * Applications to host, as a config file declares them (`loadConfigFile(path).apps`): each module's default
+   * export is started with the node's bus, store and ledger once everything else runs, and closed first.
+   */
+  apps?: AppDeclarations;
 }
 
 export interface PurserNode {
@@ -64,6 +69,8 @@ export interface PurserNode {
   readonly store: Store;
   /** The TigerBeetle-compatible ledger, kept in the node's store (`ledger.*` tables). */
   readonly ledger: Ledger;
+  /** The started apps of `apps`, by name, as their `start` returned them. */
+  readonly apps: ReadonlyMap<string, RunningApp>;
   /** Where the TigerBeetle listener (`tigerbeetle-node` clients) is bound; undefined when `tbAddress` is off. */
   readonly tigerbeetle: { host: string; port: number } | undefined;
   /** Stops listeners and parts, in reverse order of starting. Safe to call more than once. */
@@ -72,10 +79,11 @@ export interface PurserNode {
 
 /** Starts a node. Throws `ConfigError` for bad options and `NodeError` when a resource cannot be had. */
 export async function startNode(options: StartNodeOptions = {}): Promise<PurserNode> {
-  const { logger: givenLogger, onFatal, storeFileSystem, services: declared, ...overrides } = options;
+  const { logger: givenLogger, onFatal, storeFileSystem, services: declared, apps: declaredApps, ...overrides } = options;
   const config = validateConfig({ ...defaultConfig(), ...stripUndefined(overrides) });
   // Checked and imported first: a bad service declaration or module changes nothing (no directory, no port).
   const services = declared === undefined ? [] : await loadServices(checkConfigObject({ services: declared }, 'startNode', process.cwd()).services);
+  const apps = declaredApps === undefined ? [] : await loadApps(checkConfigObject({ apps: declaredApps }, 'startNode', process.cwd()).apps);
   // As in resolveConfig: a node that asks for any HTTP port gets any bus port too, unless it names one.
   if (overrides.busPort === undefined && config.httpPort === 0) config.busPort = 0;
   const logger = givenLogger ?? createLogger({ level: config.logLevel, pretty: config.logPretty });
@@ -121,6 +129,12 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
   const tigerbeetle = tbAddress === undefined ? undefined
     : await parts.start('TigerBeetle listener', () => startTigerBeetleListener({ ...tbAddress, ledger: nodeLedger, logger, metricsRegistry: metrics.registry }), (listener) => listener.close());
 
+  // Applications start last, on every other part, and so stop first (their listeners before the bus drains).
+  const runningApps = new Map<string, RunningApp>();
+  for (const app of apps) {
+    const context = { name: app.name, bus, store: nodeStore, ledger: nodeLedger, logger: logger.child({ app: app.name }), settings: app.settings };
+    runningApps.set(app.name, await parts.start(`app ${app.name}`, () => app.start(context), (running: RunningApp) => running.close()));
+  }
   for (const route of [...busHttpRoutes(bus), ...storeHttpRoutes(nodeStore)]) http.route(route.method, route.path, route.handler);
   phase = 'serving';
   logger.info({ http: http.address.url, bus: `${busListener.address.host}:${busListener.address.port}`, dataDir: dataDir ?? '(memory)', version: VERSION }, 'purser node started');
@@ -136,6 +150,7 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
     busListener: busListener.address,
     store: nodeStore,
     ledger: nodeLedger,
+    apps: runningApps,
     tigerbeetle: tigerbeetle?.address,
     close() {
       phase = 'stopping';

@@ -18,7 +18,8 @@ function run(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } 
 
 /** Starts `purser start` and resolves with its HTTP URL and bus address once the start-up line is logged. */
 async function startNode(args: string[], cwd?: string) {
-  const child = spawn(process.execPath, [BIN, 'start', '--http-port', '0', '--log-pretty', 'false', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The example config hosts the card switch too: any free port, so a node already on 8583 is no obstacle.
+  const child = spawn(process.execPath, [BIN, 'start', '--http-port', '0', '--log-pretty', 'false', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PURSER_CARDS_PORT: '0' } });
   let output = '';
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const started = await new Promise<{ url: string; bus: string }>((resolve, reject) => {
