@@ -17,7 +17,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { ServiceBroker } from 'moleculer';
 import { pino } from 'pino';
-import { connect, createBus, type Bus } from 'purser';
+import { connect, createBus, type Bus } from '../src/index.js';
 import { startBusListener } from '../src/node/listeners/bus.js';
 import { median, percentile, report, runs, type Measurement } from './_harness.js';
 

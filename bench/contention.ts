@@ -30,7 +30,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { openStore, type Store } from 'purser';
+import { openStore, type Store } from '../src/index.js';
 import { median, percentile, report, runs, type Measurement } from './_harness.js';
 import { type Postgres, startPostgres } from './_postgres.js';
 

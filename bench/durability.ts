@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import { open as openLmdb } from 'lmdb';
-import { checkpointStore, openStore, type Store } from 'purser';
+import { checkpointStore, openStore, type Store } from '../src/index.js';
 import { median, report, runs, type Measurement } from './_harness.js';
 
 const SCALE = Number(process.env.DURABILITY_BENCH_SCALE ?? 0.2);

@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { AccountFilterFlags, CreateTransferStatus, openLedger, QueryFilterFlags, type Transfer } from 'purser';
+import { AccountFilterFlags, CreateTransferStatus, openLedger, QueryFilterFlags, type Transfer } from '../src/index.js';
 import { median, percentile, report, runs, type Measurement } from './_harness.js';
 
 const SCALE = Number(process.env.LEDGER_BENCH_SCALE ?? 1);

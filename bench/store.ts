@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { open as openLmdb } from 'lmdb';
-import { decodeCounter, openStore, type Store } from 'purser';
+import { decodeCounter, openStore, type Store } from '../src/index.js';
 import { report, runs, type Measurement } from './_harness.js';
 
 const RECORDS = Number(process.env.BENCH_STORE_RECORDS ?? 1_000_000);

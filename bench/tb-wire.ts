@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import tb from 'tigerbeetle-node';
-import { openLedger, type Account, type Transfer } from 'purser';
+import { openLedger, type Account, type Transfer } from '../src/index.js';
 import { connect } from '../src/client/client.js';
 import { createBus } from '../src/bus/bus.js';
 import { startBusListener } from '../src/node/listeners/bus.js';

@@ -1,10 +1,42 @@
 #!/usr/bin/env node
 // Runs every bench/*.ts (or the ones named as arguments, e.g. `npm run bench -- store`) one after another,
 // each in its own process so that one benchmark's heap and threads do not disturb the next.
+//
+// The peers a benchmark runs against (better-sqlite3, lmdb, pg, moleculer, …) are the bench/ package's
+// dependencies, not Purser's: installed here on first use (and again when bench/package-lock.json changes),
+// so `npm install` at the root needs only what the product and its tests need.
+// `npm run check:bench` (`--check`) installs them and type-checks and lints bench/ (CI runs it).
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 
-const wanted = process.argv.slice(2);
+const args = process.argv.slice(2);
+const check = args.includes('--check');
+const wanted = args.filter((arg) => arg !== '--check');
+
+function run(command, commandArgs, options = {}) {
+  const result = spawnSync(command, commandArgs, { stdio: 'inherit', ...options });
+  if (result.status !== 0) {
+    console.error(`purser bench: ${command} ${commandArgs.join(' ')} failed`);
+    process.exit(result.status ?? 1);
+  }
+}
+
+function installPeers() {
+  const marker = 'bench/node_modules/.package-lock.json';
+  const lock = 'bench/package-lock.json';
+  const stale = !existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs);
+  if (!stale) return;
+  console.log('--- installing the benchmark peers into bench/node_modules (first use; compiles native addons)');
+  run('npm', [existsSync(lock) ? 'ci' : 'install', '--prefix', 'bench', '--no-audit', '--no-fund'], { shell: process.platform === 'win32' });
+}
+
+installPeers();
+if (check) {
+  run('npx', ['tsc', '-p', 'bench/tsconfig.json', '--noEmit']);
+  run('npx', ['eslint', 'bench'], { env: { ...process.env, PURSER_LINT_BENCH: '1' } });
+  process.exit(0);
+}
+
 const files = readdirSync('bench')
   .filter((name) => name.endsWith('.ts') && !name.startsWith('_'))
   .filter((name) => wanted.length === 0 || wanted.some((w) => name === w || name === `${w}.ts`))
