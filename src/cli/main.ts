@@ -4,6 +4,7 @@
  * run time (also one line for a PurserError; a stack only for a bug).
  */
 import { adminCommand } from './admin.js';
+import { tasksCommand } from './tasks.js';
 import { callCommand } from './call.js';
 import { replCommand } from './repl.js';
 import { ConfigError, PurserError } from '../errors.js';
@@ -67,6 +68,7 @@ ${optionsHelp()}`,
   call: callCommand,
   repl: replCommand,
   admin: adminCommand,
+  tasks: tasksCommand,
   help: {
     summary: 'show help for purser or for one command',
     usage: 'purser help [command]',

@@ -10,6 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { ConfigError } from '../errors.js';
 import type { AdvertiseOptions, Bus, ServiceHandler } from '../bus/interfaces.js';
 import type { Store } from '../store/interfaces.js';
+import type { Tasks } from '../tasks/interfaces.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Logger } from './logger.js';
 import type { AppDeclarations, ServiceDeclarations } from './config-file.js';
@@ -55,6 +56,8 @@ export interface AppContext {
   readonly bus: Bus;
   readonly store: Store;
   readonly ledger: Ledger;
+  /** The node's task outbox (`tasks.publish(tx, …)`, `tasks.register`, …). */
+  readonly tasks: Tasks;
   readonly logger: Logger;
   /** `apps.<name>.settings` as written (an empty object when absent); the app checks it. */
   readonly settings: Record<string, unknown>;

@@ -27,6 +27,8 @@ import { openNodeStore, registerStoreMetrics, storeHttpRoutes, storeLogMetrics, 
 import { healthResponse, type NodePhase } from './health.js';
 import { registerLedgerMetrics } from './ledger.js';
 import { NodeParts } from './parts.js';
+import { openNodeTasks, tasksHttpRoutes } from './tasks.js';
+import type { Tasks } from '../tasks/interfaces.js';
 import type { FileSystem } from '../store/durability/fs.js';
 import { checkConfigObject, type AppDeclarations, type ServiceDeclarations } from './config-file.js';
 import { advertiseServices, loadApps, loadServices, type LoadedService, type RunningApp } from './config-services.js';
@@ -69,6 +71,8 @@ export interface PurserNode {
   readonly store: Store;
   /** The TigerBeetle-compatible ledger, kept in the node's store (`ledger.*` tables). */
   readonly ledger: Ledger;
+  /** The task outbox on the node's store (`tasks.*` tables), started: register handlers, enqueue in `store.transaction`. */
+  readonly tasks: Tasks;
   /** The started apps of `apps`, by name, as their `start` returned them. */
   readonly apps: ReadonlyMap<string, RunningApp>;
   /** Where the TigerBeetle listener (`tigerbeetle-node` clients) is bound; undefined when `tbAddress` is off. */
@@ -129,13 +133,20 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
   const tigerbeetle = tbAddress === undefined ? undefined
     : await parts.start('TigerBeetle listener', () => startTigerBeetleListener({ ...tbAddress, ledger: nodeLedger, logger, metricsRegistry: metrics.registry }), (listener) => listener.close());
 
+  // The task outbox on the node's store: it stops before the bus, so handlers draining may still call services.
+  const nodeTasks = await parts.start('tasks', async () => {
+    const tasks = await openNodeTasks(nodeStore, logger, metrics.registry);
+    await tasks.start();
+    return tasks;
+  }, (tasks) => tasks.stop({ drainTimeoutMs }));
+
   // Applications start last, on every other part, and so stop first (their listeners before the bus drains).
   const runningApps = new Map<string, RunningApp>();
   for (const app of apps) {
-    const context = { name: app.name, bus, store: nodeStore, ledger: nodeLedger, logger: logger.child({ app: app.name }), settings: app.settings };
+    const context = { name: app.name, bus, store: nodeStore, ledger: nodeLedger, tasks: nodeTasks, logger: logger.child({ app: app.name }), settings: app.settings };
     runningApps.set(app.name, await parts.start(`app ${app.name}`, () => app.start(context), (running: RunningApp) => running.close()));
   }
-  for (const route of [...busHttpRoutes(bus), ...storeHttpRoutes(nodeStore)]) http.route(route.method, route.path, route.handler);
+  for (const route of [...busHttpRoutes(bus), ...storeHttpRoutes(nodeStore), ...tasksHttpRoutes(nodeTasks)]) http.route(route.method, route.path, route.handler);
   phase = 'serving';
   logger.info({ http: http.address.url, bus: `${busListener.address.host}:${busListener.address.port}`, dataDir: dataDir ?? '(memory)', version: VERSION }, 'purser node started');
 
@@ -150,6 +161,7 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
     busListener: busListener.address,
     store: nodeStore,
     ledger: nodeLedger,
+    tasks: nodeTasks,
     apps: runningApps,
     tigerbeetle: tigerbeetle?.address,
     close() {
