@@ -13,7 +13,7 @@ import {
   ACCOUNT_CODE_FEES, ACCOUNT_CODE_LIMIT, ACCOUNT_CODE_MAIN, ACCOUNT_CODE_MERCHANT, CARD_STATUSES, TRANSFER_CODE_CREDIT_LINE, TRANSFER_CODE_STATE,
   feeAccountId, merchantAccountId, packCardState, unpackCardState, type CardStatus,
 } from './model.js';
-import { TABLE_CUSTOMERS, u128Key } from './records.js';
+import { newCardRecord, pushStatement, TABLE_CARDS, TABLE_CUSTOMERS, u128Key } from './records.js';
 import type { IssuerSettings } from './settings.js';
 
 export interface Card {
@@ -124,12 +124,17 @@ export class CardDirectory {
     const limit: Account = { ...set, id: limitId, code: ACCOUNT_CODE_LIMIT, flags: 0 };
     const accountResults = await batch.session.createAccounts([main, limit]);
     for (const result of accountResults) if (result.status !== CreateAccountStatus.created) throw new Error(`issuing a card: account ${CreateAccountStatus[result.status]}`);
+    const creditLineId = await this.nextId();
     const transfers: Transfer[] = [
-      transfer({ id: await this.nextId(), debit_account_id: limitId, credit_account_id: mainId, amount: request.creditLimit, ledger: request.currency, code: TRANSFER_CODE_CREDIT_LINE, flags: 1 }),
+      transfer({ id: creditLineId, debit_account_id: limitId, credit_account_id: mainId, amount: request.creditLimit, ledger: request.currency, code: TRANSFER_CODE_CREDIT_LINE, flags: 1 }),
       this.stateTransfer(await this.nextId(), mainId, limitId, request.currency, 'active', request.expiry, request.psn),
     ];
     const results = await batch.session.createTransfers(transfers);
     for (const result of results) if (result.status !== CreateTransferStatus.created) throw new Error(`issuing a card: transfer ${CreateTransferStatus[result.status]}`);
+    // The card's record starts with its first statement line: the credit limit.
+    const record = newCardRecord();
+    pushStatement(record, { transferId: creditLineId, timestamp: results[0].timestamp, amount: request.creditLimit, code: TRANSFER_CODE_CREDIT_LINE, flags: 0 });
+    await batch.tx.put(TABLE_CARDS, u128Key(mainId), record);
     const card = this.makeCard(request.pan, { ...main }, limitId, request.expiry, request.psn, 'active', imk);
     batch.afterCommit.push(() => this.remember(card));
     return { card };

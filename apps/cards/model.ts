@@ -56,6 +56,7 @@ export const RC = {
   securityViolation: '63', // an ATC the card already used (a replayed cryptogram)
   badCryptogram: '82', // the ARQC does not verify, or DE 55 cannot be used
   systemUnavailable: '91', // the ledger or store failed for this message; nothing was changed
+  duplicateTransmission: '94', // a terminal, STAN and RRN already used by a message of another class
 } as const;
 
 const ISSUER_ID_BASE = 0xca4d5n << 108n;

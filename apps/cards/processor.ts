@@ -123,6 +123,16 @@ export class CardProcessor {
     await batch.tx.put(table, key, encodeMessageRecord(record));
   }
 
+  /**
+   * A message whose key (terminal, STAN, RRN) was seen before: a repeat or duplicate of the same message
+   * class gets the first answer byte for byte; another class under the same key is a different message
+   * reusing a reference, answered 94 (duplicate transmission) and not recorded.
+   */
+  private repeat(message: IsoMessage, first: MessageRecord): Outcome {
+    if (first.response.length >= 4 && first.response.toString('latin1', 0, 2) === message.mti.slice(0, 2)) return { response: first.response, responseCode: '' };
+    return this.reply(message, { responseCode: RC.duplicateTransmission });
+  }
+
   /** A declined or unanswerable request: its record keeps the answer for repeats. */
   private async decline(message: IsoMessage, batch: BatchContext, key: Buffer, extras: ResponseExtras, card?: Card): Promise<Outcome> {
     const outcome = this.reply(message, extras);
@@ -142,8 +152,8 @@ export class CardProcessor {
     const existing = await batch.tx.get(TABLE_MESSAGES, key, { forUpdate: true });
     if (existing !== undefined) {
       const first = decodeMessageRecord(existing);
-      if (first.state !== MessageState.ReversedEarly) return { response: first.response, responseCode: '' }; // a repeat: the first answer
-      return this.decline(message, batch, key, { responseCode: RC.doNotHonor }); // the original after its reversal
+      if (first.state === MessageState.ReversedEarly) return this.decline(message, batch, key, { responseCode: RC.doNotHonor }); // the original after its reversal
+      return this.repeat(message, first);
     }
     const processing = text(message, 3)!.slice(0, 2);
     const kind = processing === '01' ? KIND_CASH : KIND_PURCHASE;
@@ -263,7 +273,7 @@ export class CardProcessor {
   private async capture(message: IsoMessage, batch: BatchContext): Promise<Outcome> {
     const key = this.keyOf(message);
     const existing = await batch.tx.get(TABLE_MESSAGES, key, { forUpdate: true });
-    if (existing !== undefined) return { response: decodeMessageRecord(existing).response, responseCode: '' };
+    if (existing !== undefined) return this.repeat(message, decodeMessageRecord(existing));
     const originalKey = this.originalKeyOf(message);
     const originalRaw = await batch.tx.get(TABLE_MESSAGES, originalKey, { forUpdate: true });
     if (originalRaw === undefined) return this.decline(message, batch, key, { responseCode: RC.originalNotFound });
@@ -316,7 +326,7 @@ export class CardProcessor {
   private async reversal(message: IsoMessage, batch: BatchContext): Promise<Outcome> {
     const key = this.keyOf(message);
     const repeat = await batch.tx.get(TABLE_REVERSALS, key, { forUpdate: true });
-    if (repeat !== undefined) return { response: decodeMessageRecord(repeat).response, responseCode: '' };
+    if (repeat !== undefined) return this.repeat(message, decodeMessageRecord(repeat));
     let targetKey = this.originalKeyOf(message);
     let raw = await batch.tx.get(TABLE_MESSAGES, targetKey, { forUpdate: true });
     if (raw === undefined) {

@@ -69,7 +69,7 @@ export function parseSettings(raw: Record<string, unknown>, env: NodeJS.ProcessE
   const host = raw.host ?? DEFAULT_SETTINGS.host;
   if (typeof host !== 'string' || host.length === 0) fail('host', 'expected a host name or address');
   let port = integer('port', DEFAULT_SETTINGS.port, 0, 65535);
-  if (env.PURSER_CARDS_PORT !== undefined) {
+  if (env.PURSER_CARDS_PORT !== undefined && env.PURSER_CARDS_PORT !== '') {
     if (!/^\d{1,5}$/.test(env.PURSER_CARDS_PORT) || Number(env.PURSER_CARDS_PORT) > 65535) {
       throw new CardsRequestError('CARDS_INVALID_SETTINGS', `PURSER_CARDS_PORT: expected a port number 0..65535, got ${JSON.stringify(env.PURSER_CARDS_PORT)}`);
     }

@@ -6,6 +6,7 @@
 import { adminCommand } from './admin.js';
 import { tasksCommand } from './tasks.js';
 import { callCommand } from './call.js';
+import { CARDS_COMMAND_HELP } from '../../apps/cards/cli-help.js';
 import { replCommand } from './repl.js';
 import { ConfigError, PurserError } from '../errors.js';
 import { optionsHelp } from '../node/config.js';
@@ -66,6 +67,11 @@ ${optionsHelp()}`,
     },
   },
   call: callCommand,
+  // The reference app's own verbs live with the app (apps/cards/cli.ts), loaded only when run.
+  cards: {
+    ...CARDS_COMMAND_HELP,
+    run: async (args, env) => (await import('../../apps/cards/cli.js')).cardsCommand.run(args, env),
+  },
   repl: replCommand,
   admin: adminCommand,
   tasks: tasksCommand,

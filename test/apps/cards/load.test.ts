@@ -1,0 +1,43 @@
+// `purser cards load` end to end against a node hosting the example config's switch: a short, slow run
+// (the test asserts the books check, never a rate or a latency) must issue its cards, get every message
+// answered as the mix expects, and pass the books check; bad arguments exit 2.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { loadConfigFile, startNode } from 'purser';
+import type { CardsSwitch } from '../../../apps/cards/app.js';
+import { main } from '../../../src/cli/main.js';
+
+const EXAMPLE_CONFIG = fileURLToPath(new URL('../../../examples/purser.config.json', import.meta.url));
+
+test('purser cards load drives the switch and its books check passes', async () => {
+  const file = await loadConfigFile(EXAMPLE_CONFIG);
+  process.env.PURSER_CARDS_PORT = '0';
+  const node = await startNode({ ...file.options, services: {}, apps: file.apps, memory: true, httpPort: 0, logger: pino({ level: 'silent' }) });
+  delete process.env.PURSER_CARDS_PORT;
+  const output: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  const writeError = process.stderr.write.bind(process.stderr);
+  try {
+    const cards = node.apps.get('cards') as CardsSwitch;
+    process.stdout.write = ((chunk: string) => (output.push(chunk), true));
+    process.stderr.write = ((chunk: string) => (output.push(chunk), true));
+    const code = await main(['cards', 'load', '--tps', '300', '--duration', '2', '--cards', '50', '--statements', '50',
+      '--address', `127.0.0.1:${cards.address.port}`, '--bus-address', `${node.busListener.host}:${node.busListener.port}`], {});
+    process.stdout.write = write;
+    process.stderr.write = writeError;
+    const text = output.join('');
+    assert.equal(code, 0, text);
+    assert.match(text, /books check passed/);
+    assert.match(text, /authorizations: \d+ answered/);
+    assert.match(text, /holds: \d+ captured, \d+ voided, 0 expired, \d+ pending/);
+    assert.match(text, /mini-statements: 50 cards compared with the ledger/);
+  } finally {
+    process.stdout.write = write;
+    process.stderr.write = writeError;
+    await node.close();
+  }
+  assert.equal(await main(['cards', 'load', '--tps', 'fast'], {}), 2);
+  assert.equal(await main(['cards', 'unload'], {}), 2);
+});
