@@ -32,6 +32,8 @@ export interface CardsSettings {
   inFlightPerConnectionMax: number;
   /** A connection that sends nothing for this long is closed (an 0800 echo keeps it open). */
   idleTimeoutMs: number;
+  /** Subscribe the switch's own `cards.approval-notice` task to `card.approved` (default true). */
+  approvalNotices: boolean;
 }
 
 export const DEFAULT_SETTINGS = {
@@ -48,7 +50,7 @@ export const DEFAULT_SETTINGS = {
   idleTimeoutMs: 5 * 60 * 1000, // 5 minutes
 } as const;
 
-const KEYS = ['host', 'port', 'issuers', 'holdTimeoutSeconds', 'purchaseFeeMinor', 'cashFeeMinor', 'cashWithdrawalMaxMinor', 'batchMessagesMax', 'queueMessagesMax', 'connectionsMax', 'inFlightPerConnectionMax', 'idleTimeoutMs'];
+const KEYS = ['host', 'port', 'issuers', 'holdTimeoutSeconds', 'purchaseFeeMinor', 'cashFeeMinor', 'cashWithdrawalMaxMinor', 'batchMessagesMax', 'queueMessagesMax', 'connectionsMax', 'inFlightPerConnectionMax', 'idleTimeoutMs', 'approvalNotices'];
 
 export function parseSettings(raw: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): CardsSettings {
   const fail = (key: string, why: string): never => {
@@ -97,5 +99,6 @@ export function parseSettings(raw: Record<string, unknown>, env: NodeJS.ProcessE
     connectionsMax: integer('connectionsMax', DEFAULT_SETTINGS.connectionsMax, 1, 65_536),
     inFlightPerConnectionMax: integer('inFlightPerConnectionMax', DEFAULT_SETTINGS.inFlightPerConnectionMax, 1, 65_536),
     idleTimeoutMs: integer('idleTimeoutMs', DEFAULT_SETTINGS.idleTimeoutMs, 1000, 24 * 3600 * 1000),
+    approvalNotices: raw.approvalNotices === undefined ? true : raw.approvalNotices === true ? true : raw.approvalNotices === false ? false : fail('approvalNotices', 'expected true or false'),
   };
 }

@@ -1,12 +1,11 @@
 // A card switch on an in-memory store and a ledger with a clock the test moves, plus an acquirer client
 // and message builders. Shared by the switch tests.
 import { pino } from 'pino';
-import { createBus, openLedger, openStore, type Bus, type Ledger, type Store } from 'purser';
+import { createBus, openLedger, openStore, openTasks, type Bus, type Ledger, type Store, type Tasks } from 'purser';
 import { startCardsSwitch, type CardsSwitch } from '../../../apps/cards/app.js';
 import { chipCard, chipData, IsoClient, type ChipCard, type ChipTransaction } from '../../../apps/cards/client.js';
 import type { FieldValue, IsoMessage } from '../../../apps/cards/iso8583/codec.js';
 import { luhnCheckDigit } from '../../../apps/cards/model.js';
-import type { PublishApproval } from '../../../apps/cards/processor.js';
 
 export const IMK = Buffer.from('0123456789ABCDEFFEDCBA9876543210', 'hex');
 export const CUSTOMER = '7c9e6679-7425-40de-944b-e07fc1f90ae7';
@@ -16,6 +15,7 @@ export const START_MS = Date.UTC(2026, 11, 5, 12);
 export interface TestSwitch {
   store: Store;
   ledger: Ledger;
+  tasks: Tasks;
   bus: Bus;
   cards: CardsSwitch;
   client: IsoClient;
@@ -24,22 +24,25 @@ export interface TestSwitch {
   close(): Promise<void>;
 }
 
-export async function startTestSwitch(settings: Record<string, unknown> = {}, publish?: PublishApproval): Promise<TestSwitch> {
+export async function startTestSwitch(settings: Record<string, unknown> = {}): Promise<TestSwitch> {
   const store = await openStore();
+  const tasks = await openTasks({ store, logger: { error: () => undefined, warn: () => undefined } });
   let nowNs = BigInt(START_MS) * 1_000_000n;
   const ledger = await openLedger({ store, clock: () => nowNs, logger: { error: () => undefined, warn: () => undefined } });
   const bus = createBus();
   const cards = await startCardsSwitch({
-    bus, store, ledger, logger: pino({ level: 'silent' }), env: {}, nowMs: () => Number(nowNs / 1_000_000n), publish,
+    bus, store, ledger, tasks, logger: pino({ level: 'silent' }), env: {}, nowMs: () => Number(nowNs / 1_000_000n),
     settings: { port: 0, issuers: [{ bin: '999999', imkAc: IMK.toString('hex') }], holdTimeoutSeconds: 3600, ...settings },
   });
+  await tasks.start();
   const client = await IsoClient.connect(cards.address.port);
   return {
-    store, ledger, bus, cards, client,
+    store, ledger, tasks, bus, cards, client,
     advanceSeconds: (seconds) => (nowNs += BigInt(seconds) * 1_000_000_000n),
     async close() {
       client.close();
       await cards.close();
+      await tasks.stop();
       await bus.close();
       await ledger.close();
       await store.close();
