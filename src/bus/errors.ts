@@ -8,7 +8,7 @@ import { PurserError } from '../errors.js';
 import type { XatmiErrorCode } from './interfaces.js';
 
 export class XatmiError extends PurserError {
-  static override readonly codes: readonly XatmiErrorCode[] = ['TPENOENT', 'TPETIME', 'TPEBLOCK', 'TPESVCFAIL', 'TPESVCERR', 'TPELIMIT', 'TPEBADDESC', 'TPEINVAL', 'TPEPROTO'];
+  static override readonly codes: readonly XatmiErrorCode[] = ['TPENOENT', 'TPETIME', 'TPEBLOCK', 'TPESVCFAIL', 'TPESVCERR', 'TPELIMIT', 'TPEBADDESC', 'TPEINVAL', 'TPEPROTO', 'TPEPERM'];
   declare readonly code: XatmiErrorCode;
   /** TPESVCFAIL: the data the service failed with. */
   readonly data: unknown;

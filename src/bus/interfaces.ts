@@ -37,7 +37,8 @@ export type XatmiErrorCode =
   | 'TPELIMIT' // too many outstanding call descriptors
   | 'TPEBADDESC' // unknown, cancelled or already-consumed call descriptor
   | 'TPEINVAL' // bad argument
-  | 'TPEPROTO'; // called in the wrong context (bus closed, forward twice, handler already returned)
+  | 'TPEPROTO' // called in the wrong context (bus closed, forward twice, handler already returned)
+  | 'TPEPERM'; // the caller's credentials do not allow this service (network callers only)
 
 /** A service's code: gets the request, returns the reply data (TPSUCCESS), or throws `ServiceFailure` (TPFAIL). */
 export type ServiceHandler = (request: ServiceRequest) => unknown;

@@ -12,9 +12,10 @@ import { DEFAULT_TIMEOUT_MS, TIMEOUT_MS_MAX, type CallOptions, type GetReplyOpti
 import type {
   Account, AccountBalance, AccountFilter, Client as LedgerClient, CreateAccountResult, CreateTransferResult, QueryFilter, Transfer,
 } from '../ledger/types.js';
-import { DEFAULT_BUS_PORT, type LedgerReplyFrame, type ReplyFrame } from '../wire/bus-protocol.js';
+import { DEFAULT_BUS_PORT, TOKEN_BYTES_MAX, type LedgerReplyFrame, type ReplyFrame } from '../wire/bus-protocol.js';
 import type { ClientError } from './errors.js';
-import { Connection, type ConnectionOwner } from './connection.js';
+import { Connection, type ConnectionOwner, type ConnectionSecurity } from './connection.js';
+import type { ConnectionOptions } from 'node:tls';
 import { BusCalls } from './bus-client.js';
 import { LedgerCalls } from './ledger-client.js';
 
@@ -25,6 +26,13 @@ export interface ConnectOptions {
   connectTimeoutMs?: number;
   /** Deadline of calls that give no `timeoutMs`. Default: the bus's (30000). */
   defaultTimeoutMs?: number;
+  /** The token the node asks for when it requires authentication (sent in HELLO, never logged). */
+  token?: string;
+  /**
+   * Connect with TLS: `true` for the system's trusted CAs, or node:tls options (`ca` for a private CA,
+   * `servername`, `cert`/`key` for a client certificate). Off by default.
+   */
+  tls?: boolean | ConnectionOptions;
 }
 
 export interface ClientStats {
@@ -60,7 +68,10 @@ export async function connect(address: string | number | { host?: string; port: 
   const defaultTimeoutMs = options.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS;
   requireArgument(Number.isInteger(connectTimeoutMs) && connectTimeoutMs > 0, `connectTimeoutMs must be a positive integer, got ${String(connectTimeoutMs)}`);
   requireArgument(Number.isInteger(defaultTimeoutMs) && defaultTimeoutMs > 0 && defaultTimeoutMs <= TIMEOUT_MS_MAX, `defaultTimeoutMs must be a positive integer up to ${TIMEOUT_MS_MAX}, got ${String(defaultTimeoutMs)}`);
-  const client = new RemoteClient(host, port, defaultTimeoutMs);
+  requireArgument(options.token === undefined || (typeof options.token === 'string' && options.token.length > 0 && Buffer.byteLength(options.token) <= TOKEN_BYTES_MAX), `token must be a non-empty string of at most ${TOKEN_BYTES_MAX} bytes`);
+  requireArgument(options.tls === undefined || typeof options.tls === 'boolean' || (typeof options.tls === 'object' && options.tls !== null), 'tls must be true, false or node:tls options');
+  const tls = options.tls === true ? {} : options.tls === false ? undefined : options.tls;
+  const client = new RemoteClient(host, port, defaultTimeoutMs, { token: options.token, tls });
   await client.connection.open(connectTimeoutMs);
   return client;
 }
@@ -91,8 +102,8 @@ class RemoteClient implements BusClient, ConnectionOwner {
   private readonly bus: BusCalls;
   private readonly ledger: LedgerCalls;
 
-  constructor(host: string, port: number, defaultTimeoutMs: number) {
-    this.connection = new Connection(host, port, this);
+  constructor(host: string, port: number, defaultTimeoutMs: number, security: ConnectionSecurity) {
+    this.connection = new Connection(host, port, this, security);
     this.bus = new BusCalls(this.connection, defaultTimeoutMs, (callId) => this.ledger.has(callId));
     this.ledger = new LedgerCalls(this.connection, () => this.bus.takeCallId());
   }

@@ -8,6 +8,7 @@
  * caller's, which goes out at once (see `flushSoon`).
  */
 import { Socket, isIP } from 'node:net';
+import { connect as connectTls, type ConnectionOptions } from 'node:tls';
 import { ClientError } from './errors.js';
 import {
   ErrorReason, FRAME_BYTES_MAX, Op, PROTOCOL_VERSION, type Frame, type LedgerReplyFrame, type ReplyFrame,
@@ -18,6 +19,15 @@ import { ProtocolViolation } from '../wire/errors.js';
 
 /** How long close() waits for the node to close its side before destroying the socket. */
 const CLOSE_LINGER_MS = 1000;
+
+/** A keep-alive is never sent more often than this, whatever the node's idle timeout. */
+const PING_INTERVAL_MS_MIN = 10;
+
+/** How a connection proves who it is: a token in HELLO, TLS (with a client certificate if given). */
+export interface ConnectionSecurity {
+  token?: string;
+  tls?: ConnectionOptions;
+}
 
 /** The side that owns the requests a connection carries. */
 export interface ConnectionOwner {
@@ -33,12 +43,16 @@ export class Connection {
   readonly address: string;
   /** The node's limit on requests in flight on one connection, from its HELLO. */
   inFlightMax = 0;
-  private readonly socket = new Socket();
+  private socket: Socket;
   private readonly reader = new FrameReader(FRAME_BYTES_MAX);
   private readonly decoder = new FrameDecoder();
   private readonly output = new FrameOutput((bytes) => {
+    this.sentSincePing = true;
     if (!this.socket.destroyed) this.socket.write(bytes);
   });
+  /** Keeps the connection inside the node's idle timeout while the caller sends nothing. */
+  private pingTimer: NodeJS.Timeout | undefined;
+  private sentSincePing = false;
   /** Replies in the last chunk of data from the node: more than one means callers are in a burst. */
   private repliesInLastData = 0;
   private failure_: ClientError | undefined;
@@ -49,8 +63,11 @@ export class Connection {
     private readonly host: string,
     private readonly port: number,
     private readonly owner: ConnectionOwner,
+    private readonly security: ConnectionSecurity = {},
   ) {
     this.address = isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+    // A TLS socket is made by tls.connect in open(); until then a plain one stands in (never connected).
+    this.socket = new Socket();
   }
 
   /** Where requests write their frames; they go out on `flushSoon` or `scheduleFlush`. */
@@ -79,15 +96,36 @@ export class Connection {
         resolve: () => { clearTimeout(timer); resolve(); },
         reject: (error) => { clearTimeout(timer); reject(error); },
       };
+      const tls = this.security.tls;
+      const sayHello = () => {
+        this.writer.hello(0, { token: this.security.token });
+        this.output.now();
+      };
+      if (tls === undefined) {
+        this.socket.connect(this.port, this.host, sayHello);
+      } else {
+        const servername = tls.servername ?? (isIP(this.host) === 0 ? this.host : undefined);
+        this.socket = connectTls({ ...tls, host: this.host, port: this.port, servername }, sayHello);
+      }
       this.socket.setNoDelay(true);
       this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
       this.socket.on('error', (error) => this.fail(new ClientError('CLIENT_CONNECTION_LOST', `connection to ${this.address} failed: ${error.message}`, { cause: error })));
       this.socket.on('close', () => this.fail(new ClientError('CLIENT_CONNECTION_LOST', `connection to ${this.address} closed`)));
-      this.socket.connect(this.port, this.host, () => {
-        this.writer.hello(0);
-        this.output.now();
-      });
     });
+  }
+
+  /** Pings when nothing was sent for a third of the node's idle timeout, so an idle client stays connected. */
+  private startPinging(idleTimeoutMs: number): void {
+    if (idleTimeoutMs === 0) return;
+    const intervalMs = Math.max(PING_INTERVAL_MS_MIN, Math.floor(idleTimeoutMs / 3));
+    this.pingTimer = setInterval(() => {
+      if (!this.sentSincePing && this.failure_ === undefined) {
+        this.writer.ping(Op.ping);
+        this.output.now();
+      }
+      this.sentSincePing = false;
+    }, intervalMs);
+    this.pingTimer.unref(); // a client with nothing in flight does not keep its process alive
   }
 
   close(): Promise<void> {
@@ -143,8 +181,10 @@ export class Connection {
       case Op.ledgerReply:
         this.repliesInLastData += 1;
         return this.owner.onLedgerReply(frame);
+      case Op.pong:
+        return;
       case Op.error: {
-        const code = frame.reason === ErrorReason.versionMismatch ? 'CLIENT_VERSION_MISMATCH' : frame.reason === ErrorReason.shuttingDown ? 'CLIENT_CONNECTION_LOST' : 'CLIENT_PROTOCOL';
+        const code = frame.reason === ErrorReason.versionMismatch ? 'CLIENT_VERSION_MISMATCH' : frame.reason === ErrorReason.badFrame || frame.reason === ErrorReason.frameTooLarge ? 'CLIENT_PROTOCOL' : 'CLIENT_CONNECTION_LOST';
         return this.fail(new ClientError(code, `node at ${this.address} closed the connection: ${frame.message}`));
       }
       default:
@@ -157,11 +197,13 @@ export class Connection {
     this.handshake = undefined;
     if (frame.op === Op.hello && frame.version === PROTOCOL_VERSION && frame.inFlightMax > 0) {
       this.inFlightMax = frame.inFlightMax;
+      this.startPinging(frame.idleTimeoutMs);
       handshake?.resolve();
       return;
     }
     const why = frame.op === Op.error ? frame.message : frame.op === Op.hello ? `it speaks protocol version ${frame.version}, this client ${PROTOCOL_VERSION}` : 'it did not answer with HELLO';
-    const error = new ClientError(frame.op === Op.error && frame.reason !== ErrorReason.versionMismatch ? 'CLIENT_CONNECT_FAILED' : 'CLIENT_VERSION_MISMATCH', `node at ${this.address} refused the handshake: ${why}`);
+    const code = frame.op !== Op.error || frame.reason === ErrorReason.versionMismatch ? 'CLIENT_VERSION_MISMATCH' : frame.reason === ErrorReason.unauthorized ? 'CLIENT_UNAUTHORIZED' : 'CLIENT_CONNECT_FAILED';
+    const error = new ClientError(code, `node at ${this.address} refused the handshake: ${why}`);
     if (frame.op !== Op.error) {
       // The handshake fails both ways: the node learns why this client hangs up.
       this.writer.error(ErrorReason.versionMismatch, `this client speaks protocol version ${PROTOCOL_VERSION}; ${why}`);
@@ -175,6 +217,7 @@ export class Connection {
   private fail(reason: ClientError): void {
     if (this.failure_ !== undefined) return;
     this.failure_ = reason;
+    clearInterval(this.pingTimer);
     this.handshake?.reject(new ClientError(reason.code === 'CLIENT_CONNECTION_LOST' ? 'CLIENT_CONNECT_FAILED' : reason.code, `cannot connect to ${this.address}: ${reason.message}`, { cause: reason.cause ?? reason }));
     this.handshake = undefined;
     this.owner.onFailure(reason);

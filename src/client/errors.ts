@@ -21,12 +21,16 @@ export type ClientErrorCode =
   /** A ledger request went to a node that hosts no ledger. */
   | 'CLIENT_NO_LEDGER'
   /** The node's ledger failed a request for a reason other than bad input (see the node's log). */
-  | 'CLIENT_LEDGER_FAILED';
+  | 'CLIENT_LEDGER_FAILED'
+  /** The node asks for a token and this client gave none, or one it does not accept. */
+  | 'CLIENT_UNAUTHORIZED'
+  /** The client's token does not allow this request (ledger requests; bus calls get TPEPERM instead). */
+  | 'CLIENT_FORBIDDEN';
 
 export class ClientError extends PurserError {
   static override readonly codes: readonly ClientErrorCode[] = [
     'CLIENT_CONNECT_FAILED', 'CLIENT_VERSION_MISMATCH', 'CLIENT_CONNECTION_LOST', 'CLIENT_PROTOCOL', 'CLIENT_CLOSED',
-    'CLIENT_TOO_MANY_REQUESTS', 'CLIENT_NO_LEDGER', 'CLIENT_LEDGER_FAILED',
+    'CLIENT_TOO_MANY_REQUESTS', 'CLIENT_NO_LEDGER', 'CLIENT_LEDGER_FAILED', 'CLIENT_UNAUTHORIZED', 'CLIENT_FORBIDDEN',
   ];
   declare readonly code: ClientErrorCode;
 

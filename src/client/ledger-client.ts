@@ -142,6 +142,8 @@ function ledgerError(status: number, message: string): Error {
       return new LedgerClosedError();
     case LedgerStatus.noLedger:
       return new ClientError('CLIENT_NO_LEDGER', message);
+    case LedgerStatus.forbidden:
+      return new ClientError('CLIENT_FORBIDDEN', message);
     default:
       return new ClientError('CLIENT_LEDGER_FAILED', message);
   }

@@ -12,7 +12,7 @@
  *
  * Errors answer {"error": {"code", "message", "urcode"?, "data"?}} with a status that says who is at fault:
  * TPEINVAL 400, TPENOENT 404, TPESVCFAIL 422, TPELIMIT 429, TPESVCERR 502, TPEBLOCK/TPEPROTO 503,
- * TPETIME 504. Byte replies (Uint8Array) are sent as {"$base64": "…"} since JSON has no bytes.
+ * TPETIME 504, TPEPERM 403. Byte replies (Uint8Array) are sent as {"$base64": "…"} since JSON has no bytes.
  */
 import { XatmiError } from '../bus/errors.js';
 import type { Bus, XatmiErrorCode } from '../bus/interfaces.js';
@@ -34,6 +34,7 @@ const STATUS_BY_CODE: Record<XatmiErrorCode, number> = {
   TPEBLOCK: 503,
   TPEPROTO: 503,
   TPETIME: 504,
+  TPEPERM: 403,
 };
 
 export function busHttpRoutes(bus: Bus): BusRoute[] {

@@ -157,7 +157,8 @@ export function checkConfigObject(value: unknown, source: string, baseDir: strin
     const checked = checkOption(spec!.kind, raw);
     if (typeof checked === 'string' && checked.startsWith('!')) fail(key, checked.slice(1));
     // A path in the file means the same wherever the node is started from.
-    (options as Record<string, unknown>)[key] = key === 'dir' ? resolve(baseDir, checked as string) : checked;
+    const isPath = key === 'dir' || (PATH_KEYS.has(key) && checked !== '');
+    (options as Record<string, unknown>)[key] = isPath ? resolve(baseDir, checked as string) : checked;
   }
   // The combination (ports, the TigerBeetle address) is checked the way startNode checks it.
   try {
@@ -168,11 +169,18 @@ export function checkConfigObject(value: unknown, source: string, baseDir: strin
   return { options, services, apps };
 }
 
+/** Options that name files: relative to the config file's directory. */
+const PATH_KEYS = new Set(['authTokens', 'tlsCert', 'tlsKey']);
+
 /** Returns the value, or '!why' when it does not fit `kind`. JSON types: numbers are numbers, not strings. */
 function checkOption(kind: (typeof OPTIONS)[number]['kind'], raw: unknown): unknown {
   switch (kind) {
     case 'string':
       return typeof raw === 'string' && raw.length > 0 ? raw : `!expected a non-empty string, got ${describe(raw)}`;
+    case 'text':
+      return typeof raw === 'string' ? raw : `!expected a string, got ${describe(raw)}`;
+    case 'count':
+      return isInteger(raw, 1, Number.MAX_SAFE_INTEGER) ? raw : `!expected a whole number, at least 1, got ${describe(raw)}`;
     case 'boolean':
       return typeof raw === 'boolean' ? raw : `!expected true or false, got ${describe(raw)}`;
     case 'tristate':

@@ -6,13 +6,14 @@
  * environment variables and then command-line flags over it (flags win) and validates the result, so a
  * bad value is reported once, with the name the user typed, before anything starts.
  *
- * Parts that come later (the bus listener, the TigerBeetle listener) add their rows here.
+ * Parts that come later add their rows here.
  */
 import { CLOCK_TOLERANCE_MS_DEFAULT } from '../ledger/clock.js';
 import { parseArgs } from 'node:util';
 import { DEFAULT_BUS_PORT } from '../wire/bus-protocol.js';
 import { ConfigError } from '../errors.js';
 import { parseTigerBeetleAddress } from './listeners/tigerbeetle/address.js';
+import { DEFAULT_MEMORY_BUDGET_BYTES } from './listeners/limits.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -45,6 +46,31 @@ export interface NodeConfig {
   shutdownTimeoutMs: number;
   /** How far the wall clock may disagree with monotonic time and still be believed by the ledger. */
   ledgerClockToleranceMs: number;
+  /** Bytes the bus and TigerBeetle listeners may hold (read, not yet answered) over all connections. */
+  memoryBudgetBytes: number;
+  /** Time a new bus connection has to say HELLO, and an HTTP client to send its headers. */
+  handshakeTimeoutMs: number;
+  /** Time to finish a frame or message once its first byte arrived (bus, TigerBeetle), or a whole HTTP request. */
+  frameTimeoutMs: number;
+  busConnectionsMax: number;
+  busConnectionsPerAddressMax: number;
+  /** A bus connection with no frame for this long is closed (connect() clients ping every third of it). */
+  busIdleTimeoutMs: number;
+  tbConnectionsMax: number;
+  tbConnectionsPerAddressMax: number;
+  /** A TigerBeetle connection with no message for this long is closed (official clients ping every 30 s). */
+  tbIdleTimeoutMs: number;
+  /** Comma-separated addresses or CIDR subnets allowed on the TigerBeetle port; empty: all. */
+  tbAllowedAddresses: string;
+  httpConnectionsMax: number;
+  httpConnectionsPerAddressMax: number;
+  /** A JSON file of bearer tokens with roles (see auth.ts); empty: no authentication. */
+  authTokens: string;
+  /** PEM certificate and key files: the HTTP and bus listeners speak TLS with them; empty: plain TCP. */
+  tlsCert: string;
+  tlsKey: string;
+  /** Listen on a non-loopback address without authentication and TLS (warned at start). */
+  insecure: boolean;
 }
 
 export const DEFAULT_HTTP_PORT = 7780;
@@ -64,10 +90,28 @@ export function defaultConfig(): NodeConfig {
     logPretty: 'auto',
     shutdownTimeoutMs: DEFAULT_SHUTDOWN_TIMEOUT_MS,
     ledgerClockToleranceMs: CLOCK_TOLERANCE_MS_DEFAULT,
+    // The listeners' limits (each listener's module explains its defaults; these restate them).
+    memoryBudgetBytes: DEFAULT_MEMORY_BUDGET_BYTES,
+    handshakeTimeoutMs: 10 * 1000, // 10 seconds
+    frameTimeoutMs: 30 * 1000, // 30 seconds
+    busConnectionsMax: 4096,
+    busConnectionsPerAddressMax: 1024,
+    busIdleTimeoutMs: 60 * 1000, // 1 minute
+    tbConnectionsMax: 256,
+    tbConnectionsPerAddressMax: 64,
+    tbIdleTimeoutMs: 90 * 1000, // three pings of an official client
+    tbAllowedAddresses: '',
+    httpConnectionsMax: 1024,
+    httpConnectionsPerAddressMax: 256,
+    authTokens: '',
+    tlsCert: '',
+    tlsKey: '',
+    insecure: false,
   };
 }
 
-type Kind = 'string' | 'boolean' | 'port' | 'duration_ms' | 'log_level' | 'tristate';
+/** `count`: a positive integer (connections, bytes); `text`: a string that may be empty (a path, a list). */
+type Kind = 'string' | 'text' | 'count' | 'boolean' | 'port' | 'duration_ms' | 'log_level' | 'tristate';
 
 interface OptionSpec {
   key: keyof NodeConfig;
@@ -91,6 +135,22 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'logPretty', flag: 'log-pretty', env: 'PURSER_LOG_PRETTY', kind: 'tristate', valueName: 'auto|true|false', help: 'human-readable logs; auto = when stdout is a terminal' },
   { key: 'ledgerClockToleranceMs', flag: 'ledger-clock-tolerance-ms', env: 'PURSER_LEDGER_CLOCK_TOLERANCE_MS', kind: 'duration_ms', valueName: 'ms', help: 'wall-clock steps beyond this (against monotonic time) are not believed by the ledger' },
   { key: 'shutdownTimeoutMs', flag: 'shutdown-timeout-ms', env: 'PURSER_SHUTDOWN_TIMEOUT_MS', kind: 'duration_ms', valueName: 'ms', help: 'longest graceful shutdown before forcing exit' },
+  { key: 'authTokens', flag: 'auth-tokens', env: 'PURSER_AUTH_TOKENS', kind: 'text', valueName: 'path', help: 'JSON file of bearer tokens with roles (admin, call, monitor); HTTP and bus clients must present one' },
+  { key: 'tlsCert', flag: 'tls-cert', env: 'PURSER_TLS_CERT', kind: 'text', valueName: 'path', help: 'PEM certificate (chain) for TLS on the HTTP and bus listeners; with --tls-key' },
+  { key: 'tlsKey', flag: 'tls-key', env: 'PURSER_TLS_KEY', kind: 'text', valueName: 'path', help: 'PEM private key for --tls-cert' },
+  { key: 'insecure', flag: 'insecure', env: 'PURSER_INSECURE', kind: 'boolean', help: 'allow non-loopback listeners without tokens and TLS (or, for TigerBeetle, an allow-list)' },
+  { key: 'tbAllowedAddresses', flag: 'tb-allowed-addresses', env: 'PURSER_TB_ALLOWED_ADDRESSES', kind: 'text', valueName: 'list', help: 'comma-separated client addresses or CIDR subnets allowed on the TigerBeetle port; empty: all' },
+  { key: 'memoryBudgetBytes', flag: 'memory-budget-bytes', env: 'PURSER_MEMORY_BUDGET_BYTES', kind: 'count', valueName: 'bytes', help: 'bytes the bus and TigerBeetle listeners may hold unanswered over all connections; beyond it they stop reading' },
+  { key: 'handshakeTimeoutMs', flag: 'handshake-timeout-ms', env: 'PURSER_HANDSHAKE_TIMEOUT_MS', kind: 'duration_ms', valueName: 'ms', help: 'time for a bus client to say HELLO and an HTTP client to send its headers' },
+  { key: 'frameTimeoutMs', flag: 'frame-timeout-ms', env: 'PURSER_FRAME_TIMEOUT_MS', kind: 'duration_ms', valueName: 'ms', help: 'time to finish a bus frame, a TigerBeetle message or an HTTP request once started' },
+  { key: 'busConnectionsMax', flag: 'bus-connections-max', env: 'PURSER_BUS_CONNECTIONS_MAX', kind: 'count', valueName: 'n', help: 'bus connections at once' },
+  { key: 'busConnectionsPerAddressMax', flag: 'bus-connections-per-address-max', env: 'PURSER_BUS_CONNECTIONS_PER_ADDRESS_MAX', kind: 'count', valueName: 'n', help: 'bus connections from one client address' },
+  { key: 'busIdleTimeoutMs', flag: 'bus-idle-timeout-ms', env: 'PURSER_BUS_IDLE_TIMEOUT_MS', kind: 'duration_ms', valueName: 'ms', help: 'bus connections silent this long are closed (connect() pings every third of it)' },
+  { key: 'tbConnectionsMax', flag: 'tb-connections-max', env: 'PURSER_TB_CONNECTIONS_MAX', kind: 'count', valueName: 'n', help: 'TigerBeetle connections at once' },
+  { key: 'tbConnectionsPerAddressMax', flag: 'tb-connections-per-address-max', env: 'PURSER_TB_CONNECTIONS_PER_ADDRESS_MAX', kind: 'count', valueName: 'n', help: 'TigerBeetle connections from one client address' },
+  { key: 'tbIdleTimeoutMs', flag: 'tb-idle-timeout-ms', env: 'PURSER_TB_IDLE_TIMEOUT_MS', kind: 'duration_ms', valueName: 'ms', help: 'TigerBeetle connections silent this long are closed (official clients ping every 30 s)' },
+  { key: 'httpConnectionsMax', flag: 'http-connections-max', env: 'PURSER_HTTP_CONNECTIONS_MAX', kind: 'count', valueName: 'n', help: 'HTTP connections at once' },
+  { key: 'httpConnectionsPerAddressMax', flag: 'http-connections-per-address-max', env: 'PURSER_HTTP_CONNECTIONS_PER_ADDRESS_MAX', kind: 'count', valueName: 'n', help: 'HTTP connections from one client address' },
 ];
 
 function parseValue(spec: OptionSpec, raw: string | boolean, source: string): NodeConfig[keyof NodeConfig] {
@@ -99,6 +159,14 @@ function parseValue(spec: OptionSpec, raw: string | boolean, source: string): No
     case 'string': {
       if (typeof raw !== 'string' || raw.length === 0) throw bad('expected a non-empty string');
       return raw;
+    }
+    case 'text': {
+      if (typeof raw !== 'string') throw bad('expected a string');
+      return raw;
+    }
+    case 'count': {
+      if (typeof raw !== 'string' || !/^\d{1,12}$/.test(raw) || Number(raw) < 1) throw bad('expected a whole number, at least 1');
+      return Number(raw);
     }
     case 'boolean': {
       if (typeof raw === 'boolean') return raw;
@@ -160,6 +228,8 @@ export function resolveConfig(argv: readonly string[], env: NodeJS.ProcessEnv = 
   return validateConfig(config);
 }
 
+const COUNT_KEYS = ['memoryBudgetBytes', 'busConnectionsMax', 'busConnectionsPerAddressMax', 'tbConnectionsMax', 'tbConnectionsPerAddressMax', 'httpConnectionsMax', 'httpConnectionsPerAddressMax'] as const;
+
 /** Checks a whole configuration, including one given to `startNode` by a program. Returns it unchanged. */
 export function validateConfig(config: NodeConfig): NodeConfig {
   const fail = (message: string) => {
@@ -182,6 +252,17 @@ export function validateConfig(config: NodeConfig): NodeConfig {
   if (!Number.isInteger(config.ledgerClockToleranceMs) || config.ledgerClockToleranceMs < 0 || config.ledgerClockToleranceMs > 86_400_000) {
     fail('ledgerClockToleranceMs must be an integer from 0 to 86,400,000');
   }
+  for (const key of COUNT_KEYS) {
+    if (!Number.isSafeInteger(config[key]) || config[key] < 1) fail(`${key} must be a whole number, at least 1`);
+  }
+  for (const key of ['handshakeTimeoutMs', 'frameTimeoutMs', 'busIdleTimeoutMs', 'tbIdleTimeoutMs'] as const) {
+    if (!Number.isInteger(config[key]) || config[key] < 1 || config[key] > 999_999_999) fail(`${key} must be whole milliseconds from 1 to 999,999,999`);
+  }
+  for (const key of ['authTokens', 'tlsCert', 'tlsKey', 'tbAllowedAddresses'] as const) {
+    if (typeof config[key] !== 'string') fail(`${key} must be a string`);
+  }
+  if ((config.tlsCert === '') !== (config.tlsKey === '')) fail('tlsCert and tlsKey go together: give both or neither');
+  if (typeof config.insecure !== 'boolean') fail('insecure must be true or false');
   return config;
 }
 
@@ -191,7 +272,7 @@ export function optionsHelp(): string {
   const rows = OPTIONS.map((spec) => {
     const left = `--${spec.flag}${spec.valueName ? ` <${spec.valueName}>` : ''}`;
     const fallback = defaults[spec.key];
-    return { left, right: `${spec.help} (default ${String(fallback)}; env ${spec.env})` };
+    return { left, right: `${spec.help} (default ${fallback === '' ? 'none' : String(fallback)}; env ${spec.env})` };
   });
   const width = Math.max(...rows.map((row) => row.left.length)) + 2;
   return rows.map((row) => `  ${row.left.padEnd(width)}${row.right}`).join('\n');

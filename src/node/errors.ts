@@ -34,3 +34,21 @@ export class TigerBeetleError extends PurserError {
     super(code, message, options);
   }
 }
+
+/** A request to the HTTP listener that it refuses before any route runs (answered 400, 401 or 403). */
+export type HttpErrorCode =
+  /** The path is not valid percent-encoding (`/v1/call/%ZZ`) or not a URL path at all. */
+  | 'HTTP_BAD_PATH'
+  /** The node requires a bearer token and none, or an unknown one, was given. */
+  | 'HTTP_UNAUTHORIZED'
+  /** The token's role does not allow this route or service. */
+  | 'HTTP_FORBIDDEN';
+
+export class HttpError extends PurserError {
+  static override readonly codes: readonly HttpErrorCode[] = ['HTTP_BAD_PATH', 'HTTP_UNAUTHORIZED', 'HTTP_FORBIDDEN'];
+  declare readonly code: HttpErrorCode;
+
+  constructor(code: HttpErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}

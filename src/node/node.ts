@@ -32,6 +32,10 @@ import type { Tasks } from '../tasks/interfaces.js';
 import type { FileSystem } from '../store/durability/fs.js';
 import { checkConfigObject, type AppDeclarations, type ServiceDeclarations } from './config-file.js';
 import { advertiseServices, loadApps, loadServices, type LoadedService, type RunningApp } from './config-services.js';
+import { resolveSecurity, type NodeSecurity } from './security.js';
+import { MemoryBudget } from './listeners/limits.js';
+import { FairQueue } from './listeners/fair-queue.js';
+import { registerReadings } from './metrics.js';
 
 export interface StartNodeOptions extends Partial<NodeConfig> {
   /** A logger to use instead of creating one from `logLevel`/`logPretty` (tests pass a silent one). */
@@ -91,6 +95,8 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
   // As in resolveConfig: a node that asks for any HTTP port gets any bus port too, unless it names one.
   if (overrides.busPort === undefined && config.httpPort === 0) config.busPort = 0;
   const logger = givenLogger ?? createLogger({ level: config.logLevel, pretty: config.logPretty });
+  // Tokens, certificate and the loopback rule are settled before anything is created or bound.
+  const security = resolveSecurity(config, logger);
   const startedAt = Date.now();
   const dataDir = config.memory ? undefined : await createDataDir(config.dir);
 
@@ -110,7 +116,8 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
   // first, so /health answers 503 ("recovering") while the store replays its log and the ledger loads,
   // which takes a while on a large data directory.
   const parts = new NodeParts(logger);
-  const http = await parts.start('HTTP listener', () => startHttpListener({ host: config.httpHost, port: config.httpPort, logger, metrics }), (http) => http.close());
+  const httpLimits = { connectionsMax: config.httpConnectionsMax, connectionsPerAddressMax: config.httpConnectionsPerAddressMax, headersTimeoutMs: config.handshakeTimeoutMs, requestTimeoutMs: config.frameTimeoutMs };
+  const http = await parts.start('HTTP listener', () => startHttpListener({ host: config.httpHost, port: config.httpPort, logger, metrics, limits: httpLimits, auth: security.auth, tls: security.tls }), (http) => http.close());
   http.route('GET', '/health', () => healthResponse({
     phase, store, ledger,
     details: () => ({ version: VERSION, pid: process.pid, uptimeMs: Date.now() - startedAt, dataDir: dataDir ?? null, memory: config.memory, ...(phase === 'starting' && recovery ? { recovery } : {}) }),
@@ -125,13 +132,19 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
   // The bus drains on close for up to half the shutdown timeout, leaving the rest for the other parts;
   // its listener answers the network calls in flight (it waits for them) while it drains.
   const drainTimeoutMs = Math.floor(config.shutdownTimeoutMs / 2);
-  const { bus, busListener } = await parts.start('bus', () => startBus(config, logger, metrics, nodeLedger, services),
+  // One memory budget and one fair queue of ledger requests for both network listeners (listeners/limits.ts).
+  const shared = { budget: new MemoryBudget(config.memoryBudgetBytes), fair: new FairQueue() };
+  registerListenerMetrics(metrics, shared);
+  const { bus, busListener } = await parts.start('bus', () => startBus(config, logger, metrics, nodeLedger, services, { ...shared, security }),
     ({ bus, busListener }) => Promise.all([busListener.close({ drainTimeoutMs }), bus.close({ drainTimeoutMs })]));
   // The official TigerBeetle client's protocol, serving the node's ledger (off unless --tb-address is given).
   // Its clients are cut off first on close; requests already executing finish before the ledger closes.
   const tbAddress = parseTigerBeetleAddress(config.tbAddress);
   const tigerbeetle = tbAddress === undefined ? undefined
-    : await parts.start('TigerBeetle listener', () => startTigerBeetleListener({ ...tbAddress, ledger: nodeLedger, logger, metricsRegistry: metrics.registry }), (listener) => listener.close());
+    : await parts.start('TigerBeetle listener', () => startTigerBeetleListener({
+      ...tbAddress, ledger: nodeLedger, logger, metricsRegistry: metrics.registry, ...shared, allowedAddresses: security.tbAllowedAddresses,
+      limits: { connectionsMax: config.tbConnectionsMax, connectionsPerAddressMax: config.tbConnectionsPerAddressMax, handshakeTimeoutMs: config.tbIdleTimeoutMs, idleTimeoutMs: config.tbIdleTimeoutMs, frameTimeoutMs: config.frameTimeoutMs },
+    }), (listener) => listener.close());
 
   // The task outbox on the node's store: it stops before the bus, so handlers draining may still call services.
   const nodeTasks = await parts.start('tasks', async () => {
@@ -184,18 +197,40 @@ async function createDataDir(dir: string): Promise<string> {
 }
 
 /** The bus and its TCP listener, which also serves the ledger's Client methods to connect() clients. */
-async function startBus(config: NodeConfig, logger: Logger, metrics: NodeMetrics, ledger: Ledger, services: readonly LoadedService[]): Promise<{ bus: Bus; busListener: BusListener }> {
+interface SharedListenerParts {
+  budget: MemoryBudget;
+  fair: FairQueue;
+  security: NodeSecurity;
+}
+
+async function startBus(config: NodeConfig, logger: Logger, metrics: NodeMetrics, ledger: Ledger, services: readonly LoadedService[], shared: SharedListenerParts): Promise<{ bus: Bus; busListener: BusListener }> {
   // The gauges read the bus when scraped, so the metrics are made before the bus they observe.
   const observer = createBusMetrics(metrics.registry, { pq: () => bus.pq() });
   const bus = createBus({ logger, observer });
   try {
     advertiseServices(bus, services); // before the listener: the first network call finds them
-    const busListener = await startBusListener({ host: config.busHost, port: config.busPort, bus, logger, ledger, metricsRegistry: metrics.registry });
+    const busListener = await startBusListener({
+      host: config.busHost, port: config.busPort, bus, logger, ledger, metricsRegistry: metrics.registry,
+      budget: shared.budget, fair: shared.fair, auth: shared.security.auth, tls: shared.security.tls,
+      limits: { connectionsMax: config.busConnectionsMax, connectionsPerAddressMax: config.busConnectionsPerAddressMax, handshakeTimeoutMs: config.handshakeTimeoutMs, idleTimeoutMs: config.busIdleTimeoutMs, frameTimeoutMs: config.frameTimeoutMs },
+    });
     return { bus, busListener };
   } catch (error) {
     await bus.close();
     throw error;
   }
+}
+
+/** The memory budget and the fair queue, read at scrape time. */
+function registerListenerMetrics(metrics: NodeMetrics, shared: { budget: MemoryBudget; fair: FairQueue }): void {
+  registerReadings(metrics.registry, () => shared, [
+    ['purser_listener_budget_refusals_total', 'chunks a listener could not reserve in the memory budget (each paused its connection)', (s) => s.budget.refusals],
+  ], [
+    ['purser_listener_budget_used_bytes', 'bytes the bus and TigerBeetle listeners hold, read and not yet answered', (s) => s.budget.usedBytes],
+    ['purser_listener_budget_max_bytes', 'the memory budget of the bus and TigerBeetle listeners', (s) => s.budget.maxBytes],
+    ['purser_listener_budget_waiting_connections', 'connections not read for want of budget', (s) => s.budget.waitingCount],
+    ['purser_ledger_network_requests_queued', 'network ledger requests waiting for their connection\'s turn', (s) => s.fair.stats().queued],
+  ]);
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

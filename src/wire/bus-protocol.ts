@@ -10,6 +10,9 @@
  * peer of any version can read why it was refused.
  *
  *   HELLO   0x01  u32 magic 'PRSR' · u16 version · u16 reserved (0) · u32 frameBytesMax · u32 inFlightMax
+ *                 · u32 idleTimeoutMs · u8 tokenBytes · token (utf-8; the client's credential, empty from the node)
+ *   PING    0x02  (nothing)                          the client's keep-alive while it has nothing to send
+ *   PONG    0x03  (nothing)                          the node's answer
  *   CALL    0x10  u32 callId · u32 flags · u32 timeoutMs · u8 dataKind · u8 serviceBytes · service · data
  *   CANCEL  0x11  u32 callId
  *   REPLY   0x20  u32 callId · u8 code · u8 dataKind · u16 reserved (0) · f64 urcode · data
@@ -25,7 +28,9 @@
  * (Account and Transfer 128 bytes, ids 16, AccountFilter 128, QueryFilter 64, create results 16).
  *
  * A connection opens with the client's HELLO; the server answers with its own HELLO (its limits) or, when
- * magic or version do not match, with an ERROR frame and closes. Calls are multiplexed: the client picks a
+ * magic or version do not match, or the token is not accepted, with an ERROR frame and closes. The node's
+ * HELLO names its idle timeout: a connection on which no complete frame arrives for that long is closed,
+ * so a client with nothing to send pings well within it (every third of it). Calls are multiplexed: the client picks a
  * `callId` unique among its calls in flight and the REPLY carries it back, in any order. A deadline travels
  * as the remaining milliseconds (`timeoutMs`), because the two clocks need not agree; the node starts it
  * again when the frame arrives.
@@ -45,7 +50,8 @@
  */
 
 export const PROTOCOL_MAGIC = 0x52535250; // 'PRSR' read as a little-endian u32
-export const PROTOCOL_VERSION = 1;
+/** 2: HELLO carries the idle timeout and a token; PING and PONG keep an idle connection open. */
+export const PROTOCOL_VERSION = 2;
 /** Where a node's bus listener listens unless told otherwise (`--bus-port`). */
 export const DEFAULT_BUS_PORT = 7700;
 
@@ -61,7 +67,10 @@ export const TIMEOUT_MS_MAX = 0xffff_ffff;
 export const CALL_ID_MAX = 0xffff_ffff;
 
 export const LENGTH_BYTES = 4;
-export const HELLO_BODY_BYTES = 1 + 4 + 2 + 2 + 4 + 4;
+/** A HELLO without its token; the token's bytes follow. */
+export const HELLO_BODY_BYTES = 1 + 4 + 2 + 2 + 4 + 4 + 4 + 1;
+/** Tokens travel with a one-byte length. */
+export const TOKEN_BYTES_MAX = 255;
 export const CALL_HEADER_BYTES = 1 + 4 + 4 + 4 + 1 + 1;
 export const CANCEL_BODY_BYTES = 1 + 4;
 export const REPLY_HEADER_BYTES = 1 + 4 + 1 + 1 + 2 + 8;
@@ -71,6 +80,8 @@ export const BODY_BYTES_MIN = 1;
 
 export const Op = {
   hello: 0x01,
+  ping: 0x02,
+  pong: 0x03,
   call: 0x10,
   cancel: 0x11,
   reply: 0x20,
@@ -107,6 +118,8 @@ export const LedgerStatus = {
   noLedger: 4,
   /** The ledger failed for another reason (logged on the node). */
   failed: 5,
+  /** The connection's token does not allow ledger requests. */
+  forbidden: 6,
 } as const;
 export type LedgerStatusValue = (typeof LedgerStatus)[keyof typeof LedgerStatus];
 
@@ -116,6 +129,12 @@ export const ErrorReason = {
   frameTooLarge: 2,
   badFrame: 3,
   shuttingDown: 4,
+  /** The HELLO's token is missing or not accepted, or the token may not do what was asked. */
+  unauthorized: 5,
+  /** The handshake, a frame or the connection's idle time ran past its limit. */
+  timeout: 6,
+  /** The node holds as many connections as it may (from this address, or in all). */
+  overloaded: 7,
 } as const;
 export type ErrorReasonValue = (typeof ErrorReason)[keyof typeof ErrorReason];
 
@@ -129,6 +148,7 @@ export const WIRE_CODES = {
   TPEINVAL: 4,
   TPELIMIT: 5,
   TPENOENT: 6,
+  TPEPERM: 8,
   TPEPROTO: 9,
   TPESVCERR: 10,
   TPESVCFAIL: 11,
@@ -137,7 +157,8 @@ export const WIRE_CODES = {
 export type XatmiCodeName = keyof typeof WIRE_CODES;
 export const CODE_BY_WIRE = new Map<number, XatmiCodeName>(Object.entries(WIRE_CODES).map(([name, wire]) => [wire, name as XatmiCodeName]));
 
-export interface HelloFrame { op: typeof Op.hello; version: number; frameBytesMax: number; inFlightMax: number }
+export interface HelloFrame { op: typeof Op.hello; version: number; frameBytesMax: number; inFlightMax: number; idleTimeoutMs: number; token: string }
+export interface PingFrame { op: typeof Op.ping | typeof Op.pong }
 export interface CallFrame { op: typeof Op.call; callId: number; flags: number; timeoutMs: number; service: string; data: unknown }
 export interface CancelFrame { op: typeof Op.cancel; callId: number }
 export interface ReplyFrame { op: typeof Op.reply; callId: number; code: XatmiCodeName | undefined; urcode: number; data: unknown; message: string | undefined }
@@ -145,7 +166,7 @@ export interface ErrorFrame { op: typeof Op.error; reason: number; message: stri
 /** `events`/`results` are views into received memory (never reused); the receiver checks their sizes. */
 export interface LedgerFrame { op: typeof Op.ledger; callId: number; operation: number; count: number; events: Buffer }
 export interface LedgerReplyFrame { op: typeof Op.ledgerReply; callId: number; status: number; count: number; results: Buffer }
-export type Frame = HelloFrame | CallFrame | CancelFrame | ReplyFrame | ErrorFrame | LedgerFrame | LedgerReplyFrame;
+export type Frame = HelloFrame | PingFrame | CallFrame | CancelFrame | ReplyFrame | ErrorFrame | LedgerFrame | LedgerReplyFrame;
 
 /** A VALUES batch holds at most this many values; the next value starts a new batch. */
 export const VALUES_BATCH_COUNT_MAX = 1024;

@@ -7,7 +7,7 @@ import { DefaultDeserializer, deserialize } from 'node:v8';
 import { ProtocolViolation } from './errors.js';
 import {
   BODY_BYTES_MIN, CALL_HEADER_BYTES, CANCEL_BODY_BYTES, CODE_BY_WIRE, DataKind, ErrorReason, FRAME_BYTES_MAX, HELLO_BODY_BYTES,
-  LEDGER_HEADER_BYTES, LENGTH_BYTES, Op, PROTOCOL_MAGIC, REPLY_HEADER_BYTES, TOO_LARGE, VALUES_HEADER_BYTES, type Frame, type ReplyFrame,
+  LEDGER_HEADER_BYTES, LENGTH_BYTES, Op, PROTOCOL_MAGIC, PROTOCOL_VERSION, REPLY_HEADER_BYTES, TOO_LARGE, VALUES_HEADER_BYTES, type Frame, type ReplyFrame,
 } from './bus-protocol.js';
 
 /** Decodes raw data into fresh memory: data never aliases the connection's receive buffers. */
@@ -47,6 +47,11 @@ export class FrameReader {
   private nextFrameBytes = 0;
 
   constructor(private readonly frameBytesMax: number = FRAME_BYTES_MAX) {}
+
+  /** Bytes received of a frame not yet complete (0 between frames). */
+  get unfinishedBytes(): number {
+    return this.bufferedBytes;
+  }
 
   /**
    * Throws `ProtocolViolation` at the first bad length prefix, after the frames before it were handed over;
@@ -100,9 +105,21 @@ export class FrameDecoder {
   decode(body: Buffer): Frame | undefined {
     switch (body[0]) {
       case Op.hello: {
-        need(body, HELLO_BODY_BYTES, 'HELLO');
+        // Magic and version come first and are checked before the rest, so an older or foreign peer is
+        // told "version mismatch" even when its HELLO is shorter than this version's.
+        need(body, 7, 'HELLO');
         if (body.readUInt32LE(1) !== PROTOCOL_MAGIC) throw new ProtocolViolation(ErrorReason.versionMismatch, 'not a Purser bus peer (bad magic)');
-        return { op: Op.hello, version: body.readUInt16LE(5), frameBytesMax: body.readUInt32LE(9), inFlightMax: body.readUInt32LE(13) };
+        const version = body.readUInt16LE(5);
+        if (version !== PROTOCOL_VERSION) return { op: Op.hello, version, frameBytesMax: 0, inFlightMax: 0, idleTimeoutMs: 0, token: '' };
+        need(body, HELLO_BODY_BYTES, 'HELLO');
+        const tokenBytes = body[21];
+        if (body.length !== HELLO_BODY_BYTES + tokenBytes) throw new ProtocolViolation(ErrorReason.badFrame, 'HELLO frame has the wrong size for its token');
+        return { op: Op.hello, version, frameBytesMax: body.readUInt32LE(9), inFlightMax: body.readUInt32LE(13), idleTimeoutMs: body.readUInt32LE(17), token: body.toString('utf8', HELLO_BODY_BYTES) };
+      }
+      case Op.ping:
+      case Op.pong: {
+        if (body.length !== 1) throw new ProtocolViolation(ErrorReason.badFrame, 'PING and PONG frames carry nothing');
+        return { op: body[0] };
       }
       case Op.call: {
         need(body, CALL_HEADER_BYTES, 'CALL');

@@ -7,7 +7,7 @@ import { assert } from '../errors.js';
 import { DataError } from './errors.js';
 import {
   CALL_HEADER_BYTES, CANCEL_BODY_BYTES, DataKind, FRAME_BYTES_MAX, HELLO_BODY_BYTES, LEDGER_HEADER_BYTES, LENGTH_BYTES, Op,
-  PROTOCOL_MAGIC, PROTOCOL_VERSION, REPLY_HEADER_BYTES, VALUES_BATCH_COUNT_MAX, VALUES_HEADER_BYTES, VALUES_STREAM_BYTES_MAX,
+  PROTOCOL_MAGIC, PROTOCOL_VERSION, REPLY_HEADER_BYTES, TOKEN_BYTES_MAX, VALUES_BATCH_COUNT_MAX, VALUES_HEADER_BYTES, VALUES_STREAM_BYTES_MAX,
   WIRE_CODES, type ErrorReasonValue, type LedgerStatusValue, type XatmiCodeName,
 } from './bus-protocol.js';
 
@@ -171,16 +171,30 @@ export class FrameWriter {
     assert(batch.frameStarts.length === batch.values.length, 'one batched frame per value');
   }
 
-  hello(inFlightMax: number, version = PROTOCOL_VERSION, magic = PROTOCOL_MAGIC): void {
-    const at = this.reserve(LENGTH_BYTES + HELLO_BODY_BYTES);
+  /** The HELLO of either side: the node sends its limits and no token, a client its token (if any). */
+  hello(inFlightMax: number, options: { idleTimeoutMs?: number; token?: string } = {}, version = PROTOCOL_VERSION, magic = PROTOCOL_MAGIC): void {
+    const token = Buffer.from(options.token ?? '', 'utf8');
+    if (token.length > TOKEN_BYTES_MAX) throw new DataError(`a token may have at most ${TOKEN_BYTES_MAX} bytes`);
+    const bodyBytes = HELLO_BODY_BYTES + token.length;
+    const at = this.reserve(LENGTH_BYTES + bodyBytes);
     const b = this.chunk;
-    b.writeUInt32LE(HELLO_BODY_BYTES, at);
+    b.writeUInt32LE(bodyBytes, at);
     b[at + 4] = Op.hello;
     b.writeUInt32LE(magic, at + 5);
     b.writeUInt16LE(version, at + 9);
     b.writeUInt16LE(0, at + 11);
     b.writeUInt32LE(FRAME_BYTES_MAX, at + 13);
     b.writeUInt32LE(inFlightMax, at + 17);
+    b.writeUInt32LE(options.idleTimeoutMs ?? 0, at + 21);
+    b[at + 25] = token.length;
+    token.copy(b, at + 26);
+  }
+
+  /** PING (a client's keep-alive) or PONG (the node's answer): a lone op byte. */
+  ping(op: typeof Op.ping | typeof Op.pong): void {
+    const at = this.reserve(LENGTH_BYTES + 1);
+    this.chunk.writeUInt32LE(1, at);
+    this.chunk[at + 4] = op;
   }
 
   /** Writes a CALL frame. Throws `DataError` for data that cannot be sent; then nothing was written. */

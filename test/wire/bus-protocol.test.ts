@@ -34,7 +34,9 @@ function framesOf(writer: FrameWriter, chunkBytes = Infinity): Frame[] {
 
 function sampleWriter(): FrameWriter {
   const writer = new FrameWriter();
-  writer.hello(64);
+  writer.hello(64, { idleTimeoutMs: 60_000, token: 'sésame-token' });
+  writer.ping(Op.ping);
+  writer.ping(Op.pong);
   writer.call(7, 0x21, 1500, Buffer.from('BALANCE'), { account: 42n, tags: new Map([['a', 1]]) });
   writer.call(8, 0, 10, Buffer.from('RAW'), new Uint8Array([1, 2, 3]));
   writer.cancel(7);
@@ -47,7 +49,8 @@ function sampleWriter(): FrameWriter {
 
 test('every frame type round-trips, and data keeps its type', () => {
   const frames = framesOf(sampleWriter());
-  assert.deepEqual(frames[0], { op: Op.hello, version: PROTOCOL_VERSION, frameBytesMax: FRAME_BYTES_MAX, inFlightMax: 64 });
+  assert.deepEqual(frames[0], { op: Op.hello, version: PROTOCOL_VERSION, frameBytesMax: FRAME_BYTES_MAX, inFlightMax: 64, idleTimeoutMs: 60_000, token: 'sésame-token' });
+  assert.deepEqual(frames.splice(1, 2), [{ op: Op.ping }, { op: Op.pong }]);
   assert.deepEqual(frames[1], { op: Op.call, callId: 7, flags: 0x21, timeoutMs: 1500, service: 'BALANCE', data: { account: 42n, tags: new Map([['a', 1]]) } });
   assert.deepEqual(frames[2], { op: Op.call, callId: 8, flags: 0, timeoutMs: 10, service: 'RAW', data: new Uint8Array([1, 2, 3]) });
   assert.deepEqual(frames[3], { op: Op.cancel, callId: 7 });

@@ -3,17 +3,58 @@
  * call API and admin views). Routes are exact `METHOD /path` matches or a prefix ending in `/*`; there is
  * no framework because there are only a handful of routes and every one of them is ours.
  *
- * Request bodies are capped (`HTTP_BODY_BYTES_MAX`); a route handler that throws a `PurserError` answers
- * 400 with its code, anything else answers 500 and is logged. A client can never crash the node from here.
+ * Request bodies are capped (`HTTP_BODY_BYTES_MAX`); a path that is not valid percent-encoding answers 400
+ * `HTTP_BAD_PATH`; a route handler that throws a `PurserError` answers 400 with its code, anything else
+ * answers 500 and is logged. A client can never crash the node from here, nor fill its log: what clients
+ * cause (aborted uploads, bad requests, refused connections) logs at debug.
+ *
+ * Limits (`HttpLimits`): connections in all and per remote address (more are closed at once), time to send
+ * the headers and the whole request (slowloris), idle keep-alive time.
+ *
+ * With an `Authenticator`, every route but `/health` needs `Authorization: Bearer <token>`: `/metrics` a
+ * monitor or admin token, `/v1/call/<service>` a call token allowed that service (or admin), everything
+ * else (`/v1/admin/*`) an admin token. With `tls`, the listener speaks HTTPS only.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import https from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type { TlsOptions } from 'node:tls';
 import { PurserError } from '../../errors.js';
-import { NodeError } from '../errors.js';
+import { HttpError, NodeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { NodeMetrics } from '../metrics.js';
+import { Authenticator, mayCall, type Principal } from '../auth.js';
+import { normalizeAddress } from './limits.js';
 
 export const HTTP_BODY_BYTES_MAX = 1024 * 1024; // 1 MiB
+
+export interface HttpLimits {
+  connectionsMax: number;
+  connectionsPerAddressMax: number;
+  /** Time to receive a request's headers. */
+  headersTimeoutMs: number;
+  /** Time to receive a whole request, body included. */
+  requestTimeoutMs: number;
+}
+
+export function defaultHttpLimits(): HttpLimits {
+  return {
+    connectionsMax: 1024,
+    connectionsPerAddressMax: 256,
+    headersTimeoutMs: 10 * 1000, // 10 seconds
+    requestTimeoutMs: 30 * 1000, // 30 seconds: 1 MiB at 1 Mbit/s takes 9
+  };
+}
+
+export interface HttpListenerOptions {
+  host: string;
+  port: number;
+  logger: Logger;
+  metrics: NodeMetrics;
+  limits?: Partial<HttpLimits>;
+  auth?: Authenticator;
+  tls?: TlsOptions;
+}
 
 export interface HttpRequest {
   method: string;
@@ -39,23 +80,29 @@ export interface HttpListener {
   close(): Promise<void>;
 }
 
-export async function startHttpListener(options: { host: string; port: number; logger: Logger; metrics: NodeMetrics }): Promise<HttpListener> {
+export async function startHttpListener(options: HttpListenerOptions): Promise<HttpListener> {
   const exact = new Map<string, HttpHandler>();
   const prefixes: Array<{ method: string; prefix: string; handler: HttpHandler }> = [];
-  const { logger, metrics } = options;
-
-  const server = http.createServer((req, res) => {
+  const { logger, metrics, auth } = options;
+  const limits = { ...defaultHttpLimits(), ...options.limits };
+  // node:http checks the header and request deadlines every connectionsCheckingInterval (30 s by default):
+  // check often enough that a deadline is kept to within a quarter of itself.
+  const checkingIntervalMs = Math.max(10, Math.min(1000, Math.floor(Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 4)));
+  const serverOptions = { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, keepAliveTimeout: 5000, connectionsCheckingInterval: checkingIntervalMs };
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     void serve(req, res);
-  });
-  server.keepAliveTimeout = 5000;
+  };
+  const server = options.tls === undefined ? http.createServer(serverOptions, onRequest) : https.createServer({ ...options.tls, ...serverOptions, handshakeTimeout: limits.headersTimeoutMs }, onRequest);
+  server.maxConnections = limits.connectionsMax;
+  limitPerAddress(server, limits.connectionsPerAddressMax, logger);
 
   async function serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     let route = 'unmatched';
     let status = 500;
     const endTimer = metrics.httpRequestDuration.startTimer();
     try {
-      const url = new URL(req.url ?? '/', 'http://node');
       const method = req.method ?? 'GET';
+      const url = parseUrl(req.url);
       let handler = exact.get(`${method} ${url.pathname}`);
       let rest = '';
       if (handler) route = url.pathname;
@@ -64,7 +111,7 @@ export async function startHttpListener(options: { host: string; port: number; l
           if (candidate.method === method && url.pathname.startsWith(candidate.prefix)) {
             handler = candidate.handler;
             route = `${candidate.prefix}*`;
-            rest = decodeURIComponent(url.pathname.slice(candidate.prefix.length));
+            rest = decodePath(url.pathname.slice(candidate.prefix.length));
             break;
           }
         }
@@ -74,7 +121,13 @@ export async function startHttpListener(options: { host: string; port: number; l
         send(res, 404, { error: { code: 'NOT_FOUND', message: `no route ${method} ${url.pathname}` } });
         return;
       }
+      if (auth !== undefined) checkAccess(auth, req.headers.authorization, url.pathname, rest);
       const body = await readBody(req);
+      if (body === 'aborted') {
+        status = 499; // nginx's "client closed request": counted, not answered (nobody is listening)
+        logger.debug({ url: req.url }, 'http request aborted by the client');
+        return;
+      }
       if (body === undefined) {
         status = 413;
         send(res, 413, { error: { code: 'BODY_TOO_LARGE', message: `request body exceeds ${HTTP_BODY_BYTES_MAX} bytes` } });
@@ -84,11 +137,11 @@ export async function startHttpListener(options: { host: string; port: number; l
       status = response.status;
       send(res, response.status, response.body, response.contentType);
     } catch (error) {
+      status = error instanceof HttpError ? httpStatus(error) : error instanceof PurserError ? 400 : 500;
       if (error instanceof PurserError) {
-        status = 400;
-        send(res, 400, { error: { code: error.code, message: error.message } });
+        if (status === 401) res.setHeader('www-authenticate', 'Bearer');
+        send(res, status, { error: { code: error.code, message: error.message } });
       } else {
-        status = 500;
         logger.error({ err: error, url: req.url }, 'http handler failed');
         send(res, 500, { error: { code: 'INTERNAL', message: 'internal error; see the node log' } });
       }
@@ -103,12 +156,17 @@ export async function startHttpListener(options: { host: string; port: number; l
     server.listen(options.port, options.host, () => resolve());
   });
   server.on('error', (error) => logger.error({ err: error }, 'http listener error'));
-  server.on('clientError', (_error, socket) => socket.destroy());
+  server.on('clientError', (error, socket) => {
+    logger.debug({ err: error }, 'http client error (malformed request or timeout)');
+    socket.destroy();
+  });
+  server.on('tlsClientError', (error) => logger.debug({ err: error }, 'https: TLS handshake failed'));
 
   const bound = server.address() as AddressInfo;
   const host = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
+  const scheme = options.tls === undefined ? 'http' : 'https';
   return {
-    address: { host: bound.address, port: bound.port, url: `http://${host}:${bound.port}` },
+    address: { host: bound.address, port: bound.port, url: `${scheme}://${host}:${bound.port}` },
     route(method, path, handler) {
       if (path.endsWith('/*')) prefixes.push({ method, prefix: path.slice(0, -1), handler });
       else exact.set(`${method} ${path}`, handler);
@@ -122,8 +180,65 @@ export async function startHttpListener(options: { host: string; port: number; l
   };
 }
 
-function readBody(req: http.IncomingMessage): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
+/** Closes connections beyond `perAddressMax` from one remote address as they arrive. */
+function limitPerAddress(server: http.Server, perAddressMax: number, logger: Logger): void {
+  const open = new Map<string, number>();
+  server.on('connection', (socket: Socket) => {
+    const address = normalizeAddress(socket.remoteAddress);
+    const count = open.get(address) ?? 0;
+    if (count >= perAddressMax) {
+      logger.debug({ remote: address }, 'http connection closed: too many from this address');
+      socket.destroy();
+      return;
+    }
+    open.set(address, count + 1);
+    socket.once('close', () => {
+      const left = (open.get(address) ?? 1) - 1;
+      if (left === 0) open.delete(address);
+      else open.set(address, left);
+    });
+  });
+}
+
+function parseUrl(raw: string | undefined): URL {
+  try {
+    return new URL(raw ?? '/', 'http://node');
+  } catch (error) {
+    throw new HttpError('HTTP_BAD_PATH', 'the request target is not a URL path', { cause: error });
+  }
+}
+
+function decodePath(encoded: string): string {
+  try {
+    return decodeURIComponent(encoded);
+  } catch (error) {
+    throw new HttpError('HTTP_BAD_PATH', `the path ${JSON.stringify(encoded.slice(0, 200))} is not valid percent-encoding`, { cause: error });
+  }
+}
+
+function httpStatus(error: HttpError): number {
+  return error.code === 'HTTP_UNAUTHORIZED' ? 401 : error.code === 'HTTP_FORBIDDEN' ? 403 : 400;
+}
+
+/** Throws HTTP_UNAUTHORIZED or HTTP_FORBIDDEN unless the request's token may use this path. */
+function checkAccess(auth: Authenticator, authorization: string | undefined, path: string, service: string): void {
+  if (path === '/health') return; // load balancers ask without credentials; it reveals no data
+  const token = Authenticator.bearer(authorization);
+  const principal = token === undefined ? undefined : auth.authenticate(token);
+  if (principal === undefined) throw new HttpError('HTTP_UNAUTHORIZED', token === undefined ? 'this node requires Authorization: Bearer <token>' : 'the token is not accepted');
+  if (!allowed(principal, path, service)) throw new HttpError('HTTP_FORBIDDEN', `token ${principal.name} (role ${principal.role}) may not use ${path}`);
+}
+
+function allowed(principal: Principal, path: string, service: string): boolean {
+  if (principal.role === 'admin') return true;
+  if (path === '/metrics') return principal.role === 'monitor';
+  if (path.startsWith('/v1/call/')) return mayCall(principal, service);
+  return false;
+}
+
+/** The body, `undefined` if it is over the cap, or `'aborted'` if the client went away while sending it. */
+function readBody(req: http.IncomingMessage): Promise<Buffer | undefined | 'aborted'> {
+  return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let tooLarge = false;
@@ -133,7 +248,11 @@ function readBody(req: http.IncomingMessage): Promise<Buffer | undefined> {
       else chunks.push(chunk);
     });
     req.on('end', () => resolve(tooLarge ? undefined : Buffer.concat(chunks)));
-    req.on('error', reject);
+    // An upload the client abandons is the client's business: no error, no stack in the node's log.
+    req.on('error', () => resolve('aborted'));
+    req.on('close', () => {
+      if (!req.complete) resolve('aborted');
+    });
   });
 }
 

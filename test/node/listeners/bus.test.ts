@@ -56,7 +56,7 @@ async function exchange(bytes: Buffer[], closeWaitMs = 60_000): Promise<{ frames
 
 function hello(version = PROTOCOL_VERSION, magic?: number): Buffer {
   const writer = new FrameWriter();
-  writer.hello(0, version, magic);
+  writer.hello(0, {}, version, magic);
   return writer.take()!;
 }
 
@@ -102,7 +102,7 @@ test('a client of another version learns why: connect() rejects with CLIENT_VERS
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   try {
-    await assert.rejects(connect((server.address() as { port: number }).port), (error: unknown) => error instanceof ClientError && error.code === 'CLIENT_VERSION_MISMATCH' && /version 2/.test(error.message));
+    await assert.rejects(connect((server.address() as { port: number }).port), (error: unknown) => error instanceof ClientError && error.code === 'CLIENT_VERSION_MISMATCH' && error.message.includes(`version ${PROTOCOL_VERSION + 1}`));
     while (fromClient.length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
     assert.equal(fromClient[0].op, Op.hello);
     assert.equal(lastError(fromClient).reason, ErrorReason.versionMismatch);
@@ -111,7 +111,7 @@ test('a client of another version learns why: connect() rejects with CLIENT_VERS
   }
   // And against the real node, a client that sends a wrong version reads why in the ERROR frame.
   const { frames } = await exchange([hello(PROTOCOL_VERSION + 1)]);
-  assert.match(lastError(frames).message, /version 2 is not supported/);
+  assert.ok(lastError(frames).message.includes(`version ${PROTOCOL_VERSION + 1} is not supported`));
 });
 
 test('an oversized frame, an unknown op and a reused call id each close the connection with an ERROR', async () => {

@@ -15,7 +15,7 @@
  * - Every reply is checked the way the client checks it before it is sent, because the official client
  *   aborts its whole process on some malformed replies.
  */
-import { createServer, type Server, type Socket } from 'node:net';
+import { BlockList, createServer, isIP, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { assert, PurserError } from '../../../errors.js';
@@ -27,10 +27,9 @@ import {
   buildPongClient,
   Command,
   EvictionReason,
-  frameInvalid,
   HEADER_SIZE_BYTES,
-  headerChecksumValid,
   MESSAGE_BODY_SIZE_MAX_BYTES,
+  MESSAGE_SIZE_MAX_BYTES,
   OPERATION_REGISTER,
   packRelease,
   pingClientInvalid,
@@ -48,6 +47,9 @@ import {
 import { decodeMultiBatch, multiBatchSizeBytes, trailerSizeBytes, writeMultiBatchTrailer, type MultiBatch } from '../../../wire/tigerbeetle/multi-batch.js';
 import { BATCH_EVENTS_MAX, operationSpec, Operation, type OperationSpec } from '../../../wire/tigerbeetle/operations.js';
 import { CLIENT_SESSIONS_MAX, SessionTable, type ReplySink, type Session } from './sessions.js';
+import { Connection, type MessageHandler } from './connection.js';
+import { ConnectionTable, MemoryBudget, normalizeAddress, type ListenerLimits } from '../limits.js';
+import { FairQueue } from '../fair-queue.js';
 import { TigerBeetleError } from '../../errors.js';
 import { createTigerBeetleMetrics, type TigerBeetleMetrics } from './metrics.js';
 
@@ -58,10 +60,26 @@ export const SERVER_RELEASE = packRelease(0, 17, 9);
 /** Client releases served: the 0.17 line up to the one implemented. Older or newer clients are evicted. */
 export const CLIENT_RELEASE_MIN = packRelease(0, 17, 0);
 export const CLIENT_RELEASE_MAX = SERVER_RELEASE;
-/** Open connections at most; more are refused by the kernel backlog and then closed at once. */
-export const CONNECTIONS_MAX = 256;
-/** A connection whose unsent replies exceed this (a client that does not read) is closed. */
-export const WRITE_BUFFER_MAX_BYTES = 8 * 1024 * 1024;
+/** How often the official clients ping (`ping_timeout` in TigerBeetle's src/vsr/client.zig: 30,000 ms). */
+export const CLIENT_PING_INTERVAL_MS = 30 * 1000;
+
+/**
+ * The TigerBeetle listener's limits unless configured (`limits.ts` says what each one does). The protocol
+ * has no handshake: the first valid message is one, and until then the idle timeout applies too, because
+ * a new official client may send nothing before its first ping.
+ */
+export function defaultTigerBeetleLimits(): ListenerLimits {
+  return {
+    connectionsMax: 256,
+    connectionsPerAddressMax: 64,
+    // Three missed pings: a client that pings is never closed for idling.
+    handshakeTimeoutMs: 3 * CLIENT_PING_INTERVAL_MS,
+    idleTimeoutMs: 3 * CLIENT_PING_INTERVAL_MS,
+    frameTimeoutMs: 30 * 1000, // 30 seconds for at most 1 MiB
+    frameBufferedBytesMax: MESSAGE_SIZE_MAX_BYTES,
+    connectionHeldBytesMax: 4 * 1024 * 1024, // 4 MiB: a client has one request in flight per session
+  };
+}
 
 export interface TigerBeetleListenerOptions {
   host: string;
@@ -74,6 +92,18 @@ export interface TigerBeetleListenerOptions {
   sessionsMax?: number;
   /** The node's Prometheus registry, for `purser_tigerbeetle_*` metrics. */
   metricsRegistry?: Registry;
+  /** Overrides of `defaultTigerBeetleLimits()`. */
+  limits?: Partial<ListenerLimits>;
+  /** The node's memory budget, shared with its other listeners; a budget of its own by default. */
+  budget?: MemoryBudget;
+  /** The node's queue of ledger requests, shared with the bus listener; one of its own by default. */
+  fair?: FairQueue;
+  /**
+   * Client addresses allowed to connect (IP addresses or CIDR subnets such as `10.0.0.0/8`); everyone if
+   * absent. TigerBeetle's protocol has no authentication, so this (and a firewall, or a TLS-terminating
+   * proxy in front) is what there is.
+   */
+  allowedAddresses?: readonly string[];
 }
 
 export interface TigerBeetleListenerStats {
@@ -84,6 +114,8 @@ export interface TigerBeetleListenerStats {
   /** Resent requests answered from a session's cached reply. */
   repliesResent: number;
   evictions: number;
+  /** Connections turned away: not on the allow-list, too many from one address or in all, displaced. */
+  connectionsTurnedAway: { not_allowed: number; address_full: number; listener_full: number; displaced: number };
 }
 
 export interface TigerBeetleListener {
@@ -100,10 +132,15 @@ export async function startTigerBeetleListener(options: TigerBeetleListenerOptio
     throw new TigerBeetleError('TB_OPTIONS_INVALID', 'ledger must implement the ledger Client interface');
   }
   if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) throw new TigerBeetleError('TB_OPTIONS_INVALID', `port must be 0..65535, got ${String(options.port)}`);
+  const allowed = options.allowedAddresses === undefined ? undefined : allowList(options.allowedAddresses);
   const metrics = options.metricsRegistry === undefined ? undefined : createTigerBeetleMetrics(options.metricsRegistry);
-  const replica = new Replica(options.ledger, cluster, options.logger.child({ part: 'tigerbeetle' }), options.sessionsMax ?? CLIENT_SESSIONS_MAX, metrics);
+  const limits = { ...defaultTigerBeetleLimits(), ...options.limits };
+  const replica = new Replica(options.ledger, cluster, options.logger.child({ part: 'tigerbeetle' }), options.sessionsMax ?? CLIENT_SESSIONS_MAX, metrics, {
+    limits, budget: options.budget ?? new MemoryBudget(), fair: options.fair ?? new FairQueue(), allowed,
+  });
   const server = createServer({ noDelay: true }, (socket) => replica.accept(socket));
-  server.maxConnections = CONNECTIONS_MAX;
+  // A backstop under the replica's own caps, which close the sockets they turn away.
+  server.maxConnections = limits.connectionsMax * 2;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error) => reject(new TigerBeetleError('TB_LISTEN_FAILED', `cannot listen on ${options.host}:${String(options.port)}: ${error.message}`, { cause: error })));
     server.listen(options.port, options.host, () => resolve());
@@ -130,102 +167,39 @@ async function closeServer(server: Server, replica: Replica): Promise<void> {
   await replica.drain();
 }
 
-/** One accepted TCP connection: reassembles messages from the byte stream and hands them on. */
-class Connection implements ReplySink {
-  private chunks: Buffer[] = [];
-  private bufferedBytes = 0;
-  /** Size of the message whose header has been verified and whose body is awaited, or 0. */
-  private expectedSizeBytes = 0;
-
-  constructor(
-    private readonly socket: Socket,
-    private readonly replica: Replica,
-  ) {
-    socket.on('data', (chunk: Buffer) => this.receive(chunk));
-    socket.on('error', (error) => replica.logger.debug({ err: error }, 'TigerBeetle connection error'));
-    socket.on('close', () => replica.forget(this));
-    replica.metrics?.connectionsOpen.inc();
-  }
-
-  get open(): boolean {
-    return !this.socket.destroyed;
-  }
-
-  send(message: Buffer): void {
-    if (!this.open) return;
-    if (this.socket.writableLength > WRITE_BUFFER_MAX_BYTES) {
-      this.close('client does not read its replies');
-      return;
+/** Parses an allow-list of addresses and subnets. Throws `TB_OPTIONS_INVALID` for anything else. */
+function allowList(entries: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const entry of entries) {
+    const [address, prefix, extra] = String(entry).split('/');
+    const family = isIP(address);
+    const bits = prefix === undefined ? undefined : Number(prefix);
+    const bitsMax = family === 6 ? 128 : 32;
+    if (family === 0 || extra !== undefined || (bits !== undefined && (!Number.isInteger(bits) || bits < 0 || bits > bitsMax || !/^\d+$/.test(prefix)))) {
+      throw new TigerBeetleError('TB_OPTIONS_INVALID', `allowed address ${JSON.stringify(entry)} is not an IP address or a CIDR subnet (10.0.0.0/8)`);
     }
-    this.socket.write(message);
+    const type = family === 6 ? 'ipv6' : 'ipv4';
+    if (bits === undefined) list.addAddress(address, type);
+    else list.addSubnet(address, bits, type);
   }
+  return list;
+}
 
-  close(reason: string): void {
-    if (!this.open) return;
-    this.replica.logger.debug({ reason, remote: this.socket.remoteAddress }, 'closing TigerBeetle connection');
-    this.socket.destroy();
-  }
-
-  refuse(reason: string): void {
-    this.replica.stats.connectionsRefused += 1;
-    this.replica.metrics?.connectionsRefused.inc();
-    this.close(reason);
-  }
-
-  private receive(chunk: Buffer): void {
-    this.chunks.push(chunk);
-    this.bufferedBytes += chunk.length;
-    while (this.open) {
-      if (this.expectedSizeBytes === 0) {
-        if (this.bufferedBytes < HEADER_SIZE_BYTES) return;
-        const header = this.peek(HEADER_SIZE_BYTES);
-        // The size field is trusted only once the header checksum holds.
-        if (!headerChecksumValid(header)) return this.refuse('header checksum');
-        const problem = frameInvalid(header);
-        if (problem !== undefined) return this.refuse(problem);
-        this.expectedSizeBytes = readFrame(header).sizeBytes;
-      }
-      if (this.bufferedBytes < this.expectedSizeBytes) return;
-      const message = this.take(this.expectedSizeBytes);
-      this.expectedSizeBytes = 0;
-      this.dispatch(message);
-    }
-  }
-
-  /**
-   * Hands a message on. An exception here is a bug in this module (input problems are answered on the
-   * wire, not thrown); it is logged loudly and costs this connection, not the node and its other clients.
-   */
-  private dispatch(message: Buffer): void {
-    try {
-      this.replica.onMessage(this, message);
-    } catch (error) {
-      this.replica.logger.error({ err: error }, 'TigerBeetle listener bug while handling a message; closing the connection');
-      this.close('internal error');
-    }
-  }
-
-  private peek(bytes: number): Buffer {
-    assert(bytes <= this.bufferedBytes, 'peek past the buffered bytes');
-    if (this.chunks[0].length < bytes) this.chunks = [Buffer.concat(this.chunks, this.bufferedBytes)];
-    return this.chunks[0].subarray(0, bytes);
-  }
-
-  private take(bytes: number): Buffer {
-    const taken = this.peek(bytes);
-    const first = this.chunks[0];
-    if (first.length === bytes) this.chunks.shift();
-    else this.chunks[0] = first.subarray(bytes);
-    this.bufferedBytes -= bytes;
-    return taken;
-  }
+interface ReplicaLimits {
+  limits: ListenerLimits;
+  budget: MemoryBudget;
+  fair: FairQueue;
+  allowed: BlockList | undefined;
 }
 
 /** The replica side of the protocol: sessions, duplicate detection, execution, replies. */
-class Replica {
-  readonly stats: TigerBeetleListenerStats = { connectionsAccepted: 0, connectionsRefused: 0, requestsExecuted: 0, repliesResent: 0, evictions: 0 };
+class Replica implements MessageHandler {
+  readonly stats: TigerBeetleListenerStats = {
+    connectionsAccepted: 0, connectionsRefused: 0, requestsExecuted: 0, repliesResent: 0, evictions: 0,
+    connectionsTurnedAway: { not_allowed: 0, address_full: 0, listener_full: 0, displaced: 0 },
+  };
   private readonly sessions: SessionTable;
-  private readonly connections = new Set<Connection>();
+  private readonly connections: ConnectionTable<Connection>;
   private readonly executing = new Set<Promise<void>>();
   /** The commit number: one per register and per executed request; session numbers are taken from it. */
   private commit = 0n;
@@ -237,22 +211,47 @@ class Replica {
     readonly logger: Logger,
     sessionsMax: number,
     readonly metrics: TigerBeetleMetrics | undefined,
+    private readonly guards: ReplicaLimits,
   ) {
     this.sessions = new SessionTable(sessionsMax);
+    this.connections = new ConnectionTable(guards.limits);
   }
 
   accept(socket: Socket): void {
+    const address = normalizeAddress(socket.remoteAddress);
+    if (this.guards.allowed !== undefined && !this.guards.allowed.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4')) {
+      return this.turnAway(socket, 'not_allowed', address);
+    }
+    const displacedBefore = this.connections.refused.displaced;
+    const outcome = this.connections.admit(address);
+    this.stats.connectionsTurnedAway.displaced += this.connections.refused.displaced - displacedBefore;
+    if (outcome !== 'admitted') return this.turnAway(socket, outcome, address);
     this.stats.connectionsAccepted += 1;
-    this.connections.add(new Connection(socket, this));
+    this.metrics?.connectionsOpen.inc();
+    this.connections.add(new Connection(socket, this, this.guards.limits, this.guards.budget), address);
+  }
+
+  /** TigerBeetle's protocol cannot say why: the socket is closed at once; the log says why, at debug. */
+  private turnAway(socket: Socket, reason: 'not_allowed' | 'address_full' | 'listener_full', address: string): void {
+    this.stats.connectionsTurnedAway[reason] += 1;
+    this.metrics?.connectionsTurnedAway.inc({ reason });
+    this.logger.debug({ remote: address, reason }, 'TigerBeetle connection turned away');
+    socket.on('error', () => undefined);
+    socket.destroy();
   }
 
   forget(connection: Connection): void {
-    this.connections.delete(connection);
+    this.connections.remove(connection);
     this.metrics?.connectionsOpen.dec();
   }
 
+  refused(_connection: Connection, _reason: string): void {
+    this.stats.connectionsRefused += 1;
+    this.metrics?.connectionsRefused.inc();
+  }
+
   closeAll(): void {
-    for (const connection of this.connections) connection.close('listener closing');
+    for (const connection of [...this.connections.values()]) connection.close('listener closing');
   }
 
   async drain(): Promise<void> {
@@ -265,6 +264,7 @@ class Replica {
     if (!bodyChecksumValid(header, body)) return connection.refuse('body checksum');
     const frame = readFrame(header);
     if (frame.cluster !== this.cluster) return connection.refuse(`cluster ${String(frame.cluster)} is not ${String(this.cluster)}`);
+    connection.greet(); // a valid message of our cluster: the idle timeout applies from now on
     if (frame.command === Command.ping_client) return this.onPingClient(connection, header);
     if (frame.command === Command.request) return this.onRequest(connection, header, body);
     connection.refuse(`command ${String(frame.command)} is not one a client sends`);
@@ -311,7 +311,11 @@ class Replica {
     session.lastRequest = request.request;
     session.lastRequestChecksum = request.checksum;
     session.lastReply = undefined;
-    const execution = this.execute(session, request, spec, body, batches).catch((error: unknown) => this.onExecutionFailed(session, error));
+    // Its bytes stay held in the budget until it is answered; it waits its connection's turn (fair-queue.ts).
+    const release = connection.holdRequest(HEADER_SIZE_BYTES + body.length);
+    const execution = this.guards.fair.submit(connection, () => this.execute(session, request, spec, body, batches))
+      .catch((error: unknown) => this.onExecutionFailed(session, error))
+      .finally(release);
     this.executing.add(execution);
     void execution.finally(() => this.executing.delete(execution));
   }
