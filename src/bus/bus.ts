@@ -45,6 +45,10 @@ class BusCore extends RequestLifeCycle implements Bus {
     return this.registry.resize(name, servers);
   }
 
+  replace(name: string, handler: ServiceHandler | URL, options?: AdvertiseOptions): Promise<void> {
+    return this.registry.replace(name, handler, options);
+  }
+
   services(): string[] {
     return this.registry.services();
   }

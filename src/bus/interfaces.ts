@@ -224,6 +224,12 @@ export interface Bus {
    * nothing new and leaves the queue to the others. Resolves when the leaving servers are gone.
    */
   resize(service: string, servers: number): Promise<void>;
+  /**
+   * Swaps a service's handler without a gap (a code reload): new servers run `handler` and take the queue at
+   * once; the old ones finish the request they hold and leave. Queued requests stay. The kind (function or
+   * module URL) and `queueDepth` must stay the same. Resolves when the old servers are gone.
+   */
+  replace(service: string, handler: ServiceHandler | URL, options?: AdvertiseOptions): Promise<void>;
   call(service: string, data: unknown, options?: CallOptions): Promise<Reply>;
   acall(service: string, data: unknown, options?: CallOptions): number;
   getReply(cd: number, options?: GetReplyOptions): Promise<Reply>;

@@ -67,6 +67,43 @@ export class ServiceRegistry {
     this.host.logger?.info({ service: name, kind: typeof handler === 'function' ? 'in-process' : 'threads' }, 'service advertised');
   }
 
+  /**
+   * Swaps a service's code without a gap: servers running `handler` join at once and take the queue; the old
+   * servers finish the request they hold and leave. Queued requests stay queued. The kind (in-process or
+   * threads) and the queue depth cannot change here (that is unadvertise and advertise). Resolves when the
+   * old servers are gone.
+   */
+  async replace(name: string, handler: ServiceHandler | URL, options: AdvertiseOptions = {}): Promise<void> {
+    this.host.checkOpen();
+    checkServiceName(name);
+    const service = this.byName.get(name);
+    if (!service) throw new XatmiError('TPENOENT', `service ${name} is not advertised`);
+    if (options === null || typeof options !== 'object') throw invalid(`replace ${name}: options must be an object`);
+    const kind = typeof handler === 'function' ? 'in-process' : handler instanceof URL ? 'threads' : undefined;
+    if (kind === undefined) throw invalid(`replace ${name}: handler must be a function or a module URL`);
+    if (kind !== service.kind) throw invalid(`replace ${name}: it runs ${service.kind}; a ${kind} handler needs unadvertise and advertise`);
+    const { queueDepth = QUEUE_DEPTH_DEFAULT } = options;
+    if (queueDepth !== service.queueDepth) throw invalid(`replace ${name}: the queue depth is ${service.queueDepth}; changing it needs unadvertise and advertise`);
+    let count: number;
+    if (typeof handler === 'function') {
+      if (options.threads !== undefined) throw invalid(`replace ${name}: threads needs a module URL (worker threads), not a function`);
+      const { servers = 1 } = options;
+      if (!isCount(servers, 1, SERVERS_MAX)) throw invalid(`replace ${name}: servers must be an integer from 1 to ${SERVERS_MAX}, got ${String(servers)}`);
+      service.createServer = (ordinal) => new InProcessServer(this.host, service, handler, `${name}/${ordinal}`);
+      count = servers;
+    } else {
+      const workerOptions = this.workerOptions(name, handler, options);
+      service.createServer = (ordinal) => new WorkerServer(this.host.workerHost, service, `${name}/${ordinal}`, workerOptions);
+      count = workerOptions.threads;
+    }
+    const old = service.servers.filter((server) => !server.retiring && server.state !== 'dead');
+    // New servers first, so the queue never has nobody to serve it; then the old ones retire gracefully.
+    for (let index = 0; index < count; index++) service.addServer();
+    this.host.pump(service);
+    this.host.logger?.info({ service: name, servers: count }, 'service replaced');
+    await Promise.all(old.map((server) => this.retire(server)));
+  }
+
   private workerOptions(name: string, moduleUrl: URL, options: AdvertiseOptions): WorkerServerOptions & { threads: number } {
     if (options.servers !== undefined) throw invalid(`advertise ${name}: a module URL takes threads, not servers`);
     if (moduleUrl.protocol !== 'file:' && moduleUrl.protocol !== 'data:') throw invalid(`advertise ${name}: module URL must be file: or data:, got ${moduleUrl.protocol}`);

@@ -27,6 +27,7 @@ const COLUMNS: Record<Exclude<View, 'bbstats'>, Array<[heading: string, field: s
 
 /** Actions: verb (and its tmadmin abbreviation) → the route and how many arguments it takes. */
 const ACTIONS: Record<string, { route: string; args: string[] }> = {
+  reload: { route: 'reload', args: [] },
   suspend: { route: 'suspend', args: ['SERVICE'] },
   susp: { route: 'suspend', args: ['SERVICE'] },
   resume: { route: 'resume', args: ['SERVICE'] },
@@ -53,6 +54,8 @@ export const adminCommand = {
       '  resume|res SERVICE     undoes suspend',
       '  resize SERVICE N       N servers (threads for a threaded service); leaving servers finish their request',
       '  cancel REQUEST_ID      answer a request TPESVCERR now (ids from `requests`); a queued one is never run',
+      '  reload                 re-read the config file: add, remove, resize services and load changed code (as SIGHUP);',
+      '                         what needs a restart is listed',
       'Options:',
       '  --url <url>   the node\'s HTTP address (default: PURSER_URL, else http://PURSER_HTTP_HOST:PURSER_HTTP_PORT,',
       '                else http://127.0.0.1:7780)',
@@ -100,6 +103,8 @@ export async function runAdminVerb(base: string, verb: string | undefined, args:
   if (verb === 'resize') {
     if (!/^\d{1,6}$/.test(args[1])) throw new ConfigError(`purser admin resize: SERVERS must be a whole number, got '${args[1]}'`);
     body = await request(new URL(`/v1/admin/resize/${encodeURIComponent(args[0])}`, base), 'POST', JSON.stringify({ servers: Number(args[1]) }));
+  } else if (verb === 'reload') {
+    body = await request(new URL('/v1/admin/reload', base), 'POST');
   } else {
     if (verb === 'cancel' && !/^[1-9]\d{0,14}$/.test(args[0])) throw new ConfigError(`purser admin cancel: REQUEST_ID must be a positive integer, got '${args[0]}'`);
     body = await request(new URL(`/v1/admin/${action.route}/${encodeURIComponent(args[0])}`, base), 'POST');
@@ -107,6 +112,7 @@ export async function runAdminVerb(base: string, verb: string | undefined, args:
   if (json) return `${JSON.stringify(body, null, 2)}\n`;
   if (verb === 'cancel') return (body as { cancelled: boolean }).cancelled ? `request ${args[0]} cancelled: its caller got TPESVCERR\n` : `no request ${args[0]} in the bus (already answered?)\n`;
   if (verb === 'resize') return table(COLUMNS.pq, [body as Record<string, unknown>], '');
+  if (verb === 'reload') return reloadSummary(body as Record<string, unknown>);
   return table(COLUMNS.psc, [body as Record<string, unknown>], '');
 }
 
@@ -132,6 +138,17 @@ async function request(url: URL, method: 'GET' | 'POST', body?: string): Promise
   if (!response.ok && error?.message) throw new AdminError('ADMIN_REFUSED', `${error.message} [${error.code ?? response.status}]`);
   if (!response.ok || parsed === undefined) throw new AdminError('ADMIN_BAD_RESPONSE', `${url.href} answered ${response.status}: ${text.slice(0, 200)}`);
   return parsed;
+}
+
+function reloadSummary(report: Record<string, unknown>): string {
+  const lines: string[] = [];
+  for (const key of ['added', 'removed', 'replaced', 'resized', 'unchanged', 'restartNeeded']) {
+    const names = report[key];
+    if (Array.isArray(names) && names.length > 0) lines.push(`${key}: ${names.join(', ')}`);
+  }
+  const refused = report.refused;
+  if (Array.isArray(refused)) for (const entry of refused as Array<{ service: string; reason: string }>) lines.push(`refused ${entry.service}: ${entry.reason}`);
+  return `${lines.length === 0 ? 'nothing to change' : lines.join('\n')}\n`;
 }
 
 function table(columns: Array<[string, string]>, rows: Array<Record<string, unknown>>, empty: string): string {

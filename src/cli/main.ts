@@ -102,7 +102,7 @@ function commandHelp(name: string): string {
 
 async function runStart(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { config, file } = await resolveStartConfig(args, env, process.cwd());
-  const node = await startNode({ ...config, services: file?.services, apps: file?.apps });
+  const node = await startNode({ ...config, services: file?.services, apps: file?.apps, configFile: file?.path });
   if (file !== undefined) node.logger.info({ configFile: file.path, services: Object.keys(file.services), apps: Object.keys(file.apps) }, 'hosting the services and apps of the config file');
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -129,6 +129,13 @@ async function runStart(args: string[], env: NodeJS.ProcessEnv): Promise<number>
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    // SIGHUP reloads the config file's services (as POST /v1/admin/reload does); a mistake is logged, nothing changes.
+    if (file !== undefined) {
+      process.on('SIGHUP', () => {
+        if (stopping) return;
+        node.reload().catch((error: unknown) => node.logger.error({ err: error }, 'config reload failed; nothing was changed'));
+      });
+    }
   });
 }
 

@@ -23,12 +23,16 @@ export interface LoadedService {
   readonly module: string;
 }
 
-/** Imports every declared module and checks that its default export is a function. */
-export async function loadServices(services: ServiceDeclarations): Promise<LoadedService[]> {
+/**
+ * Imports every declared module and checks that its default export is a function. `query` (a reload's
+ * `reload=N`) makes the URLs new, so Node imports changed code instead of answering from its module cache.
+ */
+export async function loadServices(services: ServiceDeclarations, query?: string): Promise<LoadedService[]> {
   const loaded: LoadedService[] = [];
   for (const [name, declaration] of Object.entries(services)) {
     const { module, ...options } = declaration;
     const url = pathToFileURL(module);
+    if (query !== undefined) url.search = query;
     let exports: { default?: unknown };
     try {
       exports = (await import(url.href)) as { default?: unknown };

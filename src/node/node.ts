@@ -36,6 +36,8 @@ import { resolveSecurity, type NodeSecurity } from './security.js';
 import { MemoryBudget } from './listeners/limits.js';
 import { FairQueue } from './listeners/fair-queue.js';
 import { registerReadings } from './metrics.js';
+import { HostedServices, type ReloadReport } from './reload.js';
+import { ConfigError } from '../errors.js';
 
 export interface StartNodeOptions extends Partial<NodeConfig> {
   /** A logger to use instead of creating one from `logLevel`/`logPretty` (tests pass a silent one). */
@@ -52,6 +54,11 @@ export interface StartNodeOptions extends Partial<NodeConfig> {
    * here resolve against the working directory). Every module is loaded and checked before anything starts.
    */
   services?: ServiceDeclarations;
+  /**
+   * The config file `services` (and `apps`) came from, as `purser start` passes it: enables `node.reload()`
+   * and POST /v1/admin/reload, which bring the hosted services in line with the file (see reload.ts).
+   */
+  configFile?: string;
   /**
    * Applications to host, as a config file declares them (`loadConfigFile(path).apps`): each module's default
    * export is started with the node's bus, store and ledger once everything else runs, and closed first.
@@ -81,16 +88,22 @@ export interface PurserNode {
   readonly apps: ReadonlyMap<string, RunningApp>;
   /** Where the TigerBeetle listener (`tigerbeetle-node` clients) is bound; undefined when `tbAddress` is off. */
   readonly tigerbeetle: { host: string; port: number } | undefined;
+  /**
+   * Re-reads the config file and applies the safe service changes (added, removed, resized, new code); what
+   * needs a restart is reported. Throws ConfigError when the node has no config file or the file is wrong.
+   */
+  reload(): Promise<ReloadReport>;
   /** Stops listeners and parts, in reverse order of starting. Safe to call more than once. */
   close(): Promise<void>;
 }
 
 /** Starts a node. Throws `ConfigError` for bad options and `NodeError` when a resource cannot be had. */
 export async function startNode(options: StartNodeOptions = {}): Promise<PurserNode> {
-  const { logger: givenLogger, onFatal, storeFileSystem, services: declared, apps: declaredApps, ...overrides } = options;
+  const { logger: givenLogger, onFatal, storeFileSystem, services: declared, apps: declaredApps, configFile, ...overrides } = options;
   const config = validateConfig({ ...defaultConfig(), ...stripUndefined(overrides) });
   // Checked and imported first: a bad service declaration or module changes nothing (no directory, no port).
-  const services = declared === undefined ? [] : await loadServices(checkConfigObject({ services: declared }, 'startNode', process.cwd()).services);
+  const serviceDeclarations = declared === undefined ? {} : checkConfigObject({ services: declared }, 'startNode', process.cwd()).services;
+  const services = await loadServices(serviceDeclarations);
   const apps = declaredApps === undefined ? [] : await loadApps(checkConfigObject({ apps: declaredApps }, 'startNode', process.cwd()).apps);
   // As in resolveConfig: a node that asks for any HTTP port gets any bus port too, unless it names one.
   if (overrides.busPort === undefined && config.httpPort === 0) config.busPort = 0;
@@ -160,6 +173,18 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
     runningApps.set(app.name, await parts.start(`app ${app.name}`, () => app.start(context), (running: RunningApp) => running.close()));
   }
   for (const route of [...busHttpRoutes(bus), ...storeHttpRoutes(nodeStore), ...tasksHttpRoutes(nodeTasks)]) http.route(route.method, route.path, route.handler);
+  let hosted: HostedServices | undefined;
+  if (configFile !== undefined) {
+    hosted = new HostedServices(bus, configFile, config, apps.map((app) => app.name));
+    await hosted.started(serviceDeclarations);
+  }
+  const reload = async (): Promise<ReloadReport> => {
+    if (!hosted) throw new ConfigError('this node was started without a config file: there is nothing to reload');
+    const report = await hosted.reload();
+    logger.info({ ...report }, 'config reloaded');
+    return report;
+  };
+  http.route('POST', '/v1/admin/reload', async () => ({ status: 200, body: await reload() }));
   phase = 'serving';
   logger.info({ http: http.address.url, bus: `${busListener.address.host}:${busListener.address.port}`, dataDir: dataDir ?? '(memory)', version: VERSION }, 'purser node started');
 
@@ -177,6 +202,7 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
     tasks: nodeTasks,
     apps: runningApps,
     tigerbeetle: tigerbeetle?.address,
+    reload,
     close() {
       phase = 'stopping';
       closing ??= parts.closeAll().then(() => logger.info('purser node stopped'));

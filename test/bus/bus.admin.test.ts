@@ -217,3 +217,29 @@ test('requests lists waiting, queued and running requests by id; an operator can
   assert.deepEqual([totals.calls, totals.running, totals.queued, totals.waiting], [3, 0, 0, 0]);
   await bus.close();
 });
+
+test('replace swaps a service\'s code without a gap: the running request finishes on the old code, the queued one runs on the new', async () => {
+  const bus = createBus();
+  const door = gate();
+  bus.advertise('PAY', async (request) => {
+    if (request.data === 'hold') await door.wait;
+    return `old ${String(request.data)}`;
+  }, { servers: 1, queueDepth: 10 });
+  const running = bus.call('PAY', 'hold');
+  const queued = bus.call('PAY', 'queued');
+  const replaced = bus.replace('PAY', (request) => `new ${String(request.data)}`, { servers: 2, queueDepth: 10 });
+  // The new servers take the queue at once, while the old one still holds its request.
+  assert.equal((await queued).data, 'new queued');
+  assert.equal((await bus.call('PAY', 'after')).data, 'new after');
+  door.open();
+  assert.equal((await running).data, 'old hold');
+  await replaced;
+  assert.deepEqual(bus.psr().filter((row) => row.service === 'PAY').map((row) => row.serverId), ['PAY/2', 'PAY/3']);
+  assert.deepEqual(bus.psc().find((row) => row.service === 'PAY'), { service: 'PAY', done: 3, failed: 0, timedOut: 0, expiredInQueue: 0, status: 'AVAILABLE' });
+  for (const [options, message] of [[{ queueDepth: 5 }, /queue depth/], [{ threads: 2, queueDepth: 10 }, /threads needs a module URL/]] as const) {
+    await assert.rejects(bus.replace('PAY', () => 1, options), (error: unknown) => error instanceof XatmiError && error.code === 'TPEINVAL' && message.test(error.message));
+  }
+  await assert.rejects(bus.replace('PAY', new URL('data:text/javascript,export default () => 1'), { queueDepth: 10 }), /runs in-process/);
+  await assert.rejects(bus.replace('NOPE', () => 1), (error: unknown) => error instanceof XatmiError && error.code === 'TPENOENT');
+  await bus.close();
+});
