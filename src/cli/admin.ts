@@ -123,7 +123,7 @@ export async function runAdminVerb(base: string, verb: string | undefined, args:
 async function request(url: URL, method: 'GET' | 'POST', body?: string): Promise<unknown> {
   let response: Response;
   try {
-    response = await fetch(url, { method, body, signal: AbortSignal.timeout(method === 'GET' ? ADMIN_REQUEST_TIMEOUT_MS : ADMIN_ACTION_TIMEOUT_MS) });
+    response = await fetch(url, { method, body, headers: authorization(), signal: AbortSignal.timeout(method === 'GET' ? ADMIN_REQUEST_TIMEOUT_MS : ADMIN_ACTION_TIMEOUT_MS) });
   } catch (error) {
     throw new AdminError('ADMIN_UNREACHABLE', `cannot reach the node at ${url.origin}: ${(error as Error).message}; is it running (purser start)?`, { cause: error });
   }
@@ -165,4 +165,9 @@ function format(value: unknown): string {
   if (value === null || value === undefined) return '';
   if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return String(value);
   return JSON.stringify(value);
+}
+
+/** `Authorization: Bearer $PURSER_TOKEN` when the variable is set (a node with --auth-tokens asks for it). */
+export function authorization(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  return env.PURSER_TOKEN ? { authorization: `Bearer ${env.PURSER_TOKEN}` } : {};
 }

@@ -50,7 +50,8 @@ async function runCall(args: string[], env: NodeJS.ProcessEnv): Promise<number> 
   if (!/^\d+$/.test(rawTimeout ?? '1') || timeoutMs < 1 || timeoutMs > TIMEOUT_MS_MAX) throw new ConfigError(`--timeout-ms: expected whole milliseconds from 1 to ${TIMEOUT_MS_MAX}, got ${rawTimeout}`);
   const address = parsed.values.address ?? env.PURSER_BUS_ADDRESS ?? `${env.PURSER_BUS_HOST ?? '127.0.0.1'}:${env.PURSER_BUS_PORT ?? DEFAULT_BUS_PORT}`;
 
-  const client = await connect(address, { connectTimeoutMs: CONNECT_TIMEOUT_MS });
+  // A node that requires a token gets PURSER_TOKEN; PURSER_BUS_TLS=true speaks TLS (trusting NODE_EXTRA_CA_CERTS too).
+  const client = await connect(address, { connectTimeoutMs: CONNECT_TIMEOUT_MS, token: env.PURSER_TOKEN || undefined, tls: env.PURSER_BUS_TLS === 'true' });
   try {
     const reply = await client.call(service, data, { timeoutMs });
     process.stdout.write(`${toJson(reply.data)}\n`);

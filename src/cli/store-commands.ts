@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { ConfigError } from '../errors.js';
 import { CheckpointError } from './errors.js';
+import { authorization } from './admin.js';
 import { checkpointStore } from '../store/durability/attach.js';
 import { dumpStore, loadStore, type ProgressListener } from '../store/durability/dump.js';
 import { openStore } from '../store/store.js';
@@ -126,7 +127,7 @@ export async function runCheckpoint(args: string[], env: NodeJS.ProcessEnv): Pro
   if (values.url !== undefined) {
     let response: Response;
     try {
-      response = await fetch(new URL('/v1/admin/checkpoint', values.url), { method: 'POST' });
+      response = await fetch(new URL('/v1/admin/checkpoint', values.url), { method: 'POST', headers: authorization() });
     } catch (error) {
       throw new CheckpointError('CHECKPOINT_UNREACHABLE', `cannot reach a node at ${values.url}: ${(error as Error).message}`);
     }

@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../errors.js';
-import { nodeUrl, ADMIN_REQUEST_TIMEOUT_MS } from './admin.js';
+import { authorization, nodeUrl, ADMIN_REQUEST_TIMEOUT_MS } from './admin.js';
 import { AdminError } from './errors.js';
 
 const VERBS = ['ls', 'show', 'retry', 'rm'];
@@ -83,7 +83,7 @@ const TASK_COLUMNS: Array<[string, string]> = [['Id', 'id'], ['Name', 'name'], [
 async function request(url: URL, method: 'GET' | 'POST'): Promise<unknown> {
   let response: Response;
   try {
-    response = await fetch(url, { method, signal: AbortSignal.timeout(ADMIN_REQUEST_TIMEOUT_MS) });
+    response = await fetch(url, { method, headers: authorization(), signal: AbortSignal.timeout(ADMIN_REQUEST_TIMEOUT_MS) });
   } catch (error) {
     throw new AdminError('ADMIN_UNREACHABLE', `cannot reach the node at ${url.origin}: ${(error as Error).message}; is it running (purser start)?`, { cause: error });
   }

@@ -38,6 +38,8 @@ interface Entry {
 
 export class Authenticator {
   private readonly entries: Entry[];
+  /** Digest comparisons made so far: every `authenticate` makes one per known token, whatever the outcome. */
+  comparisons = 0;
 
   constructor(tokens: ReadonlyArray<{ name: string; token: string; role: Role; services?: readonly string[]; ledger?: boolean }>) {
     this.entries = tokens.map((t) => ({
@@ -61,6 +63,7 @@ export class Authenticator {
     let found: Principal | undefined;
     for (const entry of this.entries) {
       // No early exit: every entry is compared, so timing does not tell which one matched.
+      this.comparisons += 1;
       if (timingSafeEqual(presented, entry.digest) && found === undefined) found = entry.principal;
     }
     return found;
