@@ -54,8 +54,10 @@ export class Attempt implements Deadlined {
   state: AttemptState = 'running';
   /** Set once `job.transaction` committed the task's completion. */
   completedInTransaction = false;
-  readonly controller = new AbortController();
   readonly startedAtMs = performance.now();
+  /** Made when a handler first reads `job.signal` (most never do, and a controller costs more than a no-op task). */
+  private controller: AbortController | undefined;
+  private abortReason: Error | undefined;
 
   constructor(readonly record: TaskRecord, timeoutMs: number) {
     this.deadlineMs = this.startedAtMs + timeoutMs;
@@ -67,6 +69,19 @@ export class Attempt implements Deadlined {
 
   get attempt(): number {
     return this.record.attempts;
+  }
+
+  get signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    if (this.abortReason !== undefined && !this.controller.signal.aborted) this.controller.abort(this.abortReason);
+    return this.controller.signal;
+  }
+
+  /** Ends the attempt's claim on its task (timeout, stop) and tells the handler through its signal. */
+  lose(reason: Error): void {
+    this.state = 'lost';
+    this.abortReason = reason;
+    this.controller?.abort(reason);
   }
 }
 
@@ -176,9 +191,8 @@ export class QueueRunner {
   /** The attempt's timeout passed: it loses the task, which is retried after its back-off. */
   private expire(attempt: Attempt): void {
     if (attempt.state !== 'running') return;
-    attempt.state = 'lost';
+    attempt.lose(new TaskNotRunningError(`task ${String(attempt.id)} ran past its timeout`));
     this.host.counters.leaseExpiries++;
-    attempt.controller.abort(new TaskNotRunningError(`task ${String(attempt.id)} ran past its timeout`));
     this.settle(attempt);
     const registered = this.host.handlerFor(attempt.record.name);
     const timeoutMs = registered?.registration.timeoutMs ?? 0;
@@ -205,7 +219,9 @@ export class QueueRunner {
       maxAttempts: record.maxAttempts,
       idempotencyKey: `task-${String(record.id)}`,
       enqueuedAt: new Date(record.enqueuedAtMs),
-      signal: attempt.controller.signal,
+      get signal() {
+        return attempt.signal;
+      },
       transaction: <T>(fn: (tx: Transaction) => Promise<T>) => this.completeInTransaction(attempt, fn),
     };
   }
@@ -250,8 +266,7 @@ export class QueueRunner {
   abandonAll(): Attempt[] {
     const abandoned = [...this.attempts];
     for (const attempt of abandoned) {
-      attempt.state = 'lost';
-      attempt.controller.abort(new TaskNotRunningError(`the outbox stopped while task ${String(attempt.id)} ran`));
+      attempt.lose(new TaskNotRunningError(`the outbox stopped while task ${String(attempt.id)} ran`));
       this.settle(attempt);
     }
     this.timeouts.stop();

@@ -26,15 +26,19 @@ async function count(tx: Transaction, queue: string, state: CountedState, delta:
   await tx.increment(COUNTS, countKey(queue, state), delta);
 }
 
-/** Puts a new (or redriven) record where its run time says: ready now, or scheduled. */
+/**
+ * Puts a new (or redriven) record where its run time says: ready now, or scheduled. The count comes first
+ * and the put last: the put's EXCLUSIVE page lock is held until the caller's commit, and the tail page of a
+ * queue is where every enqueuer and the claimer meet, so the shorter the hold the better.
+ */
 async function place(tx: Transaction, record: TaskRecord, nowMs: number): Promise<CountedState> {
   if (record.runAtMs <= nowMs) {
-    await tx.put(READY, readyKey(record), encodeRecord(record));
     await count(tx, record.queue, 'ready', 1n);
+    await tx.put(READY, readyKey(record), encodeRecord(record));
     return 'ready';
   }
-  await tx.put(SCHEDULED, scheduledKey(record.runAtMs, record.id), encodeRecord(record));
   await count(tx, record.queue, 'scheduled', 1n);
+  await tx.put(SCHEDULED, scheduledKey(record.runAtMs, record.id), encodeRecord(record));
   return 'scheduled';
 }
 
@@ -80,24 +84,29 @@ export async function ownedRunning(tx: Transaction, id: bigint, attempt: number)
   return record.attempts === attempt ? record : undefined;
 }
 
-/** Deletes a finished task (and frees its dedup key). */
-export async function finish(tx: Transaction, record: TaskRecord): Promise<void> {
+/** Deletes a finished task (and frees its dedup key); `counted: false` leaves the running count to the caller. */
+export async function finish(tx: Transaction, record: TaskRecord, counted = true): Promise<void> {
   await tx.delete(RUNNING, idKey(record.id));
   if (record.dedupKey !== null) await tx.delete(DEDUP, dedupKeyOf(record.name, record.dedupKey));
-  await count(tx, record.queue, 'running', -1n);
+  if (counted) await count(tx, record.queue, 'running', -1n);
 }
 
 /** Completes every owned task of `done` (attempt still current); returns how many were. */
 export async function completeMany(tx: Transaction, done: ReadonlyArray<{ id: bigint; attempt: number }>): Promise<number> {
   const values = await tx.getMany(RUNNING, done.map((task) => idKey(task.id)), { forUpdate: true });
-  let completed = 0;
+  const perQueue = new Map<string, number>();
   for (let i = 0; i < done.length; i++) {
     const value = values[i];
     if (value === undefined) continue;
     const record = decodeRecord(value);
     if (record.attempts !== done[i].attempt) continue;
-    await finish(tx, record);
-    completed++;
+    await finish(tx, record, false);
+    perQueue.set(record.queue, (perQueue.get(record.queue) ?? 0) + 1);
+  }
+  let completed = 0;
+  for (const [queue, finished] of perQueue) {
+    await count(tx, queue, 'running', BigInt(-finished));
+    completed += finished;
   }
   return completed;
 }
