@@ -53,6 +53,8 @@ export type {
 } from './ledger/types.js';
 export type { NodeErrorCode, TigerBeetleErrorCode } from './node/errors.js';
 export { openTasks } from './tasks/tasks.js';
+export { remoteTasks } from './tasks/remote-worker.js';
+export type { RemoteTasks, RemoteTasksOptions, RemoteWorkerOptions, TasksBusClient } from './tasks/remote-worker.js';
 export type {
   Tasks, OpenTasksOptions, EnqueueOptions, EnqueueResult, RegisterOptions, Job, TaskHandler, StopOptions, QueueCounts, TaskView, TasksStats,
   TasksLogger, TasksObserver, RunOutcome,

@@ -27,7 +27,7 @@ import { openNodeStore, registerStoreMetrics, storeHttpRoutes, storeLogMetrics, 
 import { healthResponse, type NodePhase } from './health.js';
 import { registerLedgerMetrics } from './ledger.js';
 import { NodeParts } from './parts.js';
-import { openNodeTasks, tasksHttpRoutes } from './tasks.js';
+import { advertiseTasksServices, openNodeTasks, tasksHttpRoutes } from './tasks.js';
 import type { Tasks } from '../tasks/interfaces.js';
 import type { FileSystem } from '../store/durability/fs.js';
 import { checkConfigObject, type AppDeclarations, type ServiceDeclarations } from './config-file.js';
@@ -163,6 +163,7 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
   const nodeTasks = await parts.start('tasks', async () => {
     const tasks = await openNodeTasks(nodeStore, logger, metrics.registry);
     await tasks.start();
+    advertiseTasksServices(bus, tasks); // remote workers claim over the bus
     return tasks;
   }, (tasks) => tasks.stop({ drainTimeoutMs }));
 

@@ -15,7 +15,10 @@ import { registerReadings, type Reading } from './metrics.js';
 import type { Logger } from './logger.js';
 import type { HttpRequest, HttpResponse } from './listeners/http.js';
 import type { Store } from '../store/interfaces.js';
-import { openTasks } from '../tasks/tasks.js';
+import { openTasks, type TaskOutbox } from '../tasks/tasks.js';
+import { PurserError } from '../errors.js';
+import { ServiceFailure } from '../bus/errors.js';
+import type { Bus, ServiceRequest } from '../bus/interfaces.js';
 import { TaskArgumentError, TaskNotFoundError } from '../tasks/errors.js';
 import type { Tasks, TasksObserver, TasksStats } from '../tasks/interfaces.js';
 
@@ -55,6 +58,49 @@ export async function openNodeTasks(store: Store, logger: Logger, registry: Regi
     },
   });
   return tasks;
+}
+
+/**
+ * The services remote workers (`remoteTasks(client)`) call over the bus. A refusal (a bad argument, an
+ * attempt that no longer owns its task) is TPESVCFAIL with `{ code, message }` as its data.
+ *
+ *   TASKS.CLAIM      { queue, max, leaseMs, waitMs } → RemoteClaim[]   (a long poll up to waitMs)
+ *   TASKS.HEARTBEAT  { claims: [{ id, attempt }] }   → boolean[]       (still owned)
+ *   TASKS.COMPLETE   { id, attempt }                 → null
+ *   TASKS.FAIL       { id, attempt, error }          → null            (retried after back-off, or dead)
+ */
+export function advertiseTasksServices(bus: Bus, tasks: Tasks): void {
+  const outbox = tasks as TaskOutbox;
+  const refusing = (handler: (data: Record<string, unknown>) => unknown) => async (request: ServiceRequest) => {
+    try {
+      if (typeof request.data !== 'object' || request.data === null) throw new TaskArgumentError('TASKS.* services take an object');
+      return await handler(request.data as Record<string, unknown>);
+    } catch (error) {
+      if (error instanceof PurserError) throw new ServiceFailure(1, { code: error.code, message: error.message });
+      throw error;
+    }
+  };
+  // Claims are long polls, so each waiting worker holds a server: many servers, a deep queue.
+  bus.advertise('TASKS.CLAIM', refusing((data) => outbox.claimRemote(data.queue as string, data.max as number, data.leaseMs as number, data.waitMs as number)), { servers: 256, queueDepth: 4096 });
+  bus.advertise('TASKS.HEARTBEAT', refusing((data) => {
+    const claims = data.claims;
+    if (!Array.isArray(claims) || claims.length > 10_000 || !claims.every(isClaimRef)) throw new TaskArgumentError('TASKS.HEARTBEAT takes { claims: [{ id: bigint, attempt: number }] } (at most 10,000)');
+    return outbox.heartbeatRemote(claims);
+  }), { servers: 16 });
+  const finish = (failed: boolean) => refusing(async (data) => {
+    if (!isClaimRef(data)) throw new TaskArgumentError('TASKS.COMPLETE and TASKS.FAIL take { id: bigint, attempt: number }');
+    const reason = (data as { error?: unknown }).error;
+    const error = failed ? (typeof reason === 'string' ? reason : 'failed (no reason given)') : null;
+    await outbox.finishRemote(data.id, data.attempt, error);
+    return null;
+  });
+  bus.advertise('TASKS.COMPLETE', finish(false), { servers: 16 });
+  bus.advertise('TASKS.FAIL', finish(true), { servers: 16 });
+}
+
+function isClaimRef(value: unknown): value is { id: bigint; attempt: number } {
+  const ref = value as { id?: unknown; attempt?: unknown };
+  return typeof value === 'object' && value !== null && typeof ref.id === 'bigint' && Number.isSafeInteger(ref.attempt);
 }
 
 export interface TasksRoute {

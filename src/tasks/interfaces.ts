@@ -153,6 +153,12 @@ export interface TasksStats {
 export interface Tasks {
   enqueue(tx: Transaction, name: string, payload?: unknown, options?: EnqueueOptions): Promise<EnqueueResult>;
   register<P = unknown>(name: string, handler: TaskHandler<P>, options?: RegisterOptions): void;
+  /**
+   * Declares a task run by remote workers (`remoteTasks(client)` in processes that `connect()` to the node),
+   * so it can be enqueued here. Its queue is claimed only by remote workers: a queue holds local or remote
+   * task names, not both.
+   */
+  declare(name: string, options?: Pick<RegisterOptions, 'queue' | 'maxAttempts' | 'backoffBaseMs' | 'backoffMaxMs'>): void;
   /** Every `publish` to `topic` enqueues one task named `taskName` (which must be registered by publish time). */
   subscribe(topic: string, taskName: string): void;
   /** One task per subscription of `topic`, in `tx`. Resolves to their results, in subscription order. */

@@ -14,14 +14,15 @@ import {
   checkEnqueueOptions, checkName, checkQueue, checkRegisterOptions, checkStopOptions, CONCURRENCY_DEFAULT, BACKOFF_BASE_MS_DEFAULT,
   BACKOFF_MAX_MS_DEFAULT, type Registration, serializePayload,
 } from './checks.js';
-import { TaskArgumentError, TaskNotFoundError, TasksClosedError, TaskUnknownError } from './errors.js';
+import { TaskArgumentError, TaskNotFoundError, TaskNotRunningError, TasksClosedError, TaskUnknownError } from './errors.js';
+import { checkRemoteClaim, claimOf, type Lease, type RemoteClaim, RemoteLeases } from './remote.js';
 import type {
   EnqueueOptions, EnqueueResult, OpenTasksOptions, QueueCounts, RegisterOptions, StopOptions, TaskHandler, Tasks, TasksLogger, TasksObserver,
   TasksStats, TaskView,
 } from './interfaces.js';
 import { QueueRunner, type RunnerHost } from './runner.js';
 import {
-  completeMany, findRecord, giveBack, insertTask, listRecords, nextScheduledMs, promoteDue, readCounts, recoverRunning, redrive, removeDead,
+  claimBatch, completeMany, failAttempt, findRecord, giveBack, insertTask, listRecords, nextScheduledMs, promoteDue, readCounts, recoverRunning, redrive, removeDead,
 } from './storage.js';
 import { viewOf } from './views.js';
 
@@ -65,11 +66,16 @@ export async function openTasks(options: OpenTasksOptions): Promise<Tasks> {
 
 type Phase = 'open' | 'running' | 'stopping' | 'stopped';
 
-class TaskOutbox implements Tasks, RunnerHost {
+export class TaskOutbox implements Tasks, RunnerHost {
   readonly counters: TasksStats = { claimed: 0, completed: 0, retried: 0, dead: 0, leaseExpiries: 0, recovered: 0, internalErrors: 0 };
   private readonly handlers = new Map<string, { handler: TaskHandler; registration: Registration }>();
   private readonly subscriptions = new Map<string, string[]>();
   private readonly runners = new Map<string, QueueRunner>();
+  /** Task names declared for remote workers, and their queues (which no local runner claims). */
+  private readonly declared = new Map<string, Registration>();
+  private readonly remoteQueues = new Set<string>();
+  private readonly remoteWaiters = new Map<string, Set<() => void>>();
+  private readonly remoteLeases = new RemoteLeases((lease) => this.expireLease(lease));
   private readonly ids;
   private phase: Phase = 'open';
   private pendingCompletions: Array<{ id: bigint; attempt: number }> = [];
@@ -102,9 +108,9 @@ class TaskOutbox implements Tasks, RunnerHost {
 
   async enqueue(tx: Transaction, name: string, payload?: unknown, options: EnqueueOptions = {}): Promise<EnqueueResult> {
     checkName('task name', name);
-    const registered = this.handlers.get(name);
-    if (registered === undefined) throw new TaskUnknownError(name);
-    return this.insert(tx, name, registered.registration, serializePayload(payload), options);
+    const registration = this.registrationOf(name);
+    if (registration === undefined) throw new TaskUnknownError(name);
+    return this.insert(tx, name, registration, serializePayload(payload), options);
   }
 
   private async insert(tx: Transaction, name: string, registration: Registration, payload: Uint8Array, options: EnqueueOptions): Promise<EnqueueResult> {
@@ -120,7 +126,7 @@ class TaskOutbox implements Tasks, RunnerHost {
     const { duplicateOf, state } = await insertTask(tx, record, nowMs);
     if (duplicateOf !== null) return { id: duplicateOf, deduplicated: true };
     // A hint only: if the transaction aborts, the claim or promotion it causes finds nothing.
-    if (state === 'ready') this.runnerFor(record.queue).poke();
+    if (state === 'ready') this.wake(record.queue);
     else this.noteDue(record.runAtMs);
     return { id, deduplicated: false };
   }
@@ -139,9 +145,9 @@ class TaskOutbox implements Tasks, RunnerHost {
     const names = this.subscriptions.get(topic) ?? [];
     // Every subscriber is checked before the first task is written, so a bad one leaves the transaction as it was.
     const targets = names.map((name) => {
-      const registered = this.handlers.get(name);
-      if (registered === undefined) throw new TaskUnknownError(name);
-      return { name, registration: registered.registration };
+      const registration = this.registrationOf(name);
+      if (registration === undefined) throw new TaskUnknownError(name);
+      return { name, registration };
     });
     const bytes = serializePayload(payload);
     checkEnqueueOptions(options, this.clock());
@@ -156,7 +162,8 @@ class TaskOutbox implements Tasks, RunnerHost {
     checkName('task name', name);
     if (typeof handler !== 'function') throw new TaskArgumentError(`register ${name}: the handler must be a function (job) => …`);
     const registration = checkRegisterOptions(name, options);
-    if (this.handlers.has(name)) throw new TaskArgumentError(`task ${name} is registered already`);
+    if (this.handlers.has(name) || this.declared.has(name)) throw new TaskArgumentError(`task ${name} is registered already`);
+    if (this.remoteQueues.has(registration.queue)) throw new TaskArgumentError(`queue ${registration.queue} holds tasks declared for remote workers; give ${name} another queue`);
     this.handlers.set(name, { handler: handler as TaskHandler, registration });
     const runner = this.runnerFor(registration.queue);
     // A queue shared by several task names runs as many at once as the largest registration asks.
@@ -165,8 +172,111 @@ class TaskOutbox implements Tasks, RunnerHost {
     runner.poke(); // tasks of this name may be waiting already
   }
 
+  declare(name: string, options: Pick<RegisterOptions, 'queue' | 'maxAttempts' | 'backoffBaseMs' | 'backoffMaxMs'> = {}): void {
+    checkName('task name', name);
+    if (typeof options === 'object' && options !== null && ('concurrency' in options || 'timeoutMs' in options || 'leaseMs' in options)) {
+      throw new TaskArgumentError(`declare ${name}: concurrency, timeoutMs and leaseMs belong to the remote worker`);
+    }
+    const registration = checkRegisterOptions(name, options);
+    if (this.handlers.has(name) || this.declared.has(name)) throw new TaskArgumentError(`task ${name} is registered already`);
+    if (this.runners.get(registration.queue)?.registered === true) throw new TaskArgumentError(`queue ${registration.queue} has in-process handlers; give ${name} another queue`);
+    this.declared.set(name, registration);
+    this.remoteQueues.add(registration.queue);
+  }
+
   handlerFor(name: string): { handler: TaskHandler; registration: Registration } | undefined {
     return this.handlers.get(name);
+  }
+
+  private registrationOf(name: string): Registration | undefined {
+    return this.handlers.get(name)?.registration ?? this.declared.get(name);
+  }
+
+  /** Work appeared in `queue` (or may have): the local claimer and remote long polls look. */
+  private wake(queue: string): void {
+    if (!this.remoteQueues.has(queue)) this.runnerFor(queue).poke();
+    const waiting = this.remoteWaiters.get(queue);
+    if (waiting !== undefined) {
+      this.remoteWaiters.delete(queue);
+      for (const resolve of waiting) resolve();
+    }
+  }
+
+  // ----- remote workers (node/tasks.ts serves these over the bus) ------------------------------------------
+
+  async claimRemote(queue: string, max: number, leaseMs: number, waitMs: number): Promise<RemoteClaim[]> {
+    checkRemoteClaim(queue, max, leaseMs, waitMs);
+    checkQueue(queue);
+    if (!this.remoteQueues.has(queue)) throw new TaskArgumentError(`queue ${queue} has no task declared for remote workers (tasks.declare)`);
+    if (!this.running) return [];
+    const records = await this.store.transaction((tx) => claimBatch(tx, queue, max));
+    if (records.length > 0) {
+      this.counters.claimed += records.length;
+      const nowMs = this.clock();
+      for (const record of records) {
+        this.observer?.pickedUp(queue, Math.max(0, nowMs - record.runAtMs));
+        this.remoteLeases.add(record, leaseMs);
+      }
+      return records.map(claimOf);
+    }
+    // Nothing ready: wait for work to appear (or waitMs), then answer empty so the worker asks again at
+    // once. Claiming only when a request arrives, never after a wait, keeps a worker that died while its
+    // long poll waited from being handed tasks it can no longer run (the bus cannot tell the handler).
+    if (waitMs > 0) {
+      let waiting = this.remoteWaiters.get(queue);
+      if (waiting === undefined) this.remoteWaiters.set(queue, (waiting = new Set()));
+      const waiters = waiting;
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        // On timeout the waiter leaves the set, so idle long polls leave nothing behind.
+        const timer = setTimeout(() => {
+          waiters.delete(wake);
+          resolve();
+        }, waitMs);
+        waiters.add(wake);
+      });
+    }
+    return [];
+  }
+
+  heartbeatRemote(claims: ReadonlyArray<{ id: bigint; attempt: number }>): boolean[] {
+    return this.remoteLeases.heartbeat(claims);
+  }
+
+  /** A remote worker's attempt finished: completed, or failed with `error`. Throws if it no longer owned its task. */
+  async finishRemote(id: bigint, attempt: number, error: string | null): Promise<void> {
+    const lease = this.remoteLeases.end(id, attempt);
+    if (lease === undefined) throw new TaskNotRunningError(`task ${String(id)} attempt ${attempt} no longer owns the task (its lease ended, or the node restarted); its result was dropped`);
+    const durationMs = performance.now() - (lease.deadlineMs - lease.leaseMs);
+    if (error === null) {
+      this.complete(id, attempt);
+      this.counters.completed++;
+      this.observer?.ran(lease.record.queue, durationMs, 'completed');
+      return;
+    }
+    await this.failRemoteAttempt(lease, error);
+  }
+
+  private expireLease(lease: Lease): void {
+    this.counters.leaseExpiries++;
+    void this.failRemoteAttempt(lease, `lease expired: the remote worker sent no heartbeat for ${lease.leaseMs} ms (it died, hung or lost its connection)`);
+  }
+
+  private async failRemoteAttempt(lease: Lease, error: string): Promise<void> {
+    const retryAtMs = this.retryAtMs(lease.record, this.registrationOf(lease.record.name));
+    try {
+      const outcome = await this.store.transaction((tx) => failAttempt(tx, lease.id, lease.attempt, error, retryAtMs));
+      if (outcome === 'retried') this.counters.retried++;
+      if (outcome === 'dead') this.counters.dead++;
+      this.observer?.ran(lease.record.queue, performance.now() - (lease.deadlineMs - lease.leaseMs), outcome ?? 'lease-lost');
+      if (outcome === 'retried') this.noteDue(retryAtMs);
+    } catch (storeError) {
+      this.counters.internalErrors++;
+      this.logger.error({ err: storeError, id: String(lease.id) }, 'recording a failed remote attempt failed; the next start recovers the task');
+    }
   }
 
   private runnerFor(queue: string): QueueRunner {
@@ -248,7 +358,7 @@ class TaskOutbox implements Tasks, RunnerHost {
       for (;;) {
         const nowMs = this.clock();
         const { queues, nextMs } = await this.store.transaction(async (tx) => ({ queues: await promoteDue(tx, nowMs, MOVE_BATCH_MAX), nextMs: await nextScheduledMs(tx) }));
-        for (const queue of queues) this.runnerFor(queue).poke();
+        for (const queue of queues) this.wake(queue);
         this.nextDueMs = nextMs ?? Infinity;
         if (nextMs === undefined || nextMs > this.clock()) break;
       }
@@ -277,7 +387,7 @@ class TaskOutbox implements Tasks, RunnerHost {
     if (this.phase !== 'open') throw new TasksClosedError('TASKS_CLOSED', 'the outbox was stopped; open a new one to run tasks again');
     this.phase = 'running';
     const counts = await this.store.transaction((tx) => readCounts(tx));
-    for (const [queue, count] of counts) if (count.ready > 0) this.runnerFor(queue).poke();
+    for (const [queue, count] of counts) if (count.ready > 0) this.wake(queue);
     for (const runner of this.runners.values()) runner.poke();
     this.promote();
   }
@@ -287,6 +397,10 @@ class TaskOutbox implements Tasks, RunnerHost {
     if (this.phase === 'stopping' || this.phase === 'stopped') return;
     this.phase = 'stopping';
     clearTimeout(this.scheduleTimer);
+    // Remote leases end with this process's claim on the store; their tasks stay running there and the next
+    // open puts them back. Remote long polls answer empty.
+    this.remoteLeases.clear();
+    for (const queue of [...this.remoteWaiters.keys()]) this.wake(queue);
     const runners = [...this.runners.values()];
     await Promise.all(runners.map((runner) => runner.stopClaiming()));
     await this.promoting;
@@ -335,7 +449,7 @@ class TaskOutbox implements Tasks, RunnerHost {
     const nowMs = this.clock();
     const queue = await this.store.transaction((tx) => redrive(tx, id, nowMs));
     if (queue === null) throw new TaskNotFoundError(`no dead letter has id ${String(id)}`);
-    this.runnerFor(queue).poke();
+    this.wake(queue);
   }
 
   async remove(id: bigint): Promise<void> {
