@@ -27,6 +27,8 @@ import { claimBatch, failAttempt, finish, ownedRunning } from './storage.js';
 
 /** Most tasks one claim transaction takes (bounds its writes and the pages it locks). */
 export const CLAIM_BATCH_MAX = 512;
+/** Claim transactions of one queue running at once (see claimMore). */
+const CLAIMS_IN_FLIGHT_MAX = 4;
 /** A failed claim (store contention past its deadline, say) is tried again after this long. */
 const CLAIM_RETRY_MS = 1000;
 
@@ -90,7 +92,10 @@ export class QueueRunner {
   /** Set once a registration named this queue (its concurrency then comes from registrations). */
   registered = false;
   private readonly attempts = new Set<Attempt>();
-  private claiming: Promise<void> | null = null;
+  /** Claim transactions running (at most CLAIMS_IN_FLIGHT_MAX), and the slots they may fill. */
+  private readonly claims = new Set<Promise<void>>();
+  private reserved = 0;
+  private pokeScheduled = false;
   /** A claim is wanted: something was enqueued or promoted, or the last claim came back full. */
   private wanted = false;
   private readonly timeouts = new DeadlineHeap<Attempt>((attempt) => this.expire(attempt));
@@ -107,31 +112,49 @@ export class QueueRunner {
   /** Asks for a claim soon: after the current event-loop turn, so an enqueuer's transaction usually commits first. */
   poke(): void {
     this.wanted = true;
-    if (this.claiming === null && this.host.running && this.attempts.size < this.concurrency) {
-      this.claiming = new Promise((resolve) => setImmediate(resolve)).then(() => this.claimLoop());
+    if (this.pokeScheduled || !this.host.running) return;
+    this.pokeScheduled = true;
+    setImmediate(() => {
+      this.pokeScheduled = false;
+      this.claimMore();
+    });
+  }
+
+  /**
+   * Starts claim transactions while one is wanted and slots are free. Up to CLAIMS_IN_FLIGHT_MAX run at
+   * once: a claim's locks go at its commit step, before its fsync, so the next claim need not wait for the
+   * log — only the handlers of a claim wait for it to be durable.
+   */
+  private claimMore(): void {
+    while (this.wanted && this.host.running && this.claims.size < CLAIMS_IN_FLIGHT_MAX) {
+      const free = this.concurrency - this.attempts.size - this.reserved;
+      if (free <= 0) return;
+      this.wanted = false;
+      const limit = Math.min(free, CLAIM_BATCH_MAX);
+      this.reserved += limit;
+      const claim = this.claimOnce(limit).finally(() => {
+        this.reserved -= limit;
+        this.claims.delete(claim);
+        if (this.wanted) this.poke();
+      });
+      this.claims.add(claim);
     }
   }
 
-  private async claimLoop(): Promise<void> {
+  private async claimOnce(limit: number): Promise<void> {
     try {
-      while (this.wanted && this.host.running && this.attempts.size < this.concurrency) {
-        this.wanted = false;
-        const limit = Math.min(this.concurrency - this.attempts.size, CLAIM_BATCH_MAX);
-        const claimed = await this.host.store.transaction((tx) => claimBatch(tx, this.queue, limit));
-        if (claimed.length === limit) this.wanted = true; // a full batch: there may be more
-        this.host.counters.claimed += claimed.length;
-        const nowMs = this.host.clock();
-        for (const record of claimed) {
-          this.host.observer?.pickedUp(this.queue, Math.max(0, nowMs - record.runAtMs));
-          this.start(record);
-        }
+      const claimed = await this.host.store.transaction((tx) => claimBatch(tx, this.queue, limit));
+      if (claimed.length === limit) this.wanted = true; // a full batch: there may be more
+      this.host.counters.claimed += claimed.length;
+      const nowMs = this.host.clock();
+      for (const record of claimed) {
+        this.host.observer?.pickedUp(this.queue, Math.max(0, nowMs - record.runAtMs));
+        this.start(record);
       }
     } catch (error) {
       this.host.counters.internalErrors++;
       this.host.logger.error({ err: error, queue: this.queue }, 'claiming tasks failed; trying again shortly');
       setTimeout(() => this.poke(), CLAIM_RETRY_MS).unref();
-    } finally {
-      this.claiming = null;
     }
   }
 
@@ -245,10 +268,10 @@ export class QueueRunner {
     return result;
   }
 
-  /** Stops claiming; waits for the claim in flight (its tasks start running). */
+  /** Stops claiming; waits for the claims in flight (their tasks start running). */
   async stopClaiming(): Promise<void> {
     this.wanted = false;
-    await this.claiming;
+    await Promise.all([...this.claims]);
   }
 
   /** Resolves when no attempt runs, or after `timeoutMs`. */
