@@ -126,7 +126,9 @@ export class QueueRunner {
    * log — only the handlers of a claim wait for it to be durable.
    */
   private claimMore(): void {
-    while (this.wanted && this.host.running && this.claims.size < CLAIMS_IN_FLIGHT_MAX) {
+    // Only a queue some in-process registration runs is claimed here: a node's outbox starts before the
+    // program registers its handlers, and a queue declared for remote workers must be left to them.
+    while (this.wanted && this.registered && this.host.running && this.claims.size < CLAIMS_IN_FLIGHT_MAX) {
       const free = this.concurrency - this.attempts.size - this.reserved;
       if (free <= 0) return;
       this.wanted = false;

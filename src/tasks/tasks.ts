@@ -117,6 +117,7 @@ export class TaskOutbox implements Tasks, RunnerHost {
     if (typeof tx?.put !== 'function' || typeof tx.increment !== 'function') throw new TaskArgumentError('enqueue takes the store transaction (tx) of store.transaction(async (tx) => …) first');
     const nowMs = this.clock();
     const checked = checkEnqueueOptions(options, nowMs);
+    if (checked.queue !== undefined && checked.queue !== registration.queue) this.checkQueueFor(name, checked.queue);
     const id = await this.ids.next();
     const record: TaskRecord = {
       id, name, queue: checked.queue ?? registration.queue, priority: checked.priority, attempts: 0,
@@ -186,6 +187,15 @@ export class TaskOutbox implements Tasks, RunnerHost {
 
   handlerFor(name: string): { handler: TaskHandler; registration: Registration } | undefined {
     return this.handlers.get(name);
+  }
+
+  /** A task may go to another queue than its registration's only if that queue is run the same way (here, or remotely). */
+  private checkQueueFor(name: string, queue: string): void {
+    const remoteName = this.declared.has(name);
+    const runsHere = this.runners.get(queue)?.registered === true;
+    if (remoteName ? !this.remoteQueues.has(queue) : !runsHere) {
+      throw new TaskArgumentError(`queue ${queue} is not run by ${remoteName ? 'remote workers' : 'a handler registered in this process'}; register or declare a task with { queue: '${queue}' } first`);
+    }
   }
 
   private registrationOf(name: string): Registration | undefined {

@@ -217,3 +217,33 @@ test('counters read back through the store match the escrow counters', async () 
   assert.deepEqual((await tasks.list({ state: 'ready', queue: 'noop' })).map((view) => view.payload), [1, 2, 3, 4]);
   await close();
 });
+
+test('a queue is claimed only once a registration runs it here; other queues are refused at enqueue', async () => {
+  const { store, tasks } = await memoryTasks();
+  tasks.register('local-job', () => {}, { queue: 'q-local' });
+  tasks.declare('remote-job');
+  await store.transaction(async (tx) => {
+    await tasks.enqueue(tx, 'local-job', 1);
+    await tasks.enqueue(tx, 'remote-job', 2);
+    await assert.rejects(tasks.enqueue(tx, 'local-job', 3, { queue: 'nowhere' }), { code: 'TASK_INVALID_ARGUMENT' });
+    await assert.rejects(tasks.enqueue(tx, 'local-job', 3, { queue: 'remote-job' }), { code: 'TASK_INVALID_ARGUMENT' }, 'a local task in a remote queue');
+    await assert.rejects(tasks.enqueue(tx, 'remote-job', 3, { queue: 'q-local' }), { code: 'TASK_INVALID_ARGUMENT' }, 'a remote task in a local queue');
+  });
+  await tasks.stop();
+  // A node's outbox starts before the program registers anything: it must not claim (and fail) those tasks.
+  const next = await openTasks({ store, logger: quietLogger });
+  await next.start();
+  for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve)); // the start's pokes ran
+  assert.equal(next.stats().claimed, 0, 'nothing claimed before a registration');
+  next.declare('remote-job');
+  const ran: number[] = [];
+  next.register('local-job', (job: Job<number>) => void ran.push(job.payload), { queue: 'q-local' });
+  await waitFor(() => ran.length === 1, 'the local task once its handler is registered');
+  await waitFor(async () => (await next.queues()).find((queue) => queue.queue === 'q-local')?.running === 0, 'its completion');
+  assert.deepEqual(await next.queues(), [
+    { queue: 'q-local', ready: 0, scheduled: 0, running: 0, dead: 0 },
+    { queue: 'remote-job', ready: 1, scheduled: 0, running: 0, dead: 0 },
+  ], 'the remote task waits for a remote worker');
+  await next.stop();
+  await store.close();
+});
