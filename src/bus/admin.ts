@@ -15,7 +15,8 @@ export function queueViews(services: Iterable<Service>): QueueView[] {
     queued: service.queue.length,
     waitingForSlot: service.waiting.length,
     averageQueued: service.arrivals === 0 ? 0 : service.queuedSeenSum / service.arrivals,
-    kind: service.kind,
+    kind: service.remoteNodes ? 'remote' : service.kind,
+    ...(service.remoteNodes ? { nodes: service.remoteNodes() } : {}),
   }));
 }
 

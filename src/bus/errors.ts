@@ -37,6 +37,18 @@ export class ServiceFailure extends Error {
 }
 
 /** Returned by a handler to succeed with a user return code (tpreturn TPSUCCESS with rcode). */
+/**
+ * Thrown by a gateway's proxy handler with the XATMI error a remote node answered (TPENOENT, TPEBLOCK,
+ * TPETIME, …): the bus hands it to the caller as it is, where any other error a handler throws becomes
+ * TPESVCERR. Internal to the node; not exported from the package root.
+ */
+export class RemoteOutcome extends Error {
+  constructor(readonly error: XatmiError) {
+    super(error.message);
+    this.name = 'RemoteOutcome';
+  }
+}
+
 export class ServiceReply {
   constructor(
     readonly data: unknown,

@@ -97,6 +97,11 @@ export interface AdvertiseOptions {
   restartsMax?: number;
   /** Worker threads only: the window the restart budget counts in. Default 60000 (1 minute). */
   restartWindowMs?: number;
+  /**
+   * A gateway's proxy for a service hosted on other nodes: the nodes serving it now (shown by pq and psc,
+   * whose kind is then 'remote'). Set by the node's NATS gateway, not by programs.
+   */
+  remoteNodes?: () => readonly string[];
 }
 
 export interface CallOptions {
@@ -155,7 +160,9 @@ export interface QueueView {
   waitingForSlot: number;
   /** Time-weighted average of `queued` since advertise. */
   averageQueued: number;
-  kind: 'in-process' | 'threads';
+  kind: 'in-process' | 'threads' | 'remote';
+  /** For a remote service: the nodes serving it now. */
+  nodes?: readonly string[];
 }
 
 /** tmadmin `psr`: one row per server. */

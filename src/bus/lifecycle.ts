@@ -17,7 +17,7 @@
  *
  * `bus.ts` adds the public surface on top (services, getReply/cancel, close, admin views).
  */
-import { XatmiError, ServiceFailure, ServiceReply } from './errors.js';
+import { RemoteOutcome, XatmiError, ServiceFailure, ServiceReply } from './errors.js';
 import { DeadlineHeap } from '../util/deadlines.js';
 import type { LinkedQueue } from '../util/list.js';
 import { BusRequest, ForwardToken, Kind, Phase, type RequestHost } from './request.js';
@@ -293,6 +293,7 @@ export abstract class RequestLifeCycle implements RequestHost, RegistryHost {
     } else if (threw) {
       if (!request.timedOut) service.failed += 1;
       if (outcome instanceof ServiceFailure) this.deliver(request, new XatmiError('TPESVCFAIL', `service ${service.name} failed with urcode ${outcome.urcode}`, { data: outcome.data, urcode: outcome.urcode }), undefined);
+      else if (outcome instanceof RemoteOutcome) this.deliver(request, outcome.error, undefined);
       else this.deliver(request, new XatmiError('TPESVCERR', `service ${service.name} raised an error: ${describe(outcome)}`, { cause: outcome }), undefined);
     } else if (outcome instanceof ForwardToken) {
       if (!request.timedOut) service.failed += 1;

@@ -62,6 +62,10 @@ export class ServiceRegistry {
       service.createServer = (ordinal) => new WorkerServer(this.host.workerHost, service, `${name}/${ordinal}`, workerOptions);
       count = workerOptions.threads;
     }
+    if (options.remoteNodes !== undefined) {
+      if (typeof options.remoteNodes !== 'function' || typeof handler !== 'function') throw invalid(`advertise ${name}: remoteNodes is a function, for an in-process proxy`);
+      service.remoteNodes = options.remoteNodes;
+    }
     for (let index = 0; index < count; index++) service.addServer();
     this.byName.set(name, service);
     this.host.logger?.info({ service: name, kind: typeof handler === 'function' ? 'in-process' : 'threads' }, 'service advertised');

@@ -32,6 +32,8 @@ export class Service {
   readonly name: string;
   readonly queueDepth: number;
   readonly kind: 'in-process' | 'threads';
+  /** Set for a gateway's proxy: the nodes serving it (see AdvertiseOptions.remoteNodes). */
+  remoteNodes: (() => readonly string[]) | undefined = undefined;
   readonly servers: Server[] = [];
   readonly queue = new LinkedQueue<BusRequest>();
   readonly waiting = new LinkedQueue<BusRequest>();

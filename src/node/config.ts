@@ -14,6 +14,7 @@ import { DEFAULT_BUS_PORT } from '../wire/bus-protocol.js';
 import { ConfigError } from '../errors.js';
 import { parseTigerBeetleAddress } from './listeners/tigerbeetle/address.js';
 import { DEFAULT_MEMORY_BUDGET_BYTES } from './listeners/limits.js';
+import { NODE_NAME_PATTERN } from './gateway/protocol.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -71,6 +72,16 @@ export interface NodeConfig {
   tlsKey: string;
   /** Listen on a non-loopback address without authentication and TLS (warned at start). */
   insecure: boolean;
+  /** NATS server URLs, comma-separated (nats://[user:pass@]host:port); empty: no gateway to other nodes. */
+  nats: string;
+  /** This node's name among the nodes (letters, digits, _ and -); empty: the host name and the bus port. */
+  nodeName: string;
+  /** A NATS authentication token; empty: none (or user:pass in the URL). */
+  natsToken: string;
+  /** Services the gateway exports: `*` for all the node hosts, or a comma-separated list; empty: none. */
+  gatewayExports: string;
+  /** How often the gateway sends its heartbeat; a node silent for three of them is gone. */
+  gatewayHeartbeatMs: number;
 }
 
 export const DEFAULT_HTTP_PORT = 7780;
@@ -107,6 +118,11 @@ export function defaultConfig(): NodeConfig {
     tlsCert: '',
     tlsKey: '',
     insecure: false,
+    nats: '',
+    nodeName: '',
+    natsToken: '',
+    gatewayExports: '*',
+    gatewayHeartbeatMs: 1000,
   };
 }
 
@@ -139,6 +155,11 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'tlsCert', flag: 'tls-cert', env: 'PURSER_TLS_CERT', kind: 'text', valueName: 'path', help: 'PEM certificate (chain) for TLS on the HTTP and bus listeners; with --tls-key' },
   { key: 'tlsKey', flag: 'tls-key', env: 'PURSER_TLS_KEY', kind: 'text', valueName: 'path', help: 'PEM private key for --tls-cert' },
   { key: 'insecure', flag: 'insecure', env: 'PURSER_INSECURE', kind: 'boolean', help: 'allow non-loopback listeners without tokens and TLS (or, for TigerBeetle, an allow-list)' },
+  { key: 'nats', flag: 'nats', env: 'PURSER_NATS', kind: 'text', valueName: 'urls', help: 'NATS servers for the gateway to other nodes, comma-separated (nats://host:4222); empty: no gateway' },
+  { key: 'nodeName', flag: 'node-name', env: 'PURSER_NODE_NAME', kind: 'text', valueName: 'name', help: 'this node\'s name among the nodes (default: host name and bus port)' },
+  { key: 'natsToken', flag: 'nats-token', env: 'PURSER_NATS_TOKEN', kind: 'text', valueName: 'token', help: 'NATS authentication token (or user:pass@ in the URL)' },
+  { key: 'gatewayExports', flag: 'gateway-exports', env: 'PURSER_GATEWAY_EXPORTS', kind: 'text', valueName: '*|list', help: 'services exported to other nodes: * (all hosted), a comma-separated list, or empty (none)' },
+  { key: 'gatewayHeartbeatMs', flag: 'gateway-heartbeat-ms', env: 'PURSER_GATEWAY_HEARTBEAT_MS', kind: 'duration_ms', valueName: 'ms', help: 'gateway heartbeat interval; a node silent for 3 of them is gone and its calls fail TPESVCERR' },
   { key: 'tbAllowedAddresses', flag: 'tb-allowed-addresses', env: 'PURSER_TB_ALLOWED_ADDRESSES', kind: 'text', valueName: 'list', help: 'comma-separated client addresses or CIDR subnets allowed on the TigerBeetle port; empty: all' },
   { key: 'memoryBudgetBytes', flag: 'memory-budget-bytes', env: 'PURSER_MEMORY_BUDGET_BYTES', kind: 'count', valueName: 'bytes', help: 'bytes the bus and TigerBeetle listeners may hold unanswered over all connections; beyond it they stop reading' },
   { key: 'handshakeTimeoutMs', flag: 'handshake-timeout-ms', env: 'PURSER_HANDSHAKE_TIMEOUT_MS', kind: 'duration_ms', valueName: 'ms', help: 'time for a bus client to say HELLO and an HTTP client to send its headers' },
@@ -263,7 +284,20 @@ export function validateConfig(config: NodeConfig): NodeConfig {
   }
   if ((config.tlsCert === '') !== (config.tlsKey === '')) fail('tlsCert and tlsKey go together: give both or neither');
   if (typeof config.insecure !== 'boolean') fail('insecure must be true or false');
+  for (const key of ['nats', 'nodeName', 'natsToken', 'gatewayExports'] as const) {
+    if (typeof config[key] !== 'string') fail(`${key} must be a string`);
+  }
+  for (const url of natsServers(config.nats)) {
+    if (!/^(nats|tls):\/\/([^\s/@]+@)?[^\s/@:]+(:\d{1,5})?$/.test(url)) fail(`nats: ${JSON.stringify(url.slice(0, 80))} is not a NATS URL (nats://host:4222)`);
+  }
+  if (config.nodeName !== '' && !NODE_NAME_PATTERN.test(config.nodeName)) fail(`nodeName must be 1 to 64 letters, digits, _ or -, got ${JSON.stringify(config.nodeName.slice(0, 80))}`);
+  if (!Number.isInteger(config.gatewayHeartbeatMs) || config.gatewayHeartbeatMs < 10 || config.gatewayHeartbeatMs > 60_000) fail('gatewayHeartbeatMs must be whole milliseconds from 10 to 60,000');
   return config;
+}
+
+/** The NATS server URLs of `--nats` (comma-separated; empty: none). */
+export function natsServers(nats: string): string[] {
+  return nats.split(',').map((url) => url.trim()).filter((url) => url.length > 0);
 }
 
 /** The option section of `purser start --help`, generated from `OPTIONS` so it cannot drift. */

@@ -7,9 +7,10 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { hostname } from 'node:os';
 import { NodeError } from './errors.js';
 import { VERSION } from '../version.js';
-import { defaultConfig, validateConfig, type NodeConfig } from './config.js';
+import { defaultConfig, natsServers, validateConfig, type NodeConfig } from './config.js';
 import { startHttpListener } from './listeners/http.js';
 import { createLogger, type Logger } from './logger.js';
 import { createNodeMetrics, type NodeMetrics } from './metrics.js';
@@ -37,6 +38,7 @@ import { MemoryBudget } from './listeners/limits.js';
 import { FairQueue } from './listeners/fair-queue.js';
 import { registerReadings } from './metrics.js';
 import { HostedServices, type ReloadReport } from './reload.js';
+import { startGateway, type Gateway } from './gateway/gateway.js';
 import { ConfigError } from '../errors.js';
 
 export interface StartNodeOptions extends Partial<NodeConfig> {
@@ -88,6 +90,8 @@ export interface PurserNode {
   readonly apps: ReadonlyMap<string, RunningApp>;
   /** Where the TigerBeetle listener (`tigerbeetle-node` clients) is bound; undefined when `tbAddress` is off. */
   readonly tigerbeetle: { host: string; port: number } | undefined;
+  /** The gateway to other nodes over NATS (`nats` set), or undefined. `ready()` resolves once it is connected. */
+  readonly gateway: Gateway | undefined;
   /**
    * Re-reads the config file and applies the safe service changes (added, removed, resized, new code); what
    * needs a restart is reported. Throws ConfigError when the node has no config file or the file is wrong.
@@ -186,6 +190,16 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
     return report;
   };
   http.route('POST', '/v1/admin/reload', async () => ({ status: 200, body: await reload() }));
+  // The gateway comes last: services of apps are exported too, and it stops first, saying goodbye to the
+  // other nodes before anything here stops serving. It connects in the background (the node never waits
+  // for NATS); GET /v1/admin/gateway shows the link, the nodes and what is exported and imported.
+  const servers = natsServers(config.nats);
+  const gateway = servers.length === 0 ? undefined : await parts.start('gateway', () => Promise.resolve(startGateway({
+    servers, nodeName: config.nodeName || defaultNodeName(config), token: config.natsToken || undefined,
+    exports: config.gatewayExports.trim() === '*' ? '*' : config.gatewayExports.split(',').map((name) => name.trim()).filter(Boolean),
+    heartbeatMs: config.gatewayHeartbeatMs, bus, logger, registry: metrics.registry,
+  })), (gateway) => gateway.close());
+  if (gateway) http.route('GET', '/v1/admin/gateway', () => ({ status: 200, body: gateway.stats() }));
   phase = 'serving';
   logger.info({ http: http.address.url, bus: `${busListener.address.host}:${busListener.address.port}`, dataDir: dataDir ?? '(memory)', version: VERSION }, 'purser node started');
 
@@ -204,6 +218,7 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
     apps: runningApps,
     tigerbeetle: tigerbeetle?.address,
     reload,
+    gateway,
     close() {
       phase = 'stopping';
       closing ??= parts.closeAll().then(() => logger.info('purser node stopped'));
@@ -211,6 +226,11 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
     },
   };
   return node;
+}
+
+/** The host name and the bus port, as one NATS subject token. */
+function defaultNodeName(config: NodeConfig): string {
+  return `${hostname()}-${config.busPort}`.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64);
 }
 
 async function createDataDir(dir: string): Promise<string> {

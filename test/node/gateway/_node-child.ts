@@ -1,0 +1,26 @@
+// A node in a child process for the gateway tests: started on NATS with the name and exports it is given,
+// hosting the test services below; it prints {"bus": "host:port", "http": url} once started and runs until
+// killed. argv[2] is JSON: { nats, name, exports, services: string[] }.
+import { pino } from 'pino';
+import { ServiceFailure, startNode, type ServiceRequest } from 'purser';
+
+const { nats, name, exports, services } = JSON.parse(process.argv[2]) as { nats: string; name: string; exports: string; services: string[] };
+const handlers: Record<string, (request: ServiceRequest) => unknown> = {
+  ECHO: (request) => ({ node: name, data: request.data }),
+  SLOW: async (request) => {
+    await new Promise((resolve) => setTimeout(resolve, (request.data as { ms: number }).ms));
+    return { node: name };
+  },
+  DECLINE: () => {
+    throw new ServiceFailure(51, { reason: 'insufficient funds', node: name });
+  },
+  // Never answers: the node holding it is killed mid-call.
+  HOLD: () => new Promise(() => undefined),
+  // Forwards to ECHO, which lives on another node.
+  FWD: (request) => request.forward('ECHO', { forwardedBy: name, data: request.data }),
+};
+const node = await startNode({ memory: true, httpPort: 0, nats, nodeName: name, gatewayExports: exports, gatewayHeartbeatMs: 200, logger: pino({ level: 'silent' }) });
+for (const service of services) node.bus.advertise(service, handlers[service], { servers: 16 });
+await node.gateway!.ready();
+process.stdout.write(`${JSON.stringify({ bus: `${node.busListener.host}:${node.busListener.port}`, http: node.http.url })}\n`);
+process.on('SIGTERM', () => void node.close().then(() => process.exit(0)));
