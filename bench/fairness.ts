@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { connect, createBus, openLedger, type Account, type Transfer } from 'purser';
+import { connect, createBus, openLedger, type Account, type Transfer } from '../src/index.js';
 import { startBusListener } from '../src/node/listeners/bus.js';
 import { percentile, report, runs } from './_harness.js';
 
