@@ -102,7 +102,7 @@ function commandHelp(name: string): string {
 
 async function runStart(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { config, file } = await resolveStartConfig(args, env, process.cwd());
-  const node = await startNode({ ...config, services: file?.services, apps: file?.apps, configFile: file?.path });
+  const node = await startNode({ ...config, services: file?.services, apps: file?.apps, tasks: file?.tasks, configFile: file?.path });
   if (file !== undefined) node.logger.info({ configFile: file.path, services: Object.keys(file.services), apps: Object.keys(file.apps) }, 'hosting the services and apps of the config file');
   return new Promise<number>((resolve) => {
     let stopping = false;

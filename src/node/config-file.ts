@@ -52,6 +52,26 @@ export interface AppDeclaration {
 
 export type AppDeclarations = Record<string, AppDeclaration>;
 
+/**
+ * One task the node's outbox runs (`node.tasks.register(name, handler, options)`): a module whose default
+ * export is the handler `(job) => …`, its RegisterOptions, and the topics whose `publish` enqueues it.
+ */
+export interface TaskDeclaration {
+  /** Path of the module (absolute, or relative to the config file) or a `file:` URL. */
+  module: string;
+  queue?: string;
+  concurrency?: number;
+  leaseMs?: number;
+  timeoutMs?: number;
+  maxAttempts?: number;
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  /** Topics this task subscribes to: each `tasks.publish(tx, topic, …)` enqueues one of it. */
+  subscribe?: string[];
+}
+
+export type TaskDeclarations = Record<string, TaskDeclaration>;
+
 export interface ConfigFile {
   /** Absolute path of the file read. */
   path: string;
@@ -61,6 +81,8 @@ export interface ConfigFile {
   services: ServiceDeclarations;
   /** The applications it declares, with module paths made absolute. */
   apps: AppDeclarations;
+  /** The tasks it declares, with module paths made absolute. */
+  tasks: TaskDeclarations;
 }
 
 /** The names looked for in the working directory, in this order; two of them at once is a mistake. */
@@ -134,7 +156,7 @@ function parseJsonFile(path: string): unknown {
  * Checks a config value (the parsed file, or a program's object). Relative module paths resolve against
  * `baseDir`. Returns the node options and the services with absolute module paths.
  */
-export function checkConfigObject(value: unknown, source: string, baseDir: string): { options: Partial<NodeConfig>; services: ServiceDeclarations; apps: AppDeclarations } {
+export function checkConfigObject(value: unknown, source: string, baseDir: string): { options: Partial<NodeConfig>; services: ServiceDeclarations; apps: AppDeclarations; tasks: TaskDeclarations } {
   const fail = (key: string, why: string): never => {
     throw new ConfigError(`${source}: ${key}: ${why}`);
   };
@@ -143,7 +165,12 @@ export function checkConfigObject(value: unknown, source: string, baseDir: strin
   const options: Partial<NodeConfig> = {};
   let services: ServiceDeclarations = {};
   let apps: AppDeclarations = {};
+  let tasks: TaskDeclarations = {};
   for (const [key, raw] of Object.entries(value)) {
+    if (key === 'tasks') {
+      tasks = checkTasks(raw, baseDir, fail);
+      continue;
+    }
     if (key === 'services') {
       services = checkServices(raw, baseDir, fail);
       continue;
@@ -153,7 +180,7 @@ export function checkConfigObject(value: unknown, source: string, baseDir: strin
       continue;
     }
     const spec = optionKeys.get(key);
-    if (spec === undefined) fail(key, `unknown key; known keys are services, apps, ${[...optionKeys.keys()].join(', ')}`);
+    if (spec === undefined) fail(key, `unknown key; known keys are services, apps, tasks, ${[...optionKeys.keys()].join(', ')}`);
     const checked = checkOption(spec!.kind, raw);
     if (typeof checked === 'string' && checked.startsWith('!')) fail(key, checked.slice(1));
     // A path in the file means the same wherever the node is started from.
@@ -166,7 +193,7 @@ export function checkConfigObject(value: unknown, source: string, baseDir: strin
   } catch (error) {
     throw new ConfigError(`${source}: ${(error as Error).message}`, { cause: error });
   }
-  return { options, services, apps };
+  return { options, services, apps, tasks };
 }
 
 /** Options that name files: relative to the config file's directory. */
@@ -270,6 +297,53 @@ function checkApps(raw: unknown, baseDir: string, fail: Fail): AppDeclarations {
     apps[name] = checked as AppDeclaration;
   }
   return apps;
+}
+
+const TASKS_MAX = 1000;
+const TASK_NAME = /^[A-Za-z0-9_.:@/-]{1,128}$/;
+/** Numeric task options and their ranges (the outbox checks them again when registering). */
+const TASK_KEYS: Record<string, { min: number; max: number }> = {
+  concurrency: { min: 1, max: 10_000 },
+  leaseMs: { min: 1, max: TIMEOUT_MS_MAX },
+  timeoutMs: { min: 1, max: TIMEOUT_MS_MAX },
+  maxAttempts: { min: 1, max: 1_000_000 },
+  backoffBaseMs: { min: 0, max: TIMEOUT_MS_MAX },
+  backoffMaxMs: { min: 0, max: TIMEOUT_MS_MAX },
+};
+
+function checkTasks(raw: unknown, baseDir: string, fail: Fail): TaskDeclarations {
+  if (!isPlainObject(raw)) return fail('tasks', `expected an object of task name → { module, concurrency?, subscribe?, … }, got ${describe(raw)}`);
+  const entries = Object.entries(raw);
+  if (entries.length > TASKS_MAX) fail('tasks', `more than ${TASKS_MAX} tasks`);
+  const tasks: TaskDeclarations = {};
+  for (const [name, declaration] of entries) {
+    const at = `tasks.${name}`;
+    if (!TASK_NAME.test(name)) fail(at, 'a task name is 1-128 characters of A-Za-z0-9_.:@/-');
+    if (!isPlainObject(declaration)) fail(at, `expected an object { module, concurrency?, leaseMs?, timeoutMs?, maxAttempts?, subscribe?, … }, got ${describe(declaration)}`);
+    const checked: Partial<TaskDeclaration> = {};
+    for (const [key, value] of Object.entries(declaration)) {
+      if (key === 'module') {
+        if (typeof value !== 'string' || value.length === 0) fail(`${at}.module`, `expected a path to the task's module, got ${describe(value)}`);
+        checked.module = modulePath(value, baseDir, `${at}.module`, fail);
+      } else if (key === 'queue') {
+        if (typeof value !== 'string' || !TASK_NAME.test(value)) fail(`${at}.queue`, `expected a queue name (1-128 characters of A-Za-z0-9_.:@/-), got ${describe(value)}`);
+        checked.queue = value as string;
+      } else if (key === 'subscribe') {
+        if (!Array.isArray(value) || value.length > 100 || !value.every((topic) => typeof topic === 'string' && TASK_NAME.test(topic))) {
+          fail(`${at}.subscribe`, `expected a list of at most 100 topics (1-128 characters of A-Za-z0-9_.:@/-), got ${describe(value)}`);
+        }
+        checked.subscribe = [...(value as string[])];
+      } else {
+        const limits = TASK_KEYS[key];
+        if (limits === undefined) fail(`${at}.${key}`, `unknown key; known keys are module, queue, subscribe, ${Object.keys(TASK_KEYS).join(', ')}`);
+        if (!isInteger(value, limits.min, limits.max)) fail(`${at}.${key}`, `expected an integer from ${limits.min} to ${limits.max}, got ${describe(value)}`);
+        (checked as Record<string, unknown>)[key] = value;
+      }
+    }
+    if (checked.module === undefined) fail(`${at}.module`, 'missing; name the module whose default export is the handler (job) => …');
+    tasks[name] = checked as TaskDeclaration;
+  }
+  return tasks;
 }
 
 function modulePath(given: string, baseDir: string, key: string, fail: Fail): string {

@@ -13,7 +13,8 @@ import type { Store } from '../store/interfaces.js';
 import type { Tasks } from '../tasks/interfaces.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Logger } from './logger.js';
-import type { AppDeclarations, ServiceDeclarations } from './config-file.js';
+import type { AppDeclarations, ServiceDeclarations, TaskDeclarations } from './config-file.js';
+import type { RegisterOptions, TaskHandler } from '../tasks/interfaces.js';
 
 export interface LoadedService {
   readonly name: string;
@@ -96,6 +97,33 @@ export async function loadApps(apps: AppDeclarations): Promise<LoadedApp[]> {
       throw new ConfigError(`apps.${name}.module: ${declaration.module} has no start function; its default export must be async (context) => ({ close })`);
     }
     loaded.push({ name, start: exports.default as AppStart, settings: declaration.settings ?? {}, module: declaration.module });
+  }
+  return loaded;
+}
+
+export interface LoadedTask {
+  readonly name: string;
+  readonly handler: TaskHandler;
+  readonly options: RegisterOptions;
+  readonly subscribe: readonly string[];
+  readonly module: string;
+}
+
+/** Imports every declared task module and checks that its default export is a function (the handler). */
+export async function loadTasks(tasks: TaskDeclarations): Promise<LoadedTask[]> {
+  const loaded: LoadedTask[] = [];
+  for (const [name, declaration] of Object.entries(tasks)) {
+    const { module, subscribe = [], ...options } = declaration;
+    let exports: { default?: unknown };
+    try {
+      exports = (await import(pathToFileURL(module).href)) as { default?: unknown };
+    } catch (error) {
+      throw new ConfigError(`tasks.${name}.module: ${module} cannot be loaded: ${(error as Error).message}`, { cause: error });
+    }
+    if (typeof exports.default !== 'function') {
+      throw new ConfigError(`tasks.${name}.module: ${module} has no handler; its default export must be a function (job) => …`);
+    }
+    loaded.push({ name, handler: exports.default as TaskHandler, options, subscribe, module });
   }
   return loaded;
 }

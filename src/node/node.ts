@@ -31,8 +31,8 @@ import { NodeParts } from './parts.js';
 import { advertiseTasksServices, openNodeTasks, tasksHttpRoutes } from './tasks.js';
 import type { Tasks } from '../tasks/interfaces.js';
 import type { FileSystem } from '../store/durability/fs.js';
-import { checkConfigObject, type AppDeclarations, type ServiceDeclarations } from './config-file.js';
-import { advertiseServices, loadApps, loadServices, type LoadedService, type RunningApp } from './config-services.js';
+import { checkConfigObject, type AppDeclarations, type ServiceDeclarations, type TaskDeclarations } from './config-file.js';
+import { advertiseServices, loadApps, loadServices, loadTasks, type LoadedService, type RunningApp } from './config-services.js';
 import { resolveSecurity, type NodeSecurity } from './security.js';
 import { MemoryBudget } from './listeners/limits.js';
 import { FairQueue } from './listeners/fair-queue.js';
@@ -61,6 +61,11 @@ export interface StartNodeOptions extends Partial<NodeConfig> {
    * and POST /v1/admin/reload, which bring the hosted services in line with the file (see reload.ts).
    */
   configFile?: string;
+  /**
+   * Tasks the node's outbox runs, as a config file declares them (`loadConfigFile(path).tasks`): each module's
+   * default export is registered as the handler (`node.tasks.register`) and subscribed to its topics.
+   */
+  tasks?: TaskDeclarations;
   /**
    * Applications to host, as a config file declares them (`loadConfigFile(path).apps`): each module's default
    * export is started with the node's bus, store and ledger once everything else runs, and closed first.
@@ -103,12 +108,13 @@ export interface PurserNode {
 
 /** Starts a node. Throws `ConfigError` for bad options and `NodeError` when a resource cannot be had. */
 export async function startNode(options: StartNodeOptions = {}): Promise<PurserNode> {
-  const { logger: givenLogger, onFatal, storeFileSystem, services: declared, apps: declaredApps, configFile, ...overrides } = options;
+  const { logger: givenLogger, onFatal, storeFileSystem, services: declared, apps: declaredApps, configFile, tasks: declaredTasks, ...overrides } = options;
   const config = validateConfig({ ...defaultConfig(), ...stripUndefined(overrides) });
   // Checked and imported first: a bad service declaration or module changes nothing (no directory, no port).
   const serviceDeclarations = declared === undefined ? {} : checkConfigObject({ services: declared }, 'startNode', process.cwd()).services;
   const services = await loadServices(serviceDeclarations);
   const apps = declaredApps === undefined ? [] : await loadApps(checkConfigObject({ apps: declaredApps }, 'startNode', process.cwd()).apps);
+  const taskHandlers = declaredTasks === undefined ? [] : await loadTasks(checkConfigObject({ tasks: declaredTasks }, 'startNode', process.cwd()).tasks);
   // As in resolveConfig: a node that asks for any HTTP port gets any bus port too, unless it names one.
   if (overrides.busPort === undefined && config.httpPort === 0) config.busPort = 0;
   const logger = givenLogger ?? createLogger({ level: config.logLevel, pretty: config.logPretty });
@@ -168,6 +174,10 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
     const tasks = await openNodeTasks(nodeStore, logger, metrics.registry);
     await tasks.start();
     advertiseTasksServices(bus, tasks); // remote workers claim over the bus
+    // The config file's tasks: registered (their queues are claimed from now on), then subscribed, since a
+    // subscription names a task that must be registered by the time something publishes.
+    for (const task of taskHandlers) tasks.register(task.name, task.handler, task.options);
+    for (const task of taskHandlers) for (const topic of task.subscribe) tasks.subscribe(topic, task.name);
     return tasks;
   }, (tasks) => tasks.stop({ drainTimeoutMs }));
 

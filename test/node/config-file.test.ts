@@ -23,8 +23,10 @@ test('the example config is hosted: its services answer over HTTP JSON and conne
   assert.deepEqual(Object.keys(file.services).sort(), ['BALANCE', 'HSM', 'LIMITS']);
   const node = await startNode({ ...file.options, services: file.services, memory: true, httpPort: 0, logger: silent });
   try {
-    assert.deepEqual(node.bus.services().sort(), ['BALANCE', 'HSM', 'LIMITS']);
-    const kinds = Object.fromEntries(node.bus.pq().map((row) => [row.service, [row.kind, row.servers, row.queueDepth]]));
+    // The node's own services (the outbox's TASKS.* for remote workers) come besides the config's.
+    const hosted = (name: string) => !name.startsWith('TASKS.');
+    assert.deepEqual(node.bus.services().filter(hosted).sort(), ['BALANCE', 'HSM', 'LIMITS']);
+    const kinds = Object.fromEntries(node.bus.pq().filter((row) => hosted(row.service)).map((row) => [row.service, [row.kind, row.servers, row.queueDepth]]));
     assert.deepEqual(kinds, { LIMITS: ['in-process', 2, 1000], BALANCE: ['in-process', 4, 1000], HSM: ['threads', 2, 1000] });
 
     const response = await fetch(`${node.http.url}/v1/call/BALANCE`, { method: 'POST', body: JSON.stringify({ data: { account: 'A1' } }) });

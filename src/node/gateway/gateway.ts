@@ -30,6 +30,8 @@ import {
 } from './protocol.js';
 
 export const GATEWAY_HEARTBEAT_MS_DEFAULT = 1000;
+/** Services the node advertises for its own parts (the outbox's remote workers); `*` does not export them. */
+const NODE_SERVICE_PREFIX = 'TASKS.';
 export const DEAD_AFTER_HEARTBEATS = 3;
 /** A proxy holds one server per call in flight to other nodes; beyond this many, calls queue. */
 export const PROXY_SERVERS = 1024;
@@ -223,8 +225,10 @@ export class Gateway {
   }
 
   private reconcileExports(): void {
+    // '*' is what the node hosts for callers: not its own plumbing (the outbox's TASKS.* services, which remote
+    // workers reach through connect()); a list may still name them.
     const wanted = new Set(this.bus.pq().filter((row) => row.kind !== 'remote').map((row) => row.service)
-      .filter((service) => this.options.exports === '*' || this.options.exports.includes(service)));
+      .filter((service) => (this.options.exports === '*' ? !service.startsWith(NODE_SERVICE_PREFIX) : this.options.exports.includes(service))));
     for (const service of wanted) {
       if (this.exported.has(service)) continue;
       const subject = callSubject(service);
