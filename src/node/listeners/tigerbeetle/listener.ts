@@ -347,9 +347,9 @@ class Replica implements MessageHandler {
     const requestedLimit = body.readUInt32LE(0);
     const batchSizeLimit = requestedLimit === 0 ? MESSAGE_BODY_SIZE_MAX_BYTES : Math.min(requestedLimit, MESSAGE_BODY_SIZE_MAX_BYTES);
     this.commit += 1n;
-    const session: Session = { client: request.client, session: this.commit, release: request.release, lastRequest: 0, lastRequestChecksum: request.checksum, lastReply: undefined, sink: connection };
+    const session: Session = { client: request.client, session: this.commit, address: normalizeAddress(connection.remoteAddress), release: request.release, lastRequest: 0, lastRequestChecksum: request.checksum, lastReply: undefined, sink: connection };
     const dropped = this.sessions.add(session);
-    if (dropped !== undefined) this.logger.debug({ client: String(dropped.client) }, 'session table full: dropped the least recently used session');
+    if (dropped !== undefined) this.logger.debug({ client: String(dropped.client), address: dropped.address }, 'session table or address quota full: dropped the least recently used session');
     const reply = allocateMessage(REGISTER_RESULT_SIZE_BYTES);
     reply.writeUInt32LE(batchSizeLimit, HEADER_SIZE_BYTES);
     sealReply(reply, { cluster: this.cluster, release: request.release, requestChecksum: request.checksum, client: request.client, commit: this.commit, timestamp: this.nextTimestampNs(), request: 0, operation: OPERATION_REGISTER });

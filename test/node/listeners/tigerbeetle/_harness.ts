@@ -169,9 +169,9 @@ export class RawConnection {
     socket.on('error', () => undefined);
   }
 
-  static open(port: number): Promise<RawConnection> {
+  static open(port: number, localAddress = '127.0.0.1'): Promise<RawConnection> {
     return new Promise((resolve, reject) => {
-      const socket = connect(port, '127.0.0.1', () => resolve(new RawConnection(socket)));
+      const socket = connect({ port, host: '127.0.0.1', localAddress }, () => resolve(new RawConnection(socket)));
       socket.once('error', reject);
     });
   }

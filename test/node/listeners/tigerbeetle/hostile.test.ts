@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { buildPingClient, Command, HEADER_SIZE_BYTES, readFrame } from '../../../../src/wire/tigerbeetle/header.js';
 import { startTigerBeetleListener, CLIENT_PING_INTERVAL_MS, defaultTigerBeetleLimits } from '../../../../src/node/listeners/tigerbeetle/listener.js';
 import { MemoryBudget, type ListenerLimits } from '../../../../src/node/listeners/limits.js';
-import { CLIENT_RELEASE, RawConnection, RawSession, RecordingLedger, runOfficialClient, silentLogger } from './_harness.js';
+import { CLIENT_RELEASE, encodeIds, multiBatchBody, RawConnection, RawSession, RecordingLedger, runOfficialClient, silentLogger } from './_harness.js';
 
 const GUARD_MS = 60_000;
 
@@ -125,6 +125,23 @@ test('unfinished 1 MiB messages from many connections stay within the memory bud
     assert.ok(budget.peakBytes <= budget.maxBytes, `peak ${budget.peakBytes} within ${budget.maxBytes}`);
     for (const hog of hogs) hog.close();
     await until(() => budget.usedBytes === 0, 'every byte is given back');
+  });
+});
+
+test('64 registers with made-up client ids from one address do not evict a live client of another address', async () => {
+  await withListener({}, {}, async (listener) => {
+    const live = new RawSession(await RawConnection.open(listener.address.port), 1n);
+    await live.register();
+    const attacker = await RawConnection.open(listener.address.port, '127.0.0.2');
+    for (let i = 0; i < 64; i += 1) {
+      const session = new RawSession(attacker, 10_000n + BigInt(i));
+      assert.equal(readFrame((await session.register())).command, Command.reply);
+    }
+    // The live client's next request is answered, not evicted: the attacker's sessions made room for each other.
+    const reply = await live.request(140, multiBatchBody(16, [encodeIds([1n])]));
+    assert.equal(readFrame(reply!).command, Command.reply);
+    attacker.close();
+    live.connection.close();
   });
 });
 
