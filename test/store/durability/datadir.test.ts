@@ -190,7 +190,7 @@ const BIN = fileURLToPath(new URL('../../../bin/purser.js', import.meta.url));
 const asNobody = ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups'];
 const canDropPrivileges = process.getuid?.() === 0 && spawnSync(asNobody[0], [...asNobody.slice(1), 'true']).status === 0;
 
-test('run as another user, start, dump and checkpoint fail with one line: STORE_ACCESS_DENIED', { skip: canDropPrivileges ? false : 'needs root and setpriv to run the CLI as nobody' }, async () => {
+test('run as another user, start, dump, load and checkpoint fail with one line: STORE_ACCESS_DENIED', { skip: canDropPrivileges ? false : 'needs root and setpriv to run the CLI as nobody' }, async () => {
   const parent = join(work, 'eacces');
   await mkdir(parent);
   await chmod(work, 0o755);
@@ -199,7 +199,12 @@ test('run as another user, start, dump and checkpoint fail with one line: STORE_
   const store = await openStore({ dir });
   await putMany(store, 0, 3);
   await store.close(); // dir is 0700, owned by root
+  // A dump anyone may read, for `load` into a directory only root may write.
+  const dump = join(parent, 'readable.dump');
+  assert.equal(spawnSync(process.execPath, [BIN, 'dump', '--dir', dir, '--out', dump], { encoding: 'utf8', timeout: 30_000 }).status, 0);
+  await chmod(dump, 0o644);
   const runs = [
+    ['load', '--dir', join(dir, 'restored'), '--in', dump],
     ['dump', '--dir', dir, '--out', join(parent, 'out.dump')],
     ['checkpoint', '--dir', dir],
     ['start', '--dir', dir, '--http-port', '0', '--log-pretty', 'false'],
