@@ -93,6 +93,7 @@ async function openMany(count: number, port: number, localAddress: string, first
     for (const socket of batch) {
       if (socket === undefined) continue;
       socket.on('error', () => undefined);
+      socket.resume(); // read (and drop) what the node says, so its hang-up is seen
       if (first !== undefined) socket.write(first);
       sockets.push(socket);
     }
@@ -102,6 +103,7 @@ async function openMany(count: number, port: number, localAddress: string, first
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const stillOpen = (sockets: Socket[]) => sockets.filter((socket) => !socket.destroyed && socket.readyState === 'open').length;
+
 
 function hello(): Buffer {
   const writer = new FrameWriter();

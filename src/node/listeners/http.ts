@@ -8,8 +8,9 @@
  * answers 500 and is logged. A client can never crash the node from here, nor fill its log: what clients
  * cause (aborted uploads, bad requests, refused connections) logs at debug.
  *
- * Limits (`HttpLimits`): connections in all and per remote address (more are closed at once), time to send
- * the headers and the whole request (slowloris), idle keep-alive time.
+ * Limits (`HttpLimits`): connections in all and per remote address (at a cap, the oldest connection that
+ * has not sent a request makes room; else the newcomer is closed), time to send the headers and the whole
+ * request (slowloris), idle keep-alive time.
  *
  * With an `Authenticator`, every route but `/health` needs `Authorization: Bearer <token>`: `/metrics` a
  * monitor or admin token, `/v1/call/<service>` a call token allowed that service (or admin), everything
@@ -24,7 +25,7 @@ import { HttpError, NodeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { NodeMetrics } from '../metrics.js';
 import { Authenticator, mayCall, type Principal } from '../auth.js';
-import { normalizeAddress } from './limits.js';
+import { ConnectionTable, normalizeAddress } from './limits.js';
 
 export const HTTP_BODY_BYTES_MAX = 1024 * 1024; // 1 MiB
 
@@ -35,6 +36,8 @@ export interface HttpLimits {
   headersTimeoutMs: number;
   /** Time to receive a whole request, body included. */
   requestTimeoutMs: number;
+  /** Time a kept-alive connection may wait for its next request. */
+  keepAliveTimeoutMs: number;
 }
 
 export function defaultHttpLimits(): HttpLimits {
@@ -43,6 +46,7 @@ export function defaultHttpLimits(): HttpLimits {
     connectionsPerAddressMax: 256,
     headersTimeoutMs: 10 * 1000, // 10 seconds
     requestTimeoutMs: 30 * 1000, // 30 seconds: 1 MiB at 1 Mbit/s takes 9
+    keepAliveTimeoutMs: 5 * 1000, // 5 seconds
   };
 }
 
@@ -88,13 +92,14 @@ export async function startHttpListener(options: HttpListenerOptions): Promise<H
   // node:http checks the header and request deadlines every connectionsCheckingInterval (30 s by default):
   // check often enough that a deadline is kept to within a quarter of itself.
   const checkingIntervalMs = Math.max(10, Math.min(1000, Math.floor(Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 4)));
-  const serverOptions = { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, keepAliveTimeout: 5000, connectionsCheckingInterval: checkingIntervalMs };
+  const serverOptions = { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, keepAliveTimeout: limits.keepAliveTimeoutMs, connectionsCheckingInterval: checkingIntervalMs };
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     void serve(req, res);
   };
   const server = options.tls === undefined ? http.createServer(serverOptions, onRequest) : https.createServer({ ...options.tls, ...serverOptions, handshakeTimeout: limits.headersTimeoutMs }, onRequest);
-  server.maxConnections = limits.connectionsMax;
-  limitPerAddress(server, limits.connectionsPerAddressMax, logger);
+  // A backstop under limitConnections, which closes what it turns away.
+  server.maxConnections = limits.connectionsMax * 2;
+  limitConnections(server, limits, logger, options.tls !== undefined);
 
   async function serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     let route = 'unmatched';
@@ -180,24 +185,38 @@ export async function startHttpListener(options: HttpListenerOptions): Promise<H
   };
 }
 
-/** Closes connections beyond `perAddressMax` from one remote address as they arrive. */
-function limitPerAddress(server: http.Server, perAddressMax: number, logger: Logger): void {
-  const open = new Map<string, number>();
-  server.on('connection', (socket: Socket) => {
+/**
+ * Caps connections in all and per remote address. At a cap the oldest connection that has not sent a
+ * request yet (of the same address, at its cap) is closed to make room, so idle sockets cannot lock out
+ * real clients, even from their own address; if every connection has sent one, the newcomer is closed.
+ */
+function limitConnections(server: http.Server, limits: HttpLimits, logger: Logger, tls: boolean): void {
+  const table = new ConnectionTable<HttpConnection>(limits);
+  const bySocket = new WeakMap<Socket, HttpConnection>();
+  // With TLS, a request's socket is the TLS socket: connections are counted once their handshake is done
+  // (sockets still in it are bounded by maxConnections and the handshake timeout).
+  server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => {
     const address = normalizeAddress(socket.remoteAddress);
-    const count = open.get(address) ?? 0;
-    if (count >= perAddressMax) {
-      logger.debug({ remote: address }, 'http connection closed: too many from this address');
+    const outcome = table.admit(address);
+    if (outcome !== 'admitted') {
+      logger.debug({ remote: address, reason: outcome }, 'http connection closed at a connection cap');
       socket.destroy();
       return;
     }
-    open.set(address, count + 1);
-    socket.once('close', () => {
-      const left = (open.get(address) ?? 1) - 1;
-      if (left === 0) open.delete(address);
-      else open.set(address, left);
-    });
+    const connection: HttpConnection = { greeted: false, displace: () => socket.destroy() };
+    bySocket.set(socket, connection);
+    table.add(connection, address);
+    socket.once('close', () => table.remove(connection));
   });
+  server.on('request', (req: http.IncomingMessage) => {
+    const connection = bySocket.get(req.socket);
+    if (connection !== undefined) connection.greeted = true;
+  });
+}
+
+interface HttpConnection {
+  greeted: boolean;
+  displace(): void;
 }
 
 function parseUrl(raw: string | undefined): URL {

@@ -3,9 +3,9 @@
  * shared by the bus and TigerBeetle listeners (the HTTP listener uses node:http's own equivalents).
  *
  * - `ConnectionTable`: at most `connectionsMax` connections per listener and `connectionsPerAddressMax`
- *   per remote address. At the listener's cap a new connection takes the place of the oldest one that has
- *   not finished its handshake (silent sockets must not lock out real clients); if every connection has,
- *   the new one is closed.
+ *   per remote address. At a cap a new connection takes the place of the oldest one that has not finished
+ *   its handshake (of the same address, at the address's cap): silent sockets must not lock out real
+ *   clients. If every connection has, the new one is closed.
  * - `ConnectionGuard`, one per connection: a deadline for the handshake, an idle timeout after it (any
  *   complete frame counts as activity, so clients that ping stay connected), a deadline to finish a frame
  *   once its first byte arrived (slowloris), a cap on the bytes of an unfinished frame, and the
@@ -141,22 +141,24 @@ export class ConnectionTable<C extends TrackedConnection> {
     return this.connections.keys();
   }
 
-  /** Decides whether a new connection from `address` may stay; the caller closes it if not. */
+  /**
+   * Decides whether a new connection from `address` may stay; the caller closes it if not. At either cap
+   * the oldest connection that has not finished its handshake — from the same address, at the address's
+   * cap — is displaced to make room: silent sockets must not lock real clients out, even from their own
+   * address (on loopback every client shares one).
+   */
   admit(address: string): AdmitOutcome {
-    if ((this.perAddress.get(address) ?? 0) >= this.limits.connectionsPerAddressMax) {
-      this.refused.address_full += 1;
-      return 'address_full';
+    const atAddressCap = (this.perAddress.get(address) ?? 0) >= this.limits.connectionsPerAddressMax;
+    if (!atAddressCap && this.connections.size < this.limits.connectionsMax) return 'admitted';
+    const oldest = this.oldestUngreeted(atAddressCap ? address : undefined);
+    if (oldest === undefined) {
+      const outcome = atAddressCap ? 'address_full' : 'listener_full';
+      this.refused[outcome] += 1;
+      return outcome;
     }
-    if (this.connections.size >= this.limits.connectionsMax) {
-      const oldest = this.oldestUngreeted();
-      if (oldest === undefined) {
-        this.refused.listener_full += 1;
-        return 'listener_full';
-      }
-      this.refused.displaced += 1;
-      this.remove(oldest);
-      oldest.displace();
-    }
+    this.refused.displaced += 1;
+    this.remove(oldest);
+    oldest.displace();
     return 'admitted';
   }
 
@@ -175,8 +177,8 @@ export class ConnectionTable<C extends TrackedConnection> {
     else this.perAddress.set(address, left);
   }
 
-  private oldestUngreeted(): C | undefined {
-    for (const connection of this.connections.keys()) if (!connection.greeted) return connection;
+  private oldestUngreeted(address: string | undefined): C | undefined {
+    for (const [connection, from] of this.connections) if (!connection.greeted && (address === undefined || from === address)) return connection;
     return undefined;
   }
 }

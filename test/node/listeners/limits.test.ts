@@ -30,26 +30,30 @@ test('memory budget: big holders stop at seven eighths, small ones may use the r
 });
 
 test('connection table: per-address cap, listener cap, displacement of the oldest silent connection', () => {
-  const table = new ConnectionTable<{ greeted: boolean; displace(): void; displaced: boolean; id: number }>({ connectionsMax: 4, connectionsPerAddressMax: 3 });
+  const table = new ConnectionTable<{ greeted: boolean; displace(): void; displaced: boolean; id: number }>({ connectionsMax: 5, connectionsPerAddressMax: 3 });
   const make = (id: number, greeted: boolean) => ({ id, greeted, displaced: false, displace() { this.displaced = true; } });
   const entries = [make(1, true), make(2, false), make(3, false)];
   for (const entry of entries) {
     assert.equal(table.admit('10.0.0.1'), 'admitted');
     table.add(entry, '10.0.0.1');
   }
-  assert.equal(table.admit('10.0.0.1'), 'address_full', 'a fourth from one address');
-  assert.equal(table.admit('10.0.0.2'), 'admitted');
-  table.add(make(4, true), '10.0.0.2');
-  // Full: the oldest connection that has not finished its handshake (2, not 1) makes room.
-  assert.equal(table.admit('10.0.0.3'), 'admitted');
-  assert.equal(entries[1].displaced, true);
-  assert.equal(entries[0].displaced, false);
-  table.add(make(5, true), '10.0.0.3');
+  // At the address's cap, its oldest silent connection (2, not 1) makes room.
+  assert.equal(table.admit('10.0.0.1'), 'admitted');
+  assert.deepEqual(entries.map((e) => e.displaced), [false, true, false]);
+  const fourth = make(4, true);
+  table.add(fourth, '10.0.0.1');
   entries[2].greeted = true;
-  assert.equal(table.admit('10.0.0.4'), 'listener_full', 'everyone greeted: the newcomer is refused');
-  assert.deepEqual(table.refused, { address_full: 1, listener_full: 1, displaced: 1 });
-  // The displaced one's address slot was freed.
-  table.remove(entries[2]);
+  assert.equal(table.admit('10.0.0.1'), 'address_full', 'all three of 10.0.0.1 greeted: refused');
+  const other = make(5, false);
+  table.add(other, '10.0.0.2');
+  table.add(make(6, true), '10.0.0.3');
+  // At the listener's cap, the oldest silent connection of any address makes room.
+  assert.equal(table.admit('10.0.0.4'), 'admitted');
+  assert.equal(other.displaced, true);
+  table.add(make(7, true), '10.0.0.4');
+  assert.equal(table.admit('10.0.0.5'), 'listener_full', 'everyone greeted: the newcomer is refused');
+  assert.deepEqual(table.refused, { address_full: 1, listener_full: 1, displaced: 2 });
+  table.remove(fourth);
   assert.equal(table.admit('10.0.0.1'), 'admitted');
   assert.equal(normalizeAddress('::ffff:10.0.0.1'), '10.0.0.1');
 });
