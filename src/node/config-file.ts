@@ -327,7 +327,7 @@ function checkTasks(raw: unknown, baseDir: string, fail: Fail): TaskDeclarations
         checked.module = modulePath(value, baseDir, `${at}.module`, fail);
       } else if (key === 'queue') {
         if (typeof value !== 'string' || !TASK_NAME.test(value)) fail(`${at}.queue`, `expected a queue name (1-128 characters of A-Za-z0-9_.:@/-), got ${describe(value)}`);
-        checked.queue = value as string;
+        checked.queue = value;
       } else if (key === 'subscribe') {
         if (!Array.isArray(value) || value.length > 100 || !value.every((topic) => typeof topic === 'string' && TASK_NAME.test(topic))) {
           fail(`${at}.subscribe`, `expected a list of at most 100 topics (1-128 characters of A-Za-z0-9_.:@/-), got ${describe(value)}`);

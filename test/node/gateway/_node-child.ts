@@ -16,11 +16,13 @@ const handlers: Record<string, (request: ServiceRequest) => unknown> = {
   },
   // Never answers: the node holding it is killed mid-call.
   HOLD: () => new Promise(() => undefined),
+  // Never answers either, with one server and a queue of one: a third call finds the queue full.
+  TINY: () => new Promise(() => undefined),
   // Forwards to ECHO, which lives on another node.
   FWD: (request) => request.forward('ECHO', { forwardedBy: name, data: request.data }),
 };
 const node = await startNode({ memory: true, httpPort: 0, nats, nodeName: name, gatewayExports: exports, gatewayHeartbeatMs: 200, logger: pino({ level: 'silent' }) });
-for (const service of services) node.bus.advertise(service, handlers[service], { servers: 16 });
+for (const service of services) node.bus.advertise(service, handlers[service], service === 'TINY' ? { servers: 1, queueDepth: 1 } : { servers: 16 });
 await node.gateway!.ready();
 process.stdout.write(`${JSON.stringify({ bus: `${node.busListener.host}:${node.busListener.port}`, http: node.http.url })}\n`);
 process.on('SIGTERM', () => void node.close().then(() => process.exit(0)));

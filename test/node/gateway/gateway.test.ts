@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { connect as natsConnect } from '@nats-io/transport-node';
-import { ConfigError, connect, startNode, XatmiError, type BusClient } from 'purser';
+import { ConfigError, connect, startNode, TPNOBLOCK, XatmiError, type BusClient } from 'purser';
 import { natsServerPath, startChildNode, startNatsServer, until, type ChildNode, type NatsServer } from './_cluster.js';
 
 const skip = natsServerPath === undefined ? 'nats-server is not installed (apt-get install nats-server; .ci/run does)' : false;
@@ -38,8 +38,8 @@ async function client(of: ChildNode): Promise<BusClient> {
   return opened;
 }
 
-async function pq(of: ChildNode): Promise<Array<{ service: string; kind: string; nodes?: string[] }>> {
-  return (await (await fetch(`${of.http}/v1/admin/pq`)).json()) as Array<{ service: string; kind: string; nodes?: string[] }>;
+async function pq(of: ChildNode): Promise<Array<{ service: string; kind: string; queued: number; nodes?: string[] }>> {
+  return (await (await fetch(`${of.http}/v1/admin/pq`)).json()) as Array<{ service: string; kind: string; queued: number; nodes?: string[] }>;
 }
 
 /** Waits until `of` sees `service` served by exactly `servedBy` (an empty list: not at all). */
@@ -62,7 +62,7 @@ after(async () => {
 });
 
 test('a service on one node is called from another: same replies, same error codes; forward crosses nodes; deadlines travel', { skip }, async () => {
-  const a = await node('alpha', ['ECHO', 'DECLINE', 'SLOW']);
+  const a = await node('alpha', ['ECHO', 'DECLINE', 'SLOW', 'TINY']);
   const b = await node('beta', ['FWD'], '');
   await untilServed(b, 'ECHO', ['alpha']);
   const row = (await pq(b)).find((entry) => entry.service === 'ECHO')!;
@@ -75,6 +75,12 @@ test('a service on one node is called from another: same replies, same error cod
   assert.deepEqual((await onB.call('FWD', 'x')).data, { node: 'alpha', data: { forwardedBy: 'beta', data: 'x' } });
   // The deadline goes with the call: the caller gets TPETIME on time, whatever the serving node does.
   assert.equal(await codeOf(onB.call('SLOW', { ms: 60_000 }, { timeoutMs: 100 })), 'TPETIME');
+  // TPNOBLOCK travels: with alpha's TINY busy and its queue full, the remote bus answers TPEBLOCK, as a local one would.
+  await untilServed(b, 'TINY', ['alpha']);
+  void onB.call('TINY', 'running', { timeoutMs: 600_000 }).catch(() => undefined);
+  void onB.call('TINY', 'queued', { timeoutMs: 600_000 }).catch(() => undefined);
+  await until(async () => (await pq(a)).find((entry) => entry.service === 'TINY')?.queued === 1);
+  assert.equal(await codeOf(onB.call('TINY', 'third', { flags: TPNOBLOCK })), 'TPEBLOCK');
   // A node that exports nothing offers nothing: once alpha has heard beta, it still has no FWD.
   await until(async () => ((await (await fetch(`${a.http}/v1/admin/gateway`)).json()) as { nodes: Array<{ node: string }> }).nodes.some((entry) => entry.node === 'beta'));
   assert.equal((await pq(a)).some((entry) => entry.service === 'FWD'), false);
