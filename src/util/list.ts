@@ -28,6 +28,18 @@ export class LinkedQueue<T extends Linked<T>> {
     this.length += 1;
   }
 
+  /** Puts `item` first (a newcomer served before those already waiting). */
+  unshift(item: T): void {
+    assert(item.list === undefined, 'entry already in a list');
+    item.list = this;
+    item.previous = undefined;
+    item.next = this.head;
+    if (this.head) this.head.previous = item;
+    else this.tail = item;
+    this.head = item;
+    this.length += 1;
+  }
+
   shift(): T | undefined {
     const item = this.head;
     if (item) this.remove(item);

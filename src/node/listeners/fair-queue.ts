@@ -4,17 +4,20 @@
  * The ledger runs one request at a time, first come, first served. Fed straight from the listeners, one
  * connection with a thousand full batches in flight would put a thousand requests ahead of every other
  * client's lookup (measured: a lookup waited 1.9 s behind 32 batches; the issue saw more than 30 s). So
- * the listeners hand requests here instead: each connection (an "owner") has its own queue, and at most
- * `runningMax` requests are with the ledger at once, taken from the owners in turn. A lookup then waits
- * for the requests already running and at most one request of each other busy connection.
+ * the listeners hand requests here instead: each connection (an "owner") has its own queue, and one request
+ * at a time goes to the ledger, taken from the owners in turn. An owner new to the ring joins at its front
+ * (as new flows do in fq_codel), so a lone lookup waits only for the request the ledger is running. An
+ * owner stays in the ring for a whole round after its queue empties — removed only when its turn finds it
+ * empty — so a flooder that keeps exactly one request waiting cannot pass for new every time and jump the
+ * others. Nobody starves: every owner in the ring is served once per round.
  *
- * `runningMax` is 2 rather than 1 so that the ledger never idles between two requests (the next is
- * already queued there when one commits); more would only lengthen the wait of a newcomer.
+ * One request at a time costs the ledger nothing it had: it runs requests one by one anyway, each
+ * committed before the next starts, and handing over the next one takes a few microseconds.
  */
 import { asError, assert } from '../../errors.js';
 import { LinkedQueue, type Linked } from '../../util/list.js';
 
-export const FAIR_RUNNING_MAX = 2;
+export const FAIR_RUNNING_MAX = 1;
 
 interface Task {
   run(): Promise<unknown>;
@@ -22,7 +25,7 @@ interface Task {
   reject(error: unknown): void;
 }
 
-/** An owner's waiting tasks; it is linked into the ring while it has any. */
+/** An owner's waiting tasks; linked into the ring while it has any, and for one round after. */
 interface OwnerQueue extends Linked<OwnerQueue> {
   readonly owner: object;
   readonly tasks: Task[];
@@ -33,7 +36,7 @@ export interface FairQueueStats {
   queued: number;
   /** Requests with the ledger now. */
   running: number;
-  /** Owners with requests waiting. */
+  /** Owners in the ring: with requests waiting, or served in the current round. */
   owners: number;
 }
 
@@ -62,7 +65,8 @@ export class FairQueue {
       }
       queue.tasks.push({ run, resolve: resolve, reject });
       this.queued += 1;
-      if (queue.list === undefined) this.ring.push(queue);
+      // A newcomer is served next; an owner already in the ring (even with nothing waiting) keeps its place.
+      if (queue.list === undefined) this.ring.unshift(queue);
       this.dispatch();
     });
   }
@@ -82,10 +86,12 @@ export class FairQueue {
       const queue = this.ring.shift();
       if (queue === undefined) return;
       const task = queue.tasks.shift();
-      assert(task !== undefined, 'an owner in the ring has a waiting task');
+      if (task === undefined) {
+        this.owners.delete(queue.owner); // a whole round with nothing waiting: it leaves the ring
+        continue;
+      }
       this.queued -= 1;
-      if (queue.tasks.length > 0) this.ring.push(queue);
-      else this.owners.delete(queue.owner); // an owner with nothing waiting is not kept
+      this.ring.push(queue);
       this.start(task);
     }
   }

@@ -58,7 +58,7 @@ test('connection table: per-address cap, listener cap, displacement of the oldes
   assert.equal(normalizeAddress('::ffff:10.0.0.1'), '10.0.0.1');
 });
 
-test('fair queue: a late owner is served after the running tasks and one task of the flooding owner', async () => {
+test('fair queue: a newcomer is served right after the running task; a flooder keeping one request waiting cannot jump the others', async () => {
   const fair = new FairQueue(2);
   const order: string[] = [];
   const gates: Array<() => void> = [];
@@ -70,19 +70,41 @@ test('fair queue: a late owner is served after the running tasks and one task of
   const victim = {};
   const flood = Array.from({ length: 10 }, (_, i) => fair.submit(flooder, task(`flood${i}`)));
   assert.deepEqual(fair.stats(), { queued: 8, running: 2, owners: 1 });
+  assert.equal(order.length, 2);
   const lookup = fair.submit(victim, task('lookup'));
   // Release tasks one at a time until the lookup ran: first come, first served would run all ten floods first.
   while (!order.includes('lookup')) {
     gates.shift()!();
     await new Promise((resolve) => setImmediate(resolve));
   }
-  assert.deepEqual(order.slice(0, 4), ['flood0', 'flood1', 'flood2', 'lookup']);
+  assert.deepEqual(order.slice(0, 3), ['flood0', 'flood1', 'lookup']);
   while (gates.length > 0 || fair.stats().queued > 0) {
     gates.shift()?.();
     await new Promise((resolve) => setImmediate(resolve));
   }
   assert.equal(await lookup, 'lookup');
   assert.equal((await Promise.all(flood)).length, 10);
+  // Two owners each keeping exactly one request waiting are served alternately: neither passes for new.
+  const alternate: string[] = [];
+  const one = new FairQueue(1);
+  const owners = [{}, {}];
+  const pending: Array<() => void> = [];
+  const keepOne = (index: number, left: number): void => {
+    if (left === 0) return;
+    void one.submit(owners[index], () => new Promise<void>((resolve) => {
+      alternate.push(`o${index}`);
+      pending.push(resolve);
+      keepOne(index, left - 1); // the next request arrives while this one runs
+    }));
+  };
+  keepOne(0, 4);
+  keepOne(1, 4);
+  while (alternate.length < 8) {
+    pending.shift()?.();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  assert.deepEqual(alternate, ['o0', 'o1', 'o0', 'o1', 'o0', 'o1', 'o0', 'o1']);
+  for (const resolve of pending.splice(0)) resolve();
   // A task that throws fails alone; forget() drops an owner's waiting tasks.
   await assert.rejects(fair.submit(victim, () => { throw new Error('broken'); }), /broken/);
   const blocker = fair.submit(flooder, () => new Promise<void>((resolve) => gates.push(resolve)));
