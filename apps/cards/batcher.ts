@@ -23,6 +23,8 @@ export interface BatchContext {
   readonly tx: Transaction;
   /** Runs after the transaction committed (cache updates); never for an attempt that was undone. */
   readonly afterCommit: (() => void)[];
+  /** Runs after the last job, inside the transaction (work the jobs deferred to do together). */
+  readonly beforeCommit: (() => Promise<void>)[];
 }
 
 export type Job<R> = (batch: BatchContext) => Promise<R>;
@@ -154,9 +156,10 @@ export class Batcher {
   private async execute(entries: Entry[]): Promise<unknown[]> {
     const { results, afterCommit } = await this.ledger.transaction(async (session, tx) => {
       // A fresh context per attempt: the store may run this function again after a lock conflict.
-      const batch: BatchContext = { session, tx, afterCommit: [] };
+      const batch: BatchContext = { session, tx, afterCommit: [], beforeCommit: [] };
       const out: unknown[] = [];
       for (const entry of entries) out.push(await entry.job(batch));
+      for (const hook of batch.beforeCommit) await hook();
       return { results: out, afterCommit: batch.afterCommit };
     });
     for (const action of afterCommit) action();

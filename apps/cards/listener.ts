@@ -153,8 +153,13 @@ export class CardsListener {
       }
       this.send(socket, message, response, responseCode, timing);
     };
-    this.batcher.submit((batch) => this.processor.process(message, batch), timing).then(
-      (outcome) => done(outcome.response, outcome.responseCode || (decodeCode(outcome.response) ?? '')),
+    this.batcher.submit(async (batch) => {
+      const answer = await this.processor.process(message, batch);
+      // Complete once the job's batch ran its deferred transfers, before the transaction commits.
+      batch.beforeCommit.push(() => (answer.outcome === undefined ? Promise.reject(new Error('a message got no answer')) : Promise.resolve()));
+      return answer;
+    }, timing).then(
+      (answer) => done(answer.outcome!.response, answer.outcome!.responseCode || (decodeCode(answer.outcome!.response) ?? '')),
       (error: unknown) => {
         // The ledger or store could not take it (or the queue is full): nothing was changed; say so.
         if (!(error instanceof BatcherFullError) && !isSystemFailure(error)) this.logger.error({ err: error, mti: message.mti, stan: message.fields.get(11) }, 'cards: a message failed unexpectedly and was undone');

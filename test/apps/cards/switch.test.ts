@@ -231,3 +231,21 @@ test('CARDS.ISSUE and CARDS.STATUS: agreement numbers per customer, typed failur
   const changed = await s.bus.call('CARDS.STATUS', { pan: (first.data as { pan: string }).pan, status: 'lost' });
   assert.deepEqual(changed.data, { pan: (first.data as { pan: string }).pan, status: 'lost', previous: 'active' });
 });
+
+test('messages of one card sent together (one batch) see each other in arrival order: a capture and a reversal of authorizations in the same batch, then an inquiry', async () => {
+  const card = await issue(s.bus, { creditLimit: 100_000 });
+  const first = requestFor(card, { amount: 1000n });
+  const second = requestFor(card, { amount: 2000n });
+  const capture = requestFor(card, { mti: '0200', amount: 1000n, chip: false, original: { stan: first.fields.get(11) as string }, rrn: first.fields.get(37) as string });
+  const reversal = requestFor(card, { mti: '0400', amount: 2000n, chip: false, original: { stan: second.fields.get(11) as string }, rrn: second.fields.get(37) as string });
+  const third = requestFor(card, { mti: '0200', amount: 300n });
+  const balance = requestFor(card, { processing: '310000', amount: 0n });
+  // Written back to back without waiting: the switch takes them into one batch.
+  const answers = await Promise.all([first, second, capture, reversal, third].map((message) => s.client.request(message)));
+  assert.deepEqual(answers.map(responseCode), ['00', '00', '00', '00', '00']);
+  const expected = 100_000n - 1010n - 310n;
+  assert.equal((await s.client.request(balance)).fields.get(54), `0002978C${expected.toString().padStart(12, '0')}`);
+  assert.equal(await available(s.ledger, card), expected);
+  const statement = parseStatementField((await s.client.request(requestFor(card, { processing: '380000', amount: 0n }))).fields.get(48) as string);
+  assert.deepEqual(statement.map((line) => line.kind), ['PU', 'VD', 'CP', 'HD', 'HD', 'CL']);
+});
