@@ -23,7 +23,7 @@ test('a node from examples/purser.config.json hosts the card switch: CARDS.ISSUE
   const node = await startNode({ ...file.options, services: file.services, apps: file.apps, memory: true, httpPort: 0, logger: pino({ level: 'silent' }) });
   delete process.env.PURSER_CARDS_PORT;
   try {
-    assert.deepEqual(node.bus.services().sort(), ['BALANCE', 'CARDS.ISSUE', 'CARDS.STATUS', 'HSM', 'LIMITS']);
+    assert.deepEqual(node.bus.services().filter((name) => !name.startsWith('TASKS.')).sort(), ['BALANCE', 'CARDS.ISSUE', 'CARDS.STATUS', 'HSM', 'LIMITS']);
     const pan = newPan();
     const response = await fetch(`${node.http.url}/v1/call/CARDS.ISSUE`, {
       method: 'POST', body: JSON.stringify({ data: { pan, psn: 1, expiry: '2912', customer: '7c9e6679-7425-40de-944b-e07fc1f90ae7', creditLimit: '50000', currency: 978 } }),
