@@ -1,7 +1,7 @@
 /**
  * `purser tasks <verb>`: the task outbox of a running node, over its HTTP routes (/v1/tasks…).
  *
- *   ls [--state dead|ready|scheduled|running] [--queue Q] [--limit N]   queues and their counts; with --state, those tasks
+ *   ls [--state dead|ready|scheduled|running|done] [--queue Q] [--limit N]   queues and their counts; with --state, those tasks
  *   show ID     one running task or dead letter, in full (last error, payload)
  *   retry ID    a dead letter back to its queue with a fresh set of attempts
  *   rm ID       a dead letter deleted
@@ -20,7 +20,7 @@ export const tasksCommand = {
     [
       'Verbs:',
       '  ls                  per queue: ready, scheduled (delayed or backing off), running, dead',
-      '  ls --state dead     the dead letters (also ready, scheduled, running), oldest first; --queue Q, --limit N (≤ 1000)',
+      '  ls --state dead     the dead letters (also ready, scheduled, running, done), oldest first; --queue Q, --limit N (≤ 1000)',
       '  show ID             a running task or dead letter: attempts, last error, payload',
       '  retry ID            move a dead letter back to its queue with a fresh set of attempts',
       '  rm ID               delete a dead letter',

@@ -8,6 +8,7 @@
  *   tasks.dead       id(8)                      → record   dead letters, with the last error
  *   tasks.dedup      name 0x00 dedupKey         → id(8)    while a task with that key is pending
  *   tasks.counts     queue 0x00 state(1)        → counter  escrow counters per queue and state
+ *   tasks.done       id(8)                      → record   finished tasks kept (only with retainFinished)
  *
  * Why this shape: a claim is a range read of at most `n` keys from the head of one queue's slice of
  * `tasks.ready`, so its cost is a descent plus `n` records, whatever the size of the other tables: finished
@@ -24,6 +25,10 @@ export const RUNNING = 'tasks.running';
 export const DEAD = 'tasks.dead';
 export const DEDUP = 'tasks.dedup';
 export const COUNTS = 'tasks.counts';
+export const DONE = 'tasks.done';
+/** One escrow counter: how many records `tasks.done` holds. */
+export const DONE_COUNT = 'tasks.done.count';
+export const DONE_COUNT_KEY = new Uint8Array([0x6e]);
 export const ID_SEQUENCE = 'tasks.id';
 
 export const PRIORITY_MIN = -100;

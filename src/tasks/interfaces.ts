@@ -16,6 +16,11 @@ export interface OpenTasksOptions {
    * at once through a timer armed for the earliest one; this bounds the wait when the clock is injected.
    */
   pollIntervalMs?: number;
+  /**
+   * Finished tasks to keep for inspection (`list({ state: 'done' })`, `show(id)`), newest by id; 0 to 1,000,000,
+   * default 0: a finished task is deleted. Older ones are deleted right after each batch of completions.
+   */
+  retainFinished?: number;
   /** Where unexpected errors go (a handler that threw is not one: it is retried). Default: standard error. */
   logger?: TasksLogger;
   /** Told of every pickup and every run, for metrics (the node turns these into histograms). */
@@ -125,7 +130,7 @@ export interface TaskView {
   id: string;
   name: string;
   queue: string;
-  state: 'ready' | 'scheduled' | 'running' | 'dead';
+  state: 'ready' | 'scheduled' | 'running' | 'dead' | 'done';
   priority: number;
   /** Runs started so far. */
   attempts: number;
@@ -168,8 +173,8 @@ export interface Tasks {
   /** Per-queue counts, every queue that ever held a task. */
   queues(): Promise<QueueCounts[]>;
   /** Dead letters (oldest first), or the ready and scheduled tasks of `queue`, at most `limit` (default 100, at most 1,000). */
-  list(options?: { state?: 'dead' | 'ready' | 'scheduled' | 'running'; queue?: string; limit?: number }): Promise<TaskView[]>;
-  /** A running or dead task by id. */
+  list(options?: { state?: 'dead' | 'ready' | 'scheduled' | 'running' | 'done'; queue?: string; limit?: number }): Promise<TaskView[]>;
+  /** A running, dead or (with `retainFinished`) finished task by id. */
   show(id: bigint): Promise<TaskView>;
   /** Moves a dead letter back to its queue with a fresh set of attempts. */
   retry(id: bigint): Promise<void>;

@@ -44,8 +44,12 @@ export interface RunnerHost {
   handlerFor(name: string): { handler: TaskHandler; registration: Registration } | undefined;
   /** Retry time for an attempt that failed (exponential back-off with jitter). */
   retryAtMs(record: TaskRecord, registration: Registration | undefined): number;
-  /** Queues a finished attempt's completion (committed in batches, see completions.ts). */
+  /** Queues a finished attempt's completion (committed in batches). */
   complete(id: bigint, attempt: number): void;
+  /** Finished tasks are kept in `tasks.done` when this is above 0 (see OpenTasksOptions.retainFinished). */
+  readonly retainFinished: number;
+  /** Tells the outbox that tasks finished (it trims the kept ones). */
+  finished(): void;
 }
 
 type AttemptState = 'running' | 'finished' | 'lost';
@@ -261,9 +265,10 @@ export class QueueRunner {
       const value = await fn(tx);
       // Checked again after the caller's function: the attempt may have timed out while it ran.
       if (attempt.state !== 'running') throw notRunning();
-      await finish(tx, record);
+      await finish(tx, record, true, this.host.retainFinished > 0);
       return value;
     });
+    this.host.finished();
     assert(!attempt.completedInTransaction, 'a task is completed in a transaction once');
     attempt.completedInTransaction = true;
     this.host.counters.completed++;

@@ -18,7 +18,7 @@ import { assert } from '../errors.js';
 import type { Transaction } from '../store/interfaces.js';
 import { decodeCounter } from '../store/counter.js';
 import {
-  COUNTS, type CountedState, countKey, DEAD, decodeRecord, DEDUP, dedupKeyOf, encodeRecord, idFromKey, idKey, parseCountKey, queueRange,
+  COUNTS, type CountedState, countKey, DEAD, decodeRecord, DONE, DONE_COUNT, DONE_COUNT_KEY, DEDUP, dedupKeyOf, encodeRecord, idFromKey, idKey, parseCountKey, queueRange,
   READY, readyKey, RUNNING, SCHEDULED, scheduledDueBound, scheduledKey, scheduledRunAtMs, type TaskRecord,
 } from './codec.js';
 
@@ -84,15 +84,33 @@ export async function ownedRunning(tx: Transaction, id: bigint, attempt: number)
   return record.attempts === attempt ? record : undefined;
 }
 
-/** Deletes a finished task (and frees its dedup key); `counted: false` leaves the running count to the caller. */
-export async function finish(tx: Transaction, record: TaskRecord, counted = true): Promise<void> {
+/**
+ * Deletes a finished task (and frees its dedup key), keeping a copy in `tasks.done` when `retain`;
+ * `counted: false` leaves the running count to the caller.
+ */
+export async function finish(tx: Transaction, record: TaskRecord, counted = true, retain = false): Promise<void> {
   await tx.delete(RUNNING, idKey(record.id));
   if (record.dedupKey !== null) await tx.delete(DEDUP, dedupKeyOf(record.name, record.dedupKey));
+  if (retain) {
+    await tx.increment(DONE_COUNT, DONE_COUNT_KEY, 1n);
+    await tx.put(DONE, idKey(record.id), encodeRecord(record));
+  }
   if (counted) await count(tx, record.queue, 'running', -1n);
 }
 
+/** Deletes the oldest finished tasks beyond `keep` (at most `limit` of them); returns how many it deleted. */
+export async function trimDone(tx: Transaction, keep: number, limit: number): Promise<number> {
+  const excess = Number(await tx.counter(DONE_COUNT, DONE_COUNT_KEY)) - keep;
+  if (excess <= 0) return 0;
+  const oldest: Uint8Array[] = [];
+  for await (const [key] of tx.range(DONE, { limit: Math.min(excess, limit), forUpdate: true })) oldest.push(key);
+  for (const key of oldest) await tx.delete(DONE, key);
+  await tx.increment(DONE_COUNT, DONE_COUNT_KEY, BigInt(-oldest.length));
+  return oldest.length;
+}
+
 /** Completes every owned task of `done` (attempt still current); returns how many were. */
-export async function completeMany(tx: Transaction, done: ReadonlyArray<{ id: bigint; attempt: number }>): Promise<number> {
+export async function completeMany(tx: Transaction, done: ReadonlyArray<{ id: bigint; attempt: number }>, retain = false): Promise<number> {
   const values = await tx.getMany(RUNNING, done.map((task) => idKey(task.id)), { forUpdate: true });
   const perQueue = new Map<string, number>();
   for (let i = 0; i < done.length; i++) {
@@ -100,7 +118,7 @@ export async function completeMany(tx: Transaction, done: ReadonlyArray<{ id: bi
     if (value === undefined) continue;
     const record = decodeRecord(value);
     if (record.attempts !== done[i].attempt) continue;
-    await finish(tx, record, false);
+    await finish(tx, record, false, retain);
     perQueue.set(record.queue, (perQueue.get(record.queue) ?? 0) + 1);
   }
   let completed = 0;
@@ -225,20 +243,22 @@ export async function readCounts(tx: Transaction): Promise<Map<string, Record<Co
   return queues;
 }
 
-export async function findRecord(tx: Transaction, id: bigint): Promise<{ state: 'running' | 'dead'; record: TaskRecord } | undefined> {
+export async function findRecord(tx: Transaction, id: bigint): Promise<{ state: 'running' | 'dead' | 'done'; record: TaskRecord } | undefined> {
   const running = await tx.get(RUNNING, idKey(id));
   if (running !== undefined) return { state: 'running', record: decodeRecord(running) };
   const dead = await tx.get(DEAD, idKey(id));
   if (dead !== undefined) return { state: 'dead', record: decodeRecord(dead) };
+  const done = await tx.get(DONE, idKey(id));
+  if (done !== undefined) return { state: 'done', record: decodeRecord(done) };
   return undefined;
 }
 
 /** Most records a filtered listing looks at, so an operator's view never turns into a scan of a huge table. */
 export const LIST_SCAN_MAX = 100_000;
 
-export async function listRecords(tx: Transaction, state: CountedState, queue: string | undefined, limit: number): Promise<TaskRecord[]> {
+export async function listRecords(tx: Transaction, state: CountedState | 'done', queue: string | undefined, limit: number): Promise<TaskRecord[]> {
   const out: TaskRecord[] = [];
-  const table = { ready: READY, scheduled: SCHEDULED, running: RUNNING, dead: DEAD }[state];
+  const table = { ready: READY, scheduled: SCHEDULED, running: RUNNING, dead: DEAD, done: DONE }[state];
   const bounds = state === 'ready' && queue !== undefined ? queueRange(queue) : {};
   for await (const [, value] of tx.range(table, { ...bounds, limit: LIST_SCAN_MAX })) {
     const record = decodeRecord(value);

@@ -23,6 +23,7 @@ import type {
 import { QueueRunner, type RunnerHost } from './runner.js';
 import {
   claimBatch, completeMany, failAttempt, findRecord, giveBack, insertTask, listRecords, nextScheduledMs, promoteDue, readCounts, recoverRunning, redrive, removeDead,
+  trimDone,
 } from './storage.js';
 import { viewOf } from './views.js';
 
@@ -33,6 +34,7 @@ const COMPLETION_BATCH_MAX = 4096;
 const POLL_INTERVAL_MS_DEFAULT = 1000;
 const LIST_LIMIT_DEFAULT = 100;
 const LIST_LIMIT_MAX = 1000;
+const RETAIN_FINISHED_MAX = 1_000_000;
 
 /** One outbox per store: two would each take the other's running tasks for a dead process's. */
 const storesWithOutbox = new WeakSet<Store>();
@@ -44,7 +46,7 @@ const stderrLogger: TasksLogger = {
 
 export async function openTasks(options: OpenTasksOptions): Promise<Tasks> {
   if (typeof options !== 'object' || options === null) throw new TaskArgumentError('openTasks options must be an object');
-  const known = new Set(['store', 'clock', 'random', 'pollIntervalMs', 'logger', 'observer']);
+  const known = new Set(['store', 'clock', 'random', 'pollIntervalMs', 'logger', 'observer', 'retainFinished']);
   for (const key of Object.keys(options)) if (!known.has(key)) throw new TaskArgumentError(`openTasks: unknown option ${JSON.stringify(key)}`);
   const { store } = options;
   if (typeof store?.transaction !== 'function' || typeof store.sequence !== 'function') throw new TaskArgumentError('openTasks: store must be a Store from openStore() (or node.store)');
@@ -52,9 +54,11 @@ export async function openTasks(options: OpenTasksOptions): Promise<Tasks> {
   if (options.random !== undefined && typeof options.random !== 'function') throw new TaskArgumentError('openTasks: random must be a function returning [0, 1)');
   const pollIntervalMs = options.pollIntervalMs ?? POLL_INTERVAL_MS_DEFAULT;
   if (!Number.isSafeInteger(pollIntervalMs) || pollIntervalMs < 1 || pollIntervalMs > 3_600_000) throw new TaskArgumentError('openTasks: pollIntervalMs must be an integer from 1 to 3,600,000');
+  const retainFinished = options.retainFinished ?? 0;
+  if (!Number.isSafeInteger(retainFinished) || retainFinished < 0 || retainFinished > RETAIN_FINISHED_MAX) throw new TaskArgumentError(`openTasks: retainFinished must be an integer from 0 to ${RETAIN_FINISHED_MAX}`);
   if (storesWithOutbox.has(store)) throw new TasksClosedError('TASKS_ALREADY_OPEN', 'this store already has an open task outbox (a started node has node.tasks); use that one');
   storesWithOutbox.add(store);
-  const outbox = new TaskOutbox(store, options.clock ?? Date.now, options.random ?? Math.random, pollIntervalMs, options.logger ?? stderrLogger, options.observer);
+  const outbox = new TaskOutbox(store, options.clock ?? Date.now, options.random ?? Math.random, pollIntervalMs, options.logger ?? stderrLogger, options.observer, retainFinished);
   try {
     await outbox.recover();
   } catch (error) {
@@ -84,6 +88,8 @@ export class TaskOutbox implements Tasks, RunnerHost {
   private nextDueMs = Infinity;
   private promoting: Promise<void> | null = null;
   private promoteAgain = false;
+  private trimming: Promise<void> | null = null;
+  private trimAgain = false;
 
   constructor(
     readonly store: Store,
@@ -92,6 +98,7 @@ export class TaskOutbox implements Tasks, RunnerHost {
     private readonly pollIntervalMs: number,
     readonly logger: TasksLogger,
     readonly observer: TasksObserver | undefined,
+    readonly retainFinished: number,
   ) {
     this.ids = store.sequence(ID_SEQUENCE);
   }
@@ -318,7 +325,8 @@ export class TaskOutbox implements Tasks, RunnerHost {
     while (this.pendingCompletions.length > 0) {
       const batch = this.pendingCompletions.splice(0, COMPLETION_BATCH_MAX);
       try {
-        await this.store.transaction((tx) => completeMany(tx, batch));
+        await this.store.transaction((tx) => completeMany(tx, batch, this.retainFinished > 0));
+        this.finished();
       } catch (error) {
         this.counters.internalErrors++;
         if (error instanceof TransactionTimeoutError) {
@@ -331,6 +339,31 @@ export class TaskOutbox implements Tasks, RunnerHost {
       }
     }
     this.completing = null;
+  }
+
+  /** Tasks finished: with retention, the oldest beyond `retainFinished` go (one trim at a time, coalesced). */
+  finished(): void {
+    if (this.retainFinished === 0) return;
+    if (this.trimming !== null) {
+      this.trimAgain = true;
+      return;
+    }
+    this.trimming = this.trimDone().finally(() => {
+      this.trimming = null;
+      if (this.trimAgain) {
+        this.trimAgain = false;
+        this.finished();
+      }
+    });
+  }
+
+  private async trimDone(): Promise<void> {
+    try {
+      while ((await this.store.transaction((tx) => trimDone(tx, this.retainFinished, MOVE_BATCH_MAX))) === MOVE_BATCH_MAX);
+    } catch (error) {
+      this.counters.internalErrors++;
+      this.logger.error({ err: error }, 'deleting finished tasks beyond retainFinished failed; the next completion tries again');
+    }
   }
 
   // ----- scheduling ----------------------------------------------------------------------------------------
@@ -425,6 +458,7 @@ export class TaskOutbox implements Tasks, RunnerHost {
       }).catch((error: unknown) => this.logger.error({ err: error }, 'giving back unfinished tasks failed; the next start recovers them'));
     }
     await this.completing;
+    await this.trimming;
     this.phase = 'stopped';
     storesWithOutbox.delete(this.store);
   }
@@ -436,10 +470,10 @@ export class TaskOutbox implements Tasks, RunnerHost {
     return [...counts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([queue, count]) => ({ queue, ...count }));
   }
 
-  async list(options: { state?: 'dead' | 'ready' | 'scheduled' | 'running'; queue?: string; limit?: number } = {}): Promise<TaskView[]> {
+  async list(options: { state?: 'dead' | 'ready' | 'scheduled' | 'running' | 'done'; queue?: string; limit?: number } = {}): Promise<TaskView[]> {
     if (typeof options !== 'object' || options === null) throw new TaskArgumentError('list options must be an object');
     const state = options.state ?? 'dead';
-    if (!COUNTED_STATES.includes(state)) throw new TaskArgumentError(`list state must be one of ${COUNTED_STATES.join(', ')}`);
+    if (state !== 'done' && !COUNTED_STATES.includes(state)) throw new TaskArgumentError(`list state must be one of ${COUNTED_STATES.join(', ')}, done`);
     if (options.queue !== undefined) checkQueue(options.queue);
     const limit = options.limit ?? LIST_LIMIT_DEFAULT;
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > LIST_LIMIT_MAX) throw new TaskArgumentError(`list limit must be an integer from 1 to ${LIST_LIMIT_MAX}`);

@@ -247,3 +247,31 @@ test('a queue is claimed only once a registration runs it here; other queues are
   await next.stop();
   await store.close();
 });
+
+test('retainFinished keeps the newest finished tasks (by id) for inspection; by default none are kept', async () => {
+  const { store, tasks, close } = await memoryTasks({ retainFinished: 3 });
+  tasks.register('kept', async (job: Job<number>) => {
+    if (job.payload % 2 === 0) await job.transaction(async (tx) => tx.put('effects', Buffer.from([job.payload]), Buffer.from('x')));
+  }, { concurrency: 1 });
+  const ids: bigint[] = [];
+  for (let i = 1; i <= 6; i++) ids.push((await store.transaction((tx) => tasks.enqueue(tx, 'kept', i))).id);
+  await tasks.start();
+  await waitFor(async () => (await tasks.queues())[0].running + (await tasks.queues())[0].ready === 0, 'every task finished');
+  await waitFor(async () => (await tasks.list({ state: 'done' })).length === 3, 'the kept tasks trimmed to 3');
+  const kept = await tasks.list({ state: 'done' });
+  assert.deepEqual(kept.map((view) => view.id), ids.slice(3).map(String), 'the three newest are kept');
+  assert.deepEqual(kept.map((view) => view.payload), [4, 5, 6]);
+  assert.equal((await tasks.show(ids[5])).state, 'done');
+  await assert.rejects(tasks.show(ids[0]), { code: 'TASK_NOT_FOUND' }, 'an older one is gone');
+  await close();
+
+  const plain = await memoryTasks();
+  plain.tasks.register('gone', () => {});
+  await plain.store.transaction((tx) => plain.tasks.enqueue(tx, 'gone', 1));
+  await plain.tasks.start();
+  await waitFor(() => plain.tasks.stats().completed === 1, 'the task to run');
+  await waitFor(async () => (await plain.tasks.queues())[0].running === 0, 'its completion');
+  assert.deepEqual(await plain.tasks.list({ state: 'done' }), []);
+  await plain.close();
+  await assert.rejects(openTasks({ store: plain.store, retainFinished: -1 }), { code: 'TASK_INVALID_ARGUMENT' });
+});

@@ -101,7 +101,7 @@ test(`${CYCLES} kill -9 cycles: every committed task credited exactly once throu
       assert.ok(orders >= acknowledged.length && orders <= CYCLES * TASKS_PER_CYCLE);
       assert.equal(credits, BigInt(orders), 'the counter equals the number of committed tasks: each credited exactly once');
       assert.equal(effects, orders, 'one effect row per committed task');
-      for (const table of ['tasks.ready', 'tasks.scheduled', 'tasks.running', 'tasks.dead', 'tasks.dedup']) {
+      for (const table of ['tasks.ready', 'tasks.scheduled', 'tasks.running', 'tasks.dead', 'tasks.dedup', 'tasks.done']) {
         assert.equal(await countRecords(store, table), 0, `${table} is empty after the drain`);
       }
       assert.ok(recovered > 0, 'some kills landed while tasks ran, and those runs were recovered');
