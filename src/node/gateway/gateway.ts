@@ -39,6 +39,8 @@ export const PROXY_QUEUE_DEPTH = 10_000;
 /** After its deadline, a remote call's entry is dropped this much later (its caller had TPETIME already). */
 const DEADLINE_GRACE_MS = 1000;
 const FORWARDED_FLAGS = TPNOBLOCK | TPNOTRAN | TPNOTIME;
+/** A served call is acknowledged only if its answer takes longer than this (far below the unacknowledged bound). */
+const ACK_DELAY_MS = 20;
 
 export interface GatewayOptions {
   /** NATS server URLs (nats://[user:pass@]host:port). */
@@ -255,8 +257,18 @@ export class Gateway {
       this.metrics.expiredOnArrival.inc();
       return;
     }
-    this.send(reply, { v: PROTOCOL_VERSION, kind: 'ack', id: call.id, node: this.node });
-    void this.run(call).then((message) => this.send(reply, message));
+    // The ack tells the caller which node holds its call (so that node's death fails it at once). A call that
+    // is answered quickly needs none — the reply says the same — so it goes only when the answer is not ready
+    // within ACK_DELAY_MS: one message per call instead of two on the common path.
+    let answered = false;
+    const ack = setTimeout(() => {
+      if (!answered) this.send(reply, { v: PROTOCOL_VERSION, kind: 'ack', id: call.id, node: this.node });
+    }, ACK_DELAY_MS);
+    void this.run(call).then((message) => {
+      answered = true;
+      clearTimeout(ack);
+      this.send(reply, message);
+    });
   }
 
   private async run(call: CallMessage): Promise<ReplyMessage> {
