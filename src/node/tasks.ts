@@ -70,7 +70,11 @@ export async function openNodeTasks(store: Store, logger: Logger, registry: Regi
  *   TASKS.FAIL       { id, attempt, error }          → null            (retried after back-off, or dead)
  */
 export function advertiseTasksServices(bus: Bus, tasks: Tasks): void {
-  const outbox = tasks as TaskOutbox;
+  // Advertised once a task for remote workers is declared: a node that has none shows no TASKS.* services.
+  (tasks as TaskOutbox).onFirstDeclare(() => advertiseNow(bus, tasks as TaskOutbox));
+}
+
+function advertiseNow(bus: Bus, outbox: TaskOutbox): void {
   const refusing = (handler: (data: Record<string, unknown>) => unknown) => async (request: ServiceRequest) => {
     try {
       if (typeof request.data !== 'object' || request.data === null) throw new TaskArgumentError('TASKS.* services take an object');

@@ -79,6 +79,7 @@ export class TaskOutbox implements Tasks, RunnerHost {
   private readonly declared = new Map<string, Registration>();
   private readonly remoteQueues = new Set<string>();
   private readonly remoteWaiters = new Map<string, Set<() => void>>();
+  private readonly declareListeners: Array<() => void> = [];
   private readonly remoteLeases = new RemoteLeases((lease) => this.expireLease(lease));
   private readonly ids;
   private phase: Phase = 'open';
@@ -190,6 +191,13 @@ export class TaskOutbox implements Tasks, RunnerHost {
     if (this.runners.get(registration.queue)?.registered === true) throw new TaskArgumentError(`queue ${registration.queue} has in-process handlers; give ${name} another queue`);
     this.declared.set(name, registration);
     this.remoteQueues.add(registration.queue);
+    for (const listener of this.declareListeners.splice(0)) listener();
+  }
+
+  /** Calls `listener` once, when the first task for remote workers is declared (at once if one was). */
+  onFirstDeclare(listener: () => void): void {
+    if (this.declared.size > 0) listener();
+    else this.declareListeners.push(listener);
   }
 
   handlerFor(name: string): { handler: TaskHandler; registration: Registration } | undefined {
