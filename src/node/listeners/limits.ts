@@ -9,7 +9,8 @@
  * - `ConnectionGuard`, one per connection: a deadline for the handshake, an idle timeout after it (any
  *   complete frame counts as activity, so clients that ping stay connected), a deadline to finish a frame
  *   once its first byte arrived (slowloris), a cap on the bytes of an unfinished frame, and the
- *   connection's share of the node's memory budget.
+ *   connection's share of the node's memory budget. Deadlines are checked periodically (a quarter of the
+ *   shorter timeout), so each is kept to within a quarter of itself.
  * - `MemoryBudget`, one per node: every byte a listener has read and not yet answered — unfinished frames
  *   and requests queued or running — is reserved here first. A connection that cannot reserve a chunk
  *   stops reading (its bytes stay in the kernel, which applies TCP flow control to the sender) and resumes
@@ -195,8 +196,15 @@ export class ConnectionGuard {
   private greeted_ = false;
   private paused: 'budget' | 'connection' | undefined;
   private readonly handshakeTimer: NodeJS.Timeout;
-  private idleTimer: NodeJS.Timeout | undefined;
-  private frameTimer: NodeJS.Timeout | undefined;
+  /**
+   * One periodic check of the idle and frame deadlines per connection, instead of a timer armed or
+   * refreshed per chunk: the hot path only notes the time (bus-tcp measured timers per chunk as a cost).
+   * A deadline is kept to within a quarter of the shorter timeout.
+   */
+  private watchdog: NodeJS.Timeout | undefined;
+  private lastFrameAtMs = 0;
+  /** When the unfinished frame's first byte arrived, or 0 between frames. */
+  private frameStartedAtMs = 0;
   private closed = false;
   private readonly resumeFromBudget = () => this.resume('budget');
 
@@ -207,6 +215,19 @@ export class ConnectionGuard {
     private readonly onTimeout: (why: GuardTimeout, message: string) => void,
   ) {
     this.handshakeTimer = setTimeout(() => this.onTimeout('handshake', `no handshake within ${limits.handshakeTimeoutMs} ms`), limits.handshakeTimeoutMs);
+    const checkEveryMs = Math.max(5, Math.floor(Math.min(limits.idleTimeoutMs, limits.frameTimeoutMs) / 4));
+    this.watchdog = setInterval(() => this.checkDeadlines(), checkEveryMs);
+    this.watchdog.unref(); // a connection's own socket keeps the process alive, not its checks
+  }
+
+  private checkDeadlines(): void {
+    const nowMs = Date.now();
+    if (this.frameStartedAtMs !== 0 && nowMs - this.frameStartedAtMs >= this.limits.frameTimeoutMs) {
+      return this.onTimeout('frame', `a frame was not finished within ${this.limits.frameTimeoutMs} ms`);
+    }
+    if (this.greeted_ && nowMs - this.lastFrameAtMs >= this.limits.idleTimeoutMs) {
+      return this.onTimeout('idle', `no frame for ${this.limits.idleTimeoutMs} ms`);
+    }
   }
 
   get greeted(): boolean {
@@ -223,7 +244,7 @@ export class ConnectionGuard {
     if (this.greeted_ || this.closed) return;
     this.greeted_ = true;
     clearTimeout(this.handshakeTimer);
-    this.idleTimer = setTimeout(() => this.onTimeout('idle', `no frame for ${this.limits.idleTimeoutMs} ms`), this.limits.idleTimeoutMs);
+    this.lastFrameAtMs = Date.now();
   }
 
   /**
@@ -247,13 +268,13 @@ export class ConnectionGuard {
    * rest of a frame. Returns false when the unfinished frame is over its cap (the owner closes).
    */
   afterChunk(framesCompleted: number, unfinishedBytes: number): boolean {
-    if (framesCompleted > 0) this.idleTimer?.refresh();
-    if (unfinishedBytes === 0) {
-      clearTimeout(this.frameTimer);
-      this.frameTimer = undefined;
-    } else if (this.frameTimer === undefined || framesCompleted > 0) {
-      clearTimeout(this.frameTimer);
-      this.frameTimer = setTimeout(() => this.onTimeout('frame', `a frame was not finished within ${this.limits.frameTimeoutMs} ms`), this.limits.frameTimeoutMs);
+    if (framesCompleted > 0 || (unfinishedBytes > 0 && this.frameStartedAtMs === 0)) {
+      const nowMs = Date.now();
+      if (framesCompleted > 0) this.lastFrameAtMs = nowMs;
+      // A new frame's clock starts when its first byte arrives (or the chunk that finished the last one).
+      this.frameStartedAtMs = unfinishedBytes === 0 ? 0 : nowMs;
+    } else if (unfinishedBytes === 0) {
+      this.frameStartedAtMs = 0;
     }
     return unfinishedBytes <= this.limits.frameBufferedBytesMax;
   }
@@ -291,8 +312,7 @@ export class ConnectionGuard {
   close(): void {
     this.closed = true;
     clearTimeout(this.handshakeTimer);
-    clearTimeout(this.idleTimer);
-    clearTimeout(this.frameTimer);
+    clearInterval(this.watchdog);
     this.budget.cancelWait(this.resumeFromBudget);
     this.budget.release(this.heldBytes);
     this.heldBytes = 0;
