@@ -44,6 +44,8 @@ export interface RunnerHost {
   handlerFor(name: string): { handler: TaskHandler; registration: Registration } | undefined;
   /** Retry time for an attempt that failed (exponential back-off with jitter). */
   retryAtMs(record: TaskRecord, registration: Registration | undefined): number;
+  /** A failed attempt was scheduled to run again at `runAtMs`. */
+  retryScheduled(runAtMs: number): void;
   /** Queues a finished attempt's completion (committed in batches). */
   complete(id: bigint, attempt: number): void;
   /** Finished tasks are kept in `tasks.done` when this is above 0 (see OpenTasksOptions.retainFinished). */
@@ -206,7 +208,10 @@ export class QueueRunner {
     let outcome: RunOutcome = 'lease-lost';
     try {
       const result = await this.host.store.transaction((tx) => failAttempt(tx, attempt.id, attempt.attempt, error, retryAtMs));
-      if (result === 'retried') this.host.counters.retried++;
+      if (result === 'retried') {
+        this.host.counters.retried++;
+        this.host.retryScheduled(retryAtMs);
+      }
       if (result === 'dead') this.host.counters.dead++;
       outcome = result ?? 'lease-lost';
     } catch (storeError) {

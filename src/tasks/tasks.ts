@@ -21,14 +21,13 @@ import type {
   TasksStats, TaskView,
 } from './interfaces.js';
 import { QueueRunner, type RunnerHost } from './runner.js';
+import { MOVE_BATCH_MAX, Scheduler } from './scheduler.js';
 import {
-  claimBatch, completeMany, failAttempt, findRecord, giveBack, insertTask, listRecords, nextScheduledMs, promoteDue, readCounts, recoverRunning, redrive, removeDead,
+  claimBatch, completeMany, failAttempt, findRecord, giveBack, insertTask, listRecords, readCounts, recoverRunning, redrive, removeDead,
   trimDone,
 } from './storage.js';
 import { viewOf } from './views.js';
 
-/** Most tasks one promotion or recovery transaction moves. */
-const MOVE_BATCH_MAX = 1000;
 /** Most completions one transaction commits. */
 const COMPLETION_BATCH_MAX = 4096;
 const POLL_INTERVAL_MS_DEFAULT = 1000;
@@ -85,10 +84,7 @@ export class TaskOutbox implements Tasks, RunnerHost {
   private phase: Phase = 'open';
   private pendingCompletions: Array<{ id: bigint; attempt: number }> = [];
   private completing: Promise<void> | null = null;
-  private scheduleTimer: NodeJS.Timeout | undefined;
-  private nextDueMs = Infinity;
-  private promoting: Promise<void> | null = null;
-  private promoteAgain = false;
+  private readonly scheduler: Scheduler;
   private trimming: Promise<void> | null = null;
   private trimAgain = false;
 
@@ -102,6 +98,7 @@ export class TaskOutbox implements Tasks, RunnerHost {
     readonly retainFinished: number,
   ) {
     this.ids = store.sequence(ID_SEQUENCE);
+    this.scheduler = new Scheduler(this, pollIntervalMs);
   }
 
   stats(): TasksStats {
@@ -136,7 +133,7 @@ export class TaskOutbox implements Tasks, RunnerHost {
     if (duplicateOf !== null) return { id: duplicateOf, deduplicated: true };
     // A hint only: if the transaction aborts, the claim or promotion it causes finds nothing.
     if (state === 'ready') this.wake(record.queue);
-    else this.noteDue(record.runAtMs);
+    else this.scheduler.noteDue(record.runAtMs);
     return { id, deduplicated: false };
   }
 
@@ -217,8 +214,8 @@ export class TaskOutbox implements Tasks, RunnerHost {
     return this.handlers.get(name)?.registration ?? this.declared.get(name);
   }
 
-  /** Work appeared in `queue` (or may have): the local claimer and remote long polls look. */
-  private wake(queue: string): void {
+  /** Work appeared in `queue` (or may have): the local claimer and remote long polls look (the scheduler calls it too). */
+  wake(queue: string): void {
     if (!this.remoteQueues.has(queue)) this.runnerFor(queue).poke();
     const waiting = this.remoteWaiters.get(queue);
     if (waiting !== undefined) {
@@ -297,7 +294,7 @@ export class TaskOutbox implements Tasks, RunnerHost {
       if (outcome === 'retried') this.counters.retried++;
       if (outcome === 'dead') this.counters.dead++;
       this.observer?.ran(lease.record.queue, performance.now() - (lease.deadlineMs - lease.leaseMs), outcome ?? 'lease-lost');
-      if (outcome === 'retried') this.noteDue(retryAtMs);
+      if (outcome === 'retried') this.scheduler.noteDue(retryAtMs);
     } catch (storeError) {
       this.counters.internalErrors++;
       this.logger.error({ err: storeError, id: String(lease.id) }, 'recording a failed remote attempt failed; the next start recovers the task');
@@ -321,6 +318,10 @@ export class TaskOutbox implements Tasks, RunnerHost {
     // "Equal jitter": half the ceiling for sure, the other half random, so retries of tasks that failed
     // together spread apart but none comes back at once.
     return this.clock() + Math.round(ceilingMs / 2 + this.random() * (ceilingMs / 2));
+  }
+
+  retryScheduled(runAtMs: number): void {
+    this.scheduler.noteDue(runAtMs);
   }
 
   complete(id: bigint, attempt: number): void {
@@ -374,52 +375,6 @@ export class TaskOutbox implements Tasks, RunnerHost {
     }
   }
 
-  // ----- scheduling ----------------------------------------------------------------------------------------
-
-  private noteDue(runAtMs: number): void {
-    if (runAtMs >= this.nextDueMs) return;
-    this.nextDueMs = runAtMs;
-    this.armSchedule();
-  }
-
-  private armSchedule(): void {
-    if (!this.running) return;
-    clearTimeout(this.scheduleTimer);
-    const delayMs = Math.max(0, Math.min(this.pollIntervalMs, this.nextDueMs - this.clock()));
-    this.scheduleTimer = setTimeout(() => this.promote(), delayMs);
-  }
-
-  /** Moves due tasks into their queues, then arms the timer for the next one. */
-  private promote(): void {
-    if (this.promoting !== null) {
-      this.promoteAgain = true;
-      return;
-    }
-    this.promoting = this.promoteDue().finally(() => {
-      this.promoting = null;
-      if (this.promoteAgain) {
-        this.promoteAgain = false;
-        this.promote();
-      }
-    });
-  }
-
-  private async promoteDue(): Promise<void> {
-    try {
-      for (;;) {
-        const nowMs = this.clock();
-        const { queues, nextMs } = await this.store.transaction(async (tx) => ({ queues: await promoteDue(tx, nowMs, MOVE_BATCH_MAX), nextMs: await nextScheduledMs(tx) }));
-        for (const queue of queues) this.wake(queue);
-        this.nextDueMs = nextMs ?? Infinity;
-        if (nextMs === undefined || nextMs > this.clock()) break;
-      }
-    } catch (error) {
-      this.counters.internalErrors++;
-      this.logger.error({ err: error }, 'promoting due tasks failed; trying again at the next poll');
-    }
-    this.armSchedule();
-  }
-
   // ----- life cycle ----------------------------------------------------------------------------------------
 
   /** Puts the runs of a process that died back in their queues (before anything runs). */
@@ -440,21 +395,20 @@ export class TaskOutbox implements Tasks, RunnerHost {
     const counts = await this.store.transaction((tx) => readCounts(tx));
     for (const [queue, count] of counts) if (count.ready > 0) this.wake(queue);
     for (const runner of this.runners.values()) runner.poke();
-    this.promote();
+    this.scheduler.start();
   }
 
   async stop(options: StopOptions = {}): Promise<void> {
     const drainTimeoutMs = checkStopOptions(options);
     if (this.phase === 'stopping' || this.phase === 'stopped') return;
     this.phase = 'stopping';
-    clearTimeout(this.scheduleTimer);
     // Remote leases end with this process's claim on the store; their tasks stay running there and the next
     // open puts them back. Remote long polls answer empty.
     this.remoteLeases.clear();
     for (const queue of [...this.remoteWaiters.keys()]) this.wake(queue);
     const runners = [...this.runners.values()];
     await Promise.all(runners.map((runner) => runner.stopClaiming()));
-    await this.promoting;
+    await this.scheduler.stop();
     const deadlineMs = performance.now() + drainTimeoutMs;
     for (const runner of runners) await runner.waitIdle(Math.max(0, deadlineMs - performance.now()));
     // What still runs goes back to its queue, its attempt not counted: the next start runs it.
