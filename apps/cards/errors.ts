@@ -40,3 +40,13 @@ export class CardsRequestError extends PurserError {
     super(code, message);
   }
 }
+
+/** `purser cards load` could not reach the switch's ISO 8583 listener. */
+export class CardsUnreachableError extends PurserError {
+  static override readonly codes = ['CARDS_UNREACHABLE'] as const;
+  declare readonly code: 'CARDS_UNREACHABLE';
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CARDS_UNREACHABLE', message, options);
+  }
+}

@@ -13,6 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chipCard, chipData, IsoClient, type ChipCard } from './client.js';
+import { CardsUnreachableError } from './errors.js';
 import { encode, type FieldValue, type IsoMessage } from './iso8583/codec.js';
 import { luhnCheckDigit } from './model.js';
 
@@ -130,7 +131,12 @@ type Send = () => void;
 
 export async function runLoad(options: LoadOptions, cards: LoadCard[]): Promise<LoadResult> {
   const random = prng(options.seed);
-  const connections = await Promise.all(Array.from({ length: options.connections }, () => IsoClient.connect(options.port, options.host)));
+  let connections: IsoClient[];
+  try {
+    connections = await Promise.all(Array.from({ length: options.connections }, () => IsoClient.connect(options.port, options.host)));
+  } catch (error) {
+    throw new CardsUnreachableError(`cannot connect to the switch at ${options.host}:${options.port}: ${(error as Error).message}; is the node running (npm start), and is the port right (--address, PURSER_CARDS_PORT)?`, { cause: error });
+  }
   // Several terminals per connection, so STANs stay short and repeats have a terminal to come from.
   const terminals: Terminal[] = [];
   for (let index = 0; index < options.connections * 8; index++) terminals.push({ id: `T${String(index).padStart(7, '0')}`, client: connections[index % connections.length], stan: 0, rrn: 0 });

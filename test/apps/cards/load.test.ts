@@ -40,4 +40,16 @@ test('purser cards load drives the switch and its books check passes', async () 
   }
   assert.equal(await main(['cards', 'load', '--tps', 'fast'], {}), 2);
   assert.equal(await main(['cards', 'unload'], {}), 2);
+  // No switch listening: one line naming the address, exit 1 (not a stack trace).
+  const errors: string[] = [];
+  process.stderr.write = ((chunk: string) => (errors.push(chunk), true));
+  const busNode = await startNode({ memory: true, httpPort: 0, logger: pino({ level: 'silent' }) });
+  busNode.bus.advertise('CARDS.ISSUE', () => ({ mainAccount: '1' }));
+  try {
+    assert.equal(await main(['cards', 'load', '--cards', '1', '--address', '127.0.0.1:1', '--bus-address', `${busNode.busListener.host}:${busNode.busListener.port}`], {}), 1);
+  } finally {
+    process.stderr.write = writeError;
+    await busNode.close();
+  }
+  assert.match(errors.join(''), /cannot connect to the switch at 127\.0\.0\.1:1.*\[CARDS_UNREACHABLE\]\n$/);
 });
