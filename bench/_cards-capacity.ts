@@ -42,7 +42,7 @@ for (let i = 0; i < MESSAGES; i++) {
 const { connect } = await import('node:net');
 const socket = connect(cards.address.port, '127.0.0.1');
 await new Promise((resolve) => socket.once('connect', resolve));
-let answered = 0; let sent = 0; let pending = Buffer.alloc(0);
+let answered = 0; let sent = 0; let pending: Buffer = Buffer.alloc(0);
 const started = performance.now();
 await new Promise<void>((resolve) => {
   socket.on('data', (chunk: Buffer) => {

@@ -55,7 +55,7 @@ async function startServer(): Promise<Server> {
   const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, PURSER_BENCH_ATTACKS_ROLE: 'server' } });
   const ports = await new Promise<{ http: number; bus: number; tb: number }>((resolve, reject) => {
     let buffered = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       buffered += chunk.toString();
       const line = buffered.split('\n').find((l) => l.startsWith('{'));
       if (line !== undefined) resolve(JSON.parse(line) as { http: number; bus: number; tb: number });

@@ -29,7 +29,7 @@ async function startServer(): Promise<{ child: ChildProcess; busPort: number }> 
   const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, PURSER_BENCH_BUS_TCP_ROLE: 'server' } });
   const busPort = await new Promise<number>((resolve, reject) => {
     let buffered = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       buffered += chunk.toString();
       const match = /"busPort":(\d+)/.exec(buffered);
       if (match) resolve(Number(match[1]));
