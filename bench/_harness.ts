@@ -86,3 +86,31 @@ export function runs(defaultRuns: number): number {
   const fromEnv = Number(process.env.BENCH_RUNS);
   return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : defaultRuns;
 }
+
+/** One closed-loop run's result: calls per second and latency percentiles in microseconds. */
+export interface CallRun { callsPerSecond: number; p50Us: number; p99Us: number }
+
+/**
+ * Runs `inFlight` loops of `call` for `windowMs` after a `warmupMs` warm-up, counting calls and recording each
+ * call's latency: the closed-loop measurement the bus, bus-tcp and gateway benches share.
+ */
+export async function measureCalls(call: (n: number) => Promise<unknown>, inFlight: number, windowMs = 1000, warmupMs = 250): Promise<CallRun> {
+  const phase = async (ms: number, latenciesUs: number[] | undefined) => {
+    const endAt = performance.now() + ms;
+    let calls = 0;
+    await Promise.all(Array.from({ length: inFlight }, async () => {
+      while (performance.now() < endAt) {
+        const startedAt = performance.now();
+        await call(calls);
+        calls += 1;
+        latenciesUs?.push((performance.now() - startedAt) * 1000);
+      }
+    }));
+    return calls;
+  };
+  await phase(warmupMs, undefined);
+  const latenciesUs: number[] = [];
+  const startedAt = performance.now();
+  const calls = await phase(windowMs, latenciesUs);
+  return { callsPerSecond: (calls / (performance.now() - startedAt)) * 1000, p50Us: percentile(latenciesUs, 50), p99Us: percentile(latenciesUs, 99) };
+}

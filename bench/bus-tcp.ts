@@ -9,10 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { connect, createBus } from '../src/index.js';
 import { startBusListener } from '../src/node/listeners/bus.js';
-import { median, percentile, report, runs } from './_harness.js';
+import { median, report, runs, measureCalls } from './_harness.js';
 
-const WINDOW_MS = 1000;
-const WARMUP_MS = 250;
 
 async function serve(): Promise<void> {
   const bus = createBus();
@@ -39,26 +37,6 @@ async function startServer(): Promise<{ child: ChildProcess; busPort: number }> 
   return { child, busPort };
 }
 
-async function measure(call: (n: number) => Promise<unknown>, inFlight: number): Promise<{ callsPerSecond: number; p99Us: number }> {
-  const phase = async (ms: number, latenciesUs: number[] | undefined) => {
-    const endAt = performance.now() + ms;
-    let calls = 0;
-    await Promise.all(Array.from({ length: inFlight }, async () => {
-      while (performance.now() < endAt) {
-        const startedAt = performance.now();
-        await call(calls);
-        calls += 1;
-        latenciesUs?.push((performance.now() - startedAt) * 1000);
-      }
-    }));
-    return calls;
-  };
-  await phase(WARMUP_MS, undefined);
-  const latenciesUs: number[] = [];
-  const startedAt = performance.now();
-  const calls = await phase(WINDOW_MS, latenciesUs);
-  return { callsPerSecond: (calls / (performance.now() - startedAt)) * 1000, p99Us: percentile(latenciesUs, 99) };
-}
 
 async function main(): Promise<void> {
   const server = await startServer();
@@ -66,7 +44,7 @@ async function main(): Promise<void> {
   const payload = (n: number) => ({ n, account: 'ACC-1', amount: 100 });
   const results: Record<1 | 64, Array<{ callsPerSecond: number; p99Us: number }>> = { 1: [], 64: [] };
   for (let run = 0; run < runs(5); run += 1) {
-    for (const inFlight of [1, 64] as const) results[inFlight].push(await measure((n) => client.call('ECHO', payload(n)), inFlight));
+    for (const inFlight of [1, 64] as const) results[inFlight].push(await measureCalls((n) => client.call('ECHO', payload(n)), inFlight));
   }
   await client.close();
   server.child.stdin!.end();

@@ -19,38 +19,13 @@ import { ServiceBroker } from 'moleculer';
 import { pino } from 'pino';
 import { connect, createBus, type Bus } from '../src/index.js';
 import { startBusListener } from '../src/node/listeners/bus.js';
-import { median, percentile, report, runs, type Measurement } from './_harness.js';
+import { median, report, runs, type Measurement, measureCalls, type CallRun } from './_harness.js';
 
-const WINDOW_MS = 1000;
-const WARMUP_MS = 250;
 const WORKER_MODULE = new URL('./_bus-echo-worker.ts', import.meta.url);
 const silent = pino({ level: 'silent' });
 
-type CallFn = (n: number) => Promise<unknown>;
-interface Run { callsPerSecond: number; p50Us: number; p99Us: number }
+type Run = CallRun;
 
-/** Runs `inFlight` loops of `call` for the window (after a warm-up); counts calls and records latencies. */
-async function measure(call: CallFn, inFlight: number): Promise<Run> {
-  const phase = async (ms: number, latenciesUs: number[] | undefined) => {
-    const endAt = performance.now() + ms;
-    let calls = 0;
-    await Promise.all(Array.from({ length: inFlight }, async () => {
-      while (performance.now() < endAt) {
-        const startedAt = performance.now();
-        await call(calls);
-        calls += 1;
-        latenciesUs?.push((performance.now() - startedAt) * 1000);
-      }
-    }));
-    return calls;
-  };
-  await phase(WARMUP_MS, undefined);
-  const latenciesUs: number[] = [];
-  const startedAt = performance.now();
-  const calls = await phase(WINDOW_MS, latenciesUs);
-  const elapsedMs = performance.now() - startedAt;
-  return { callsPerSecond: (calls / elapsedMs) * 1000, p50Us: percentile(latenciesUs, 50), p99Us: percentile(latenciesUs, 99) };
-}
 
 function localBroker(): ServiceBroker {
   const broker = new ServiceBroker({ nodeID: `bench-local-${process.pid}`, logger: false, metrics: false, tracing: false });
@@ -139,12 +114,12 @@ async function main(): Promise<void> {
   const threads: Run[] = [];
   for (let run = 0; run < runCount; run += 1) {
     for (const inFlight of [1, 64] as const) {
-      inProcess[inFlight].purser.push(await measure((n) => bus.call('ECHO', payload(n)), inFlight));
-      inProcess[inFlight].peer.push(await measure((n) => broker.call('echo.echo', payload(n)), inFlight));
-      tcp[inFlight].purser.push(await measure((n) => client.call('ECHO', payload(n)), inFlight));
-      tcp[inFlight].peer.push(await measure((n) => remoteBroker.call('echo.echo', payload(n)), inFlight));
+      inProcess[inFlight].purser.push(await measureCalls((n) => bus.call('ECHO', payload(n)), inFlight));
+      inProcess[inFlight].peer.push(await measureCalls((n) => broker.call('echo.echo', payload(n)), inFlight));
+      tcp[inFlight].purser.push(await measureCalls((n) => client.call('ECHO', payload(n)), inFlight));
+      tcp[inFlight].peer.push(await measureCalls((n) => remoteBroker.call('echo.echo', payload(n)), inFlight));
     }
-    threads.push(await measure((n) => bus.call('ECHO_THREADS', payload(n)), 64));
+    threads.push(await measureCalls((n) => bus.call('ECHO_THREADS', payload(n)), 64));
   }
 
   await client.close();

@@ -13,36 +13,13 @@ import { fileURLToPath } from 'node:url';
 import { ServiceBroker } from 'moleculer';
 import { pino } from 'pino';
 import { startNode } from '../src/index.js';
-import { percentile, report, runs, type Measurement } from './_harness.js';
+import { report, runs, type Measurement, measureCalls, type CallRun } from './_harness.js';
 
-const WINDOW_MS = 1000;
-const WARMUP_MS = 250;
 const silent = pino({ level: 'silent' });
 const moleculerName = 'Moleculer 0.14.36 (NATS transporter)';
 
-type CallFn = (n: number) => Promise<unknown>;
-interface Run { callsPerSecond: number; p50Us: number; p99Us: number }
+type Run = CallRun;
 
-async function measure(call: CallFn, inFlight: number): Promise<Run> {
-  const phase = async (ms: number, latenciesUs: number[] | undefined) => {
-    const endAt = performance.now() + ms;
-    let calls = 0;
-    await Promise.all(Array.from({ length: inFlight }, async () => {
-      while (performance.now() < endAt) {
-        const startedAt = performance.now();
-        await call(calls);
-        calls += 1;
-        latenciesUs?.push((performance.now() - startedAt) * 1000);
-      }
-    }));
-    return calls;
-  };
-  await phase(WARMUP_MS, undefined);
-  const latenciesUs: number[] = [];
-  const startedAt = performance.now();
-  const calls = await phase(WINDOW_MS, latenciesUs);
-  return { callsPerSecond: (calls / (performance.now() - startedAt)) * 1000, p50Us: percentile(latenciesUs, 50), p99Us: percentile(latenciesUs, 99) };
-}
 
 function firstLine(child: ChildProcess, stream: NodeJS.ReadableStream, pattern: RegExp): Promise<RegExpMatchArray> {
   return new Promise((resolve, reject) => {
@@ -94,8 +71,8 @@ async function main(): Promise<void> {
   const series = { 1: { purser: [] as Run[], peer: [] as Run[] }, 64: { purser: [] as Run[], peer: [] as Run[] } };
   for (let run = 0; run < runs(5); run += 1) {
     for (const inFlight of [1, 64] as const) {
-      series[inFlight].purser.push(await measure((n) => node.bus.call('ECHO', payload(n)), inFlight));
-      series[inFlight].peer.push(await measure((n) => client.call('echo.echo', payload(n)), inFlight));
+      series[inFlight].purser.push(await measureCalls((n) => node.bus.call('ECHO', payload(n)), inFlight));
+      series[inFlight].peer.push(await measureCalls((n) => client.call('echo.echo', payload(n)), inFlight));
     }
   }
   await client.stop();
