@@ -91,7 +91,7 @@ export async function runAdminVerb(base: string, verb: string | undefined, args:
   if (verb === undefined || !ADMIN_VERBS.includes(verb)) throw new ConfigError(`purser admin needs a verb: ${ADMIN_VERBS.join(', ')}${verb ? ` (got '${verb}')` : ''}`);
   if ((VIEWS as readonly string[]).includes(verb)) {
     if (args.length > 0) throw new ConfigError(`purser admin ${verb} takes no arguments, got '${args[0]}'`);
-    const body = await request(new URL(`/v1/admin/${verb}`, base), 'GET');
+    const body = await adminRequest(new URL(`/v1/admin/${verb}`, base), 'GET');
     if (json) return `${JSON.stringify(body, null, 2)}\n`;
     if (verb === 'bbstats') return table([['Total', 'name'], ['Value', 'value']], Object.entries(body as Record<string, unknown>).map(([name, value]) => ({ name, value })), '');
     if (!Array.isArray(body)) throw new AdminError('ADMIN_BAD_RESPONSE', `${base}/v1/admin/${verb} answered something that is not a list`);
@@ -102,12 +102,12 @@ export async function runAdminVerb(base: string, verb: string | undefined, args:
   let body: unknown;
   if (verb === 'resize') {
     if (!/^\d{1,6}$/.test(args[1])) throw new ConfigError(`purser admin resize: SERVERS must be a whole number, got '${args[1]}'`);
-    body = await request(new URL(`/v1/admin/resize/${encodeURIComponent(args[0])}`, base), 'POST', JSON.stringify({ servers: Number(args[1]) }));
+    body = await adminRequest(new URL(`/v1/admin/resize/${encodeURIComponent(args[0])}`, base), 'POST', JSON.stringify({ servers: Number(args[1]) }));
   } else if (verb === 'reload') {
-    body = await request(new URL('/v1/admin/reload', base), 'POST');
+    body = await adminRequest(new URL('/v1/admin/reload', base), 'POST');
   } else {
     if (verb === 'cancel' && !/^[1-9]\d{0,14}$/.test(args[0])) throw new ConfigError(`purser admin cancel: REQUEST_ID must be a positive integer, got '${args[0]}'`);
-    body = await request(new URL(`/v1/admin/${action.route}/${encodeURIComponent(args[0])}`, base), 'POST');
+    body = await adminRequest(new URL(`/v1/admin/${action.route}/${encodeURIComponent(args[0])}`, base), 'POST');
   }
   if (json) return `${JSON.stringify(body, null, 2)}\n`;
   if (verb === 'cancel') return (body as { cancelled: boolean }).cancelled ? `request ${args[0]} cancelled: its caller got TPESVCERR\n` : `no request ${args[0]} in the bus (already answered?)\n`;
@@ -120,7 +120,7 @@ export async function runAdminVerb(base: string, verb: string | undefined, args:
  * One admin request; the node's typed error (404 TPENOENT for an unknown service, 400 TPEINVAL) becomes an
  * AdminError with the node's message, an unreachable node ADMIN_UNREACHABLE.
  */
-async function request(url: URL, method: 'GET' | 'POST', body?: string): Promise<unknown> {
+export async function adminRequest(url: URL, method: 'GET' | 'POST', body?: string): Promise<unknown> {
   let response: Response;
   try {
     response = await fetch(url, { method, body, headers: authorization(), signal: AbortSignal.timeout(method === 'GET' ? ADMIN_REQUEST_TIMEOUT_MS : ADMIN_ACTION_TIMEOUT_MS) });

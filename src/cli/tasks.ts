@@ -8,8 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../errors.js';
-import { authorization, nodeUrl, ADMIN_REQUEST_TIMEOUT_MS } from './admin.js';
-import { AdminError } from './errors.js';
+import { adminRequest, nodeUrl } from './admin.js';
 
 const VERBS = ['ls', 'show', 'retry', 'rm'];
 
@@ -53,12 +52,12 @@ async function runTasks(args: string[], env: NodeJS.ProcessEnv): Promise<number>
     if (state === undefined && (queue !== undefined || limit !== undefined)) throw new ConfigError('purser tasks ls: --queue and --limit go with --state');
     if (limit !== undefined && !/^\d{1,4}$/.test(limit)) throw new ConfigError(`purser tasks ls: --limit must be a whole number, got '${limit}'`);
     if (state === undefined) {
-      const body = await request(new URL('/v1/tasks', base), 'GET');
+      const body = await adminRequest(new URL('/v1/tasks', base), 'GET');
       process.stdout.write(json ? `${JSON.stringify(body, null, 2)}\n` : table(QUEUE_COLUMNS, body as Row[], '(no queues yet)'));
       return 0;
     }
     const query = new URLSearchParams({ state, ...(queue === undefined ? {} : { queue }), ...(limit === undefined ? {} : { limit }) });
-    const body = await request(new URL(`/v1/tasks/list?${query.toString()}`, base), 'GET');
+    const body = await adminRequest(new URL(`/v1/tasks/list?${query.toString()}`, base), 'GET');
     process.stdout.write(json ? `${JSON.stringify(body, null, 2)}\n` : table(TASK_COLUMNS, body as Row[], `(no ${state} tasks)`));
     return 0;
   }
@@ -66,11 +65,11 @@ async function runTasks(args: string[], env: NodeJS.ProcessEnv): Promise<number>
   if (state !== undefined || queue !== undefined || limit !== undefined) throw new ConfigError(`purser tasks ${verb}: --state, --queue and --limit go with ls`);
   const id = rest[0];
   if (verb === 'show') {
-    const body = await request(new URL(`/v1/tasks/show/${id}`, base), 'GET');
+    const body = await adminRequest(new URL(`/v1/tasks/show/${id}`, base), 'GET');
     process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
     return 0;
   }
-  const body = await request(new URL(`/v1/tasks/${verb}/${id}`, base), 'POST');
+  const body = await adminRequest(new URL(`/v1/tasks/${verb}/${id}`, base), 'POST');
   process.stdout.write(json ? `${JSON.stringify(body, null, 2)}\n` : verb === 'retry' ? `task ${id} is back in its queue\n` : `dead letter ${id} deleted\n`);
   return 0;
 }
@@ -78,27 +77,6 @@ async function runTasks(args: string[], env: NodeJS.ProcessEnv): Promise<number>
 type Row = Record<string, unknown>;
 const QUEUE_COLUMNS: Array<[string, string]> = [['Queue', 'queue'], ['Ready', 'ready'], ['Scheduled', 'scheduled'], ['Running', 'running'], ['Dead', 'dead']];
 const TASK_COLUMNS: Array<[string, string]> = [['Id', 'id'], ['Name', 'name'], ['Queue', 'queue'], ['State', 'state'], ['Attempts', 'attempts'], ['Run at', 'runAt'], ['Last error', 'lastErrorLine']];
-
-/** One request; the node's typed refusal becomes ADMIN_REFUSED with its message, an unreachable node ADMIN_UNREACHABLE. */
-async function request(url: URL, method: 'GET' | 'POST'): Promise<unknown> {
-  let response: Response;
-  try {
-    response = await fetch(url, { method, headers: authorization(), signal: AbortSignal.timeout(ADMIN_REQUEST_TIMEOUT_MS) });
-  } catch (error) {
-    throw new AdminError('ADMIN_UNREACHABLE', `cannot reach the node at ${url.origin}: ${(error as Error).message}; is it running (purser start)?`, { cause: error });
-  }
-  const text = await response.text();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  const error = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
-  if (!response.ok && error?.message) throw new AdminError('ADMIN_REFUSED', `${error.message} [${error.code ?? response.status}]`);
-  if (!response.ok || parsed === undefined) throw new AdminError('ADMIN_BAD_RESPONSE', `${url.href} answered ${response.status}: ${text.slice(0, 200)}`);
-  return parsed;
-}
 
 function table(columns: Array<[string, string]>, rows: Row[], empty: string): string {
   const cells = rows.map((row) => columns.map(([, field]) => cell(field === 'lastErrorLine' ? firstLine(row.lastError) : row[field])));
