@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { startNode, ServiceFailure, type PurserNode } from 'purser';
 import { main } from '../../src/cli/main.js';
+import { captureStdout } from '../cli/_capture.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -15,21 +16,6 @@ async function post(node: PurserNode, service: string, body: string): Promise<{ 
   return { status: response.status, json: (await response.json()) as Record<string, unknown> };
 }
 
-async function captureStdout(run: () => Promise<number>): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const writeOut = process.stdout.write.bind(process.stdout);
-  const writeErr = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string) => out.push(String(chunk)) > 0);
-  process.stderr.write = ((chunk: string) => err.push(String(chunk)) > 0);
-  try {
-    const code = await run();
-    return { code, out: out.join(''), err: err.join('') };
-  } finally {
-    process.stdout.write = writeOut;
-    process.stderr.write = writeErr;
-  }
-}
 
 test('JSON calls over HTTP, admin views, metrics and the admin command against a started node', async () => {
   // HANG never answers, so close() waits out the drain: keep it short.

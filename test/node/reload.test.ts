@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import { pino } from 'pino';
 import { ConfigError, loadConfigFile, startNode, XatmiError } from 'purser';
 import { main } from '../../src/cli/main.js';
+import { captureStdout } from '../cli/_capture.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -28,21 +29,6 @@ async function writeConfig(dir: string, config: unknown): Promise<string> {
   return path;
 }
 
-async function captureStdout(run: () => Promise<number>): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const writeOut = process.stdout.write.bind(process.stdout);
-  const writeErr = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string) => out.push(String(chunk)) > 0);
-  process.stderr.write = ((chunk: string) => err.push(String(chunk)) > 0);
-  try {
-    const code = await run();
-    return { code, out: out.join(''), err: err.join('') };
-  } finally {
-    process.stdout.write = writeOut;
-    process.stderr.write = writeErr;
-  }
-}
 
 test('reload adds, removes, resizes and swaps code without a gap; unsafe changes and options are reported, not applied', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'purser-reload-'));

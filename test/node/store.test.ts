@@ -12,6 +12,7 @@ import { startNode } from 'purser';
 import { main } from '../../src/cli/main.js';
 import { StoreFailedError, StoreLockedError } from '../../src/store/errors.js';
 import { SimDisk } from '../../src/store/durability/sim-disk.js';
+import { capturing } from '../cli/_capture.js';
 
 const silent = pino({ level: 'silent' });
 let work: string;
@@ -32,14 +33,14 @@ test('a node keeps its store on the data directory, checkpoints over HTTP and pu
   const body = (await response.json()) as { checkpoint: { records: number; coveredLsn: number } };
   assert.ok(body.checkpoint.records >= 1);
   const write = process.stdout.write.bind(process.stdout);
-  let printed = '';
-  process.stdout.write = ((chunk: string) => (printed += String(chunk)).length > 0);
+  const printedChunks: string[] = [];
+  process.stdout.write = capturing(write, printedChunks);
   try {
     assert.equal(await main(['checkpoint', '--url', node.http.url], {}), 0);
   } finally {
     process.stdout.write = write;
   }
-  assert.match(printed, /"checkpoint"/);
+  assert.match(printedChunks.join(''), /"checkpoint"/);
   const metrics = await (await fetch(`${node.http.url}/metrics`)).text();
   // Other parts of the node may commit to the store too, so only lower bounds here.
   assert.match(metrics, /^purser_store_transactions_committed_total [1-9]\d*$/m);

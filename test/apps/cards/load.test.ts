@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { loadConfigFile, startNode } from 'purser';
 import type { CardsSwitch } from '../../../apps/cards/app.js';
 import { main } from '../../../src/cli/main.js';
+import { capturing } from '../../cli/_capture.js';
 
 const EXAMPLE_CONFIG = fileURLToPath(new URL('../../../examples/purser.config.json', import.meta.url));
 
@@ -21,8 +22,8 @@ test('purser cards load drives the switch and its books check passes', async () 
   const writeError = process.stderr.write.bind(process.stderr);
   try {
     const cards = node.apps.get('cards') as CardsSwitch;
-    process.stdout.write = ((chunk: string) => (output.push(chunk), true));
-    process.stderr.write = ((chunk: string) => (output.push(chunk), true));
+    process.stdout.write = capturing(write, output);
+    process.stderr.write = capturing(writeError, output);
     const code = await main(['cards', 'load', '--tps', '300', '--duration', '2', '--cards', '50', '--statements', '50',
       '--address', `127.0.0.1:${cards.address.port}`, '--bus-address', `${node.busListener.host}:${node.busListener.port}`], {});
     process.stdout.write = write;
@@ -42,7 +43,7 @@ test('purser cards load drives the switch and its books check passes', async () 
   assert.equal(await main(['cards', 'unload'], {}), 2);
   // No switch listening: one line naming the address, exit 1 (not a stack trace).
   const errors: string[] = [];
-  process.stderr.write = ((chunk: string) => (errors.push(chunk), true));
+  process.stderr.write = capturing(writeError, errors);
   const busNode = await startNode({ memory: true, httpPort: 0, logger: pino({ level: 'silent' }) });
   busNode.bus.advertise('CARDS.ISSUE', () => ({ mainAccount: '1' }));
   try {

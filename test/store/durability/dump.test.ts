@@ -14,6 +14,7 @@ import { dumpStore, loadStore } from '../../../src/store/durability/dump.js';
 import { DumpInvalidError, StoreNotEmptyError } from '../../../src/store/errors.js';
 import { openStore } from '../../../src/store/store.js';
 import { InvalidArgumentError } from '../../../src/errors.js';
+import { capturing } from '../../cli/_capture.js';
 
 let work: string;
 before(async () => {
@@ -121,7 +122,7 @@ test('purser dump, load and checkpoint on the command line', async () => {
   const file = join(work, 'cli.dump');
   const write = process.stdout.write.bind(process.stdout);
   const lines: string[] = [];
-  process.stdout.write = ((chunk: string) => lines.push(String(chunk)) > 0);
+  process.stdout.write = capturing(write, lines);
   try {
     assert.equal(await main(['checkpoint', '--dir', source], {}), 0);
     assert.equal(await main(['dump', '--dir', source, '--out', file], {}), 0);
@@ -134,7 +135,7 @@ test('purser dump, load and checkpoint on the command line', async () => {
   assert.match(lines.join(''), /loaded 2621 records/);
   assert.deepEqual(await contents(join(work, 'cli-target')), await contents(source));
   const stderr = process.stderr.write.bind(process.stderr);
-  process.stderr.write = (() => true);
+  process.stderr.write = capturing(stderr, []);
   try {
     assert.equal(await main(['dump', '--dir', source, '--bogus'], {}), 2);
     assert.equal(await main(['checkpoint', '--dir', source, '--url', 'http://127.0.0.1:1'], {}), 2);
