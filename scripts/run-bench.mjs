@@ -5,9 +5,10 @@
 // The peers a benchmark runs against (better-sqlite3, lmdb, pg, moleculer, …) are the bench/ package's
 // dependencies, not Purser's: installed here on first use (and again when bench/package-lock.json changes),
 // so `npm install` at the root needs only what the product and its tests need.
-// `npm run check:bench` (`--check`) installs them and type-checks and lints bench/ (CI runs it).
+// `npm run check:bench` (`--check`) installs them (without building native addons) and type-checks and lints bench/
+// (CI runs it).
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 
 const args = process.argv.slice(2);
 const check = args.includes('--check');
@@ -21,16 +22,25 @@ function run(command, commandArgs, options = {}) {
   }
 }
 
-function installPeers() {
+// A check only type-checks and lints, so it installs the peers without their install scripts (no native addon is
+// compiled: that took two of CI's minutes) and leaves a marker saying so; a benchmark run then installs them fully.
+const TYPES_ONLY_MARKER = 'bench/node_modules/.purser-types-only';
+
+function installPeers({ typesOnly }) {
   const marker = 'bench/node_modules/.package-lock.json';
   const lock = 'bench/package-lock.json';
   const stale = !existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs);
-  if (!stale) return;
-  console.log('--- installing the benchmark peers into bench/node_modules (first use; compiles native addons)');
-  run('npm', [existsSync(lock) ? 'ci' : 'install', '--prefix', 'bench', '--no-audit', '--no-fund'], { shell: process.platform === 'win32' });
+  if (!stale && (typesOnly || !existsSync(TYPES_ONLY_MARKER))) return;
+  console.log(typesOnly
+    ? '--- installing the benchmark peers into bench/node_modules for type checking (no native addons built)'
+    : '--- installing the benchmark peers into bench/node_modules (first use; compiles native addons)');
+  const extra = typesOnly ? ['--ignore-scripts'] : [];
+  run('npm', [existsSync(lock) ? 'ci' : 'install', '--prefix', 'bench', '--no-audit', '--no-fund', ...extra], { shell: process.platform === 'win32' });
+  if (typesOnly) writeFileSync(TYPES_ONLY_MARKER, 'installed with --ignore-scripts by npm run check:bench\n');
+  else rmSync(TYPES_ONLY_MARKER, { force: true });
 }
 
-installPeers();
+installPeers({ typesOnly: check });
 if (check) {
   run('npx', ['tsc', '-p', 'bench/tsconfig.json', '--noEmit']);
   run('npx', ['eslint', 'bench'], { env: { ...process.env, PURSER_LINT_BENCH: '1' } });
