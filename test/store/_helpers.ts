@@ -1,4 +1,5 @@
-// Shared helpers for the store tests: a seeded random generator, key encoding, and engine access.
+// Shared helpers for the store tests: a seeded random generator, key encoding, engine access, and waits for a
+// state (a gate the test opens, a condition on observable store state) instead of waits for a time.
 import type { Store } from 'purser';
 import type { StoreEngine } from '../../src/store/store.js';
 
@@ -33,6 +34,28 @@ export function engineOf(store: Store): StoreEngine {
   return store as unknown as StoreEngine;
 }
 
+/**
+ * A pause of `ms` milliseconds. Only for adding interleaving variety where no verdict depends on its length:
+ * on a busy machine any timer may fire late, so ordering between transactions is forced with `gate` and
+ * `until`, never with a sleep.
+ */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A promise the test opens by hand: one transaction goes on only once another has reached a step. */
+export function gate(): { opened: Promise<void>; open: () => void } {
+  let open = () => {};
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { opened, open };
+}
+
+/**
+ * Resolves at the first turn of the event loop at which `condition()` holds. There is no time cap: a cap
+ * short enough to matter could expire on a busy machine, so a wait that never ends is left to the test
+ * runner. Callers wait for a state that a broken store reaches too (e.g. "the other transaction is queued on
+ * a lock, or has finished"), so a bug shows as a failed assertion rather than a hang.
+ */
+export async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise<void>((resolve) => setImmediate(resolve));
 }
