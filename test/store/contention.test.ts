@@ -7,8 +7,8 @@
 // and waits are for states.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { openStore, StoreArgumentError, TransactionTimeoutError, type Store } from 'purser';
-import { engineOf, random, sleep, text, u32Key } from './_helpers.js';
+import { EscrowBoundError, openStore, StoreArgumentError, TransactionTimeoutError, type Store } from 'purser';
+import { engineOf, gate, random, text, u32Key, until } from './_helpers.js';
 
 const START_BALANCE = 1_000_000n;
 
@@ -146,9 +146,7 @@ test('starvation: a long transaction commits while a stream of short ones compet
     await Promise.all(inFlight);
   })();
   while (shortCommits < 20) await yieldTurn();
-  let longTries = 0;
   await store.transaction(async (tx) => {
-    longTries++;
     const seen: bigint[] = [];
     for (let account = 0; account < 20; account++) {
       seen.push(balanceOf(await tx.get('accounts', u32Key(account))));
@@ -159,7 +157,6 @@ test('starvation: a long transaction commits while a stream of short ones compet
   });
   longFinished = true;
   await stream;
-  assert.ok(longTries >= 1);
   assert.ok(shortCommitsBeforeLong > 20, 'short transactions committed while the long one ran');
   const total = await store.transaction(async (tx) => {
     let sum = 0n;
@@ -191,27 +188,24 @@ test('a try still running at its deadline loses its locks at once; it fails with
 test('a swept try fails at its next store call, and its pending increments are withdrawn', async () => {
   const store = await openStore();
   await store.transaction(async (tx) => tx.increment('c', text('n'), 10n));
-  let resume = () => {};
-  const hang = new Promise<void>((resolve) => (resume = resolve));
+  const pending = gate();
+  const hang = gate();
   const stuck = store.transaction(async (tx) => {
     await tx.increment('c', text('n'), -5n, { min: 0n });
-    await hang;
+    pending.open();
+    await hang.opened;
     await tx.get('c', text('other'));
   }, { timeoutMs: 50 });
-  // Taking all 10 with the same bound is refused while the stuck -5 is pending, admitted once it is withdrawn.
-  for (;;) {
-    const admitted = await store.transaction(async (tx) => {
-      try {
-        await tx.increment('c', text('n'), -10n, { min: 0n });
-        return true;
-      } catch {
-        return false;
-      }
-    });
-    if (admitted) break;
-    await sleep(10);
-  }
-  resume();
+  const takeAll = () => store.transaction(async (tx) => tx.increment('c', text('n'), -10n, { min: 0n }));
+  // Taking all 10 with the same bound is refused while the stuck -5 is pending, admitted once the deadline
+  // sweep has wounded the stuck try (the state waited for: the store counts the timeout when it wounds).
+  // The refusal cannot race the 50 ms deadline: from the stuck try's increment to this one's admission check
+  // only promise callbacks run, and the sweep is a timer, which runs only after them.
+  await pending.opened;
+  await assert.rejects(takeAll(), EscrowBoundError);
+  await until(() => store.stats().transactionTimeouts >= 1);
+  await takeAll();
+  hang.open();
   await assert.rejects(stuck, TransactionTimeoutError);
   assert.equal(await store.transaction(async (tx) => tx.counter('c', text('n'))), 0n);
   await store.close();
@@ -225,22 +219,25 @@ test('getMany and range forUpdate take EXCLUSIVE: a plain reader of those pages 
   assert.ok(store.stats().pages > 5);
   for (const read of ['getMany', 'range'] as const) {
     const order: string[] = [];
-    let locked = () => {};
-    const lockedNow = new Promise<void>((resolve) => (locked = resolve));
+    const locked = gate();
+    const waitsBefore = store.stats().lockWaits;
+    let readerFinished = false;
     const writer = store.transaction(async (tx) => {
       if (read === 'getMany') await tx.getMany('t', [u32Key(10), u32Key(1_990)], { forUpdate: true });
       else for await (const entry of tx.range('t', { gte: u32Key(0), lt: u32Key(2_000), forUpdate: true })) assert.ok(entry);
-      locked();
-      await sleep(10);
+      locked.open();
+      // The reader is now queued on the page (or finished, if a shared lock let it through).
+      await until(() => store.stats().lockWaits > waitsBefore || readerFinished);
       order.push(`${read} commits`);
     });
-    await lockedNow;
+    await locked.opened;
     const reader = store.transaction(async (tx) => {
       await tx.get('t', u32Key(1_990));
       order.push('reader reads');
-    });
+    }).finally(() => (readerFinished = true));
     await Promise.all([writer, reader]);
     assert.deepEqual(order, [`${read} commits`, 'reader reads']);
+    assert.equal(store.stats().lockWaits, waitsBefore + 1, 'the reader waited once, for the forUpdate lock');
   }
   assert.equal(store.stats().deadlocks, 0);
   await store.close();

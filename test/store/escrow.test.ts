@@ -7,15 +7,23 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { decodeCounter, encodeCounter, EscrowBoundError, openStore } from 'purser';
 import { spreadValue, SEQUENCE_BLOCK_SIZE } from '../../src/store/sequence.js';
-import { engineOf, sleep, text } from './_helpers.js';
+import { engineOf, gate, text, until } from './_helpers.js';
 
 test('200 concurrent decrements with min 0 of a balance of 100: exactly 100 admitted, none waits, never below 0', async () => {
   const store = await openStore();
   await store.transaction(async (tx) => tx.increment('balances', text('hot'), 100n));
   const waitsBefore = store.stats().lockWaits;
-  const results = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => store.transaction(async (tx) => {
-    await tx.increment('balances', text('hot'), -1n, { min: 0n });
-    await sleep(1 + (i % 3)); // every decrement stays pending while the others arrive
+  // Every admitted decrement stays pending (uncommitted) until all 200 have been admitted or refused, so
+  // admission is decided against pending decrements, not committed ones.
+  const allArrived = gate();
+  let arrived = 0;
+  const results = await Promise.allSettled(Array.from({ length: 200 }, () => store.transaction(async (tx) => {
+    try {
+      await tx.increment('balances', text('hot'), -1n, { min: 0n });
+    } finally {
+      if (++arrived === 200) allArrived.open();
+    }
+    await allArrived.opened;
   })));
   const admitted = results.filter((r) => r.status === 'fulfilled').length;
   const rejected = results.filter((r) => r.status === 'rejected' && r.reason instanceof EscrowBoundError);
@@ -29,21 +37,24 @@ test('200 concurrent decrements with min 0 of a balance of 100: exactly 100 admi
 
 test('admission is by worst case: pending increments do not count toward min, pending decrements do', async () => {
   const store = await openStore();
-  let release!: () => void;
-  const gate = new Promise<void>((resolve) => (release = resolve));
+  const commit = gate();
+  const incremented = gate();
   const incrementer = store.transaction(async (tx) => {
     await tx.increment('c', text('k'), 10n);
-    await gate; // +10 pending, not committed
+    incremented.open();
+    await commit.opened; // +10 pending, not committed
   });
-  await sleep(1);
+  await incremented.opened;
   await assert.rejects(store.transaction(async (tx) => tx.increment('c', text('k'), -1n, { min: 0n })), EscrowBoundError);
+  const boundedChecked = gate();
   const bounded = store.transaction(async (tx) => {
     await tx.increment('c', text('k'), 5n, { max: 15n }); // worst case 0 + 10 + 5 = 15: admitted
     await assert.rejects(tx.increment('c', text('k'), 1n, { max: 15n }), EscrowBoundError);
-    await gate;
+    boundedChecked.open();
+    await commit.opened;
   });
-  await sleep(1);
-  release();
+  await boundedChecked.opened; // both of its increments were decided while the +10 was pending
+  commit.open();
   await Promise.all([incrementer, bounded]);
   assert.equal(await store.transaction(async (tx) => tx.counter('c', text('k'))), 15n);
   await store.close();
@@ -52,20 +63,25 @@ test('admission is by worst case: pending increments do not count toward min, pe
 test('a counter read waits for other transactions\' pending increments, then sees them', async () => {
   const store = await openStore();
   const order: string[] = [];
+  const incremented = gate();
+  let readerFinished = false;
   const writer = store.transaction(async (tx) => {
     await tx.increment('c', text('k'), 7n);
-    await sleep(20);
+    incremented.open();
+    // The reader is now queued behind the pending increment (or finished, if it was let through).
+    await until(() => store.stats().lockWaits >= 1 || readerFinished);
     order.push('writer commits');
   });
-  await sleep(2);
-  const value = await store.transaction(async (tx) => {
+  await incremented.opened;
+  const reader = store.transaction(async (tx) => {
     const read = await tx.counter('c', text('k'));
     order.push('reader reads');
     return read;
-  });
-  await writer;
+  }).finally(() => (readerFinished = true));
+  const [, value] = await Promise.all([writer, reader]);
   assert.equal(value, 7n);
   assert.deepEqual(order, ['writer commits', 'reader reads']);
+  assert.equal(store.stats().lockWaits, 1, 'the read waited once, for the increment');
   await store.close();
 });
 
@@ -107,13 +123,19 @@ test('sequences: unique values under concurrency, spread by bit-reversing the lo
   engineOf(store).setDurability({
     logCommit: () => undefined,
     logSequence: async (_name, highWater) => {
-      await sleep(1);
+      await new Promise((resolve) => setImmediate(resolve)); // a log write completes on a later turn
       marks.push(highWater);
     },
     durableNow: () => undefined,
   });
   const plain = store.sequence('orders');
-  const values = await Promise.all(Array.from({ length: 3_000 }, () => plain.next()));
+  // When a value is handed out, a mark above it must already be logged: otherwise a crash could hand it out again.
+  const uncovered: bigint[] = [];
+  const values = await Promise.all(Array.from({ length: 3_000 }, () => plain.next().then((value) => {
+    if (!marks.some((mark) => mark > value)) uncovered.push(value);
+    return value;
+  })));
+  assert.deepEqual(uncovered, [], 'no value was handed out before a mark covering it was logged');
   assert.equal(new Set(values).size, 3_000);
   assert.equal(values.reduce((max, v) => (v > max ? v : max), 0n), 3_000n);
   assert.ok(marks.length >= 3 && marks.every((mark, i) => i === 0 || mark > marks[i - 1]));

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { openStore, StoreArgumentError, TransactionFinishedError, type Transaction } from 'purser';
-import { hex, random, text, u32Key } from './_helpers.js';
+import { hex, random, text, u32Key, until } from './_helpers.js';
 
 const show = (values: Array<Uint8Array | undefined>) => values.map((value) => (value === undefined ? '-' : hex(value)));
 
@@ -47,14 +47,17 @@ test('getMany waits behind a writer and then sees only the committed value', asy
     await writerHolds;
   });
   await locked;
+  const waitsBefore = store.stats().lockWaits;
   let readerDone = false;
   const reader = store.transaction(async (tx) => {
     const values = await tx.getMany('t', [text('k')]);
     readerDone = true;
     return values.map((value) => (value === undefined ? undefined : new TextDecoder().decode(value)));
   });
-  await new Promise((resolve) => setTimeout(resolve, 20));
+  // Until the reader is queued on the page lock, or has read (which it must not while the writer holds it).
+  await until(() => store.stats().lockWaits > waitsBefore || readerDone);
   assert.equal(readerDone, false, 'the reader waits for the exclusive page lock');
+  assert.equal(store.stats().lockWaits, waitsBefore + 1);
   releaseWriter();
   await writer;
   assert.deepEqual(await reader, ['new']);
@@ -78,8 +81,10 @@ test('getMany refuses bad input with a typed error and takes no lock', async () 
       await assert.rejects(attempt(tx), bad, what);
     });
   }
-  // No lock was left behind: a writer gets the page at once.
-  await store.transaction((tx) => tx.put('t', text('k'), text('w')), { lockTimeoutMs: 50 });
+  // No lock was left behind: a writer gets the page without waiting (one try, so a wait would also fail it).
+  const waitsBefore = store.stats().lockWaits;
+  await store.transaction((tx) => tx.put('t', text('k'), text('w')), { lockTimeoutMs: 50, retries: 1 });
+  assert.equal(store.stats().lockWaits, waitsBefore);
   let finished!: Transaction;
   await store.transaction((tx) => {
     finished = tx;
