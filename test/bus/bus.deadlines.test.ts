@@ -7,10 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createBus, XatmiError, TPNOTIME, type ServiceRequest } from 'purser';
+import { gate, gates, turn, until } from './_gates.js';
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 async function timeoutLatenessMs(promise: Promise<unknown>, deadlineMs: number): Promise<number> {
   try {
@@ -46,20 +44,25 @@ test('TPETIME arrives after the deadline, never before it', async () => {
 test('a request that expires while queued is dropped unrun and counted; so is one waiting for a slot', async () => {
   const bus = createBus();
   const ran: number[] = [];
+  const door = gate();
   bus.advertise('ONE', async (request) => {
     ran.push(request.data as number);
-    await sleep(60);
+    await door.wait;
     return request.data;
   }, { servers: 1, queueDepth: 1 });
+  // The one server is held until both others have had their TPETIME, so they can only have expired unrun.
   const first = bus.call('ONE', 1, { timeoutMs: 600_000 });
   const queued = bus.call('ONE', 2, { timeoutMs: 15 }).catch((error: XatmiError) => error.code);
   const waiting = bus.call('ONE', 3, { timeoutMs: 20 }).catch((error: XatmiError) => error.code);
   assert.deepEqual(bus.pq()[0], { ...bus.pq()[0], queued: 1, waitingForSlot: 1 });
   assert.equal(await queued, 'TPETIME');
   assert.equal(await waiting, 'TPETIME');
+  assert.deepEqual(bus.pq()[0], { ...bus.pq()[0], busy: 1, queued: 0, waitingForSlot: 0 });
+  door.open();
   assert.equal((await first).data, 1);
-  await sleep(5);
-  assert.deepEqual(ran, [1]);
+  // One server, first in first out: had 2 or 3 still been queued, they would have run before 4.
+  assert.equal((await bus.call('ONE', 4, { timeoutMs: 600_000 })).data, 4);
+  assert.deepEqual(ran, [1, 4]);
   assert.equal(bus.stats().expiredInQueue, 2);
   assert.equal(bus.psc()[0].expiredInQueue, 2);
   await bus.close();
@@ -67,47 +70,79 @@ test('a request that expires while queued is dropped unrun and counted; so is on
 
 test('a full queue wakes the waiter when a slot frees, not at its deadline; TPNOTIME waits without limit', async () => {
   const bus = createBus({ defaultTimeoutMs: 30 });
-  bus.advertise('SLOWISH', async (request) => {
-    await sleep(20);
+  let door = gate();
+  bus.advertise('HELD', async (request) => {
+    await door.wait;
     return request.data;
   }, { servers: 1, queueDepth: 1 });
   // Deadlines beyond the test's own timeout: a waiter that answers at all was woken by the slot.
-  const calls = [bus.call('SLOWISH', 1, { timeoutMs: 600_000 }), bus.call('SLOWISH', 2, { timeoutMs: 600_000 })];
-  const waiter = bus.call('SLOWISH', 3, { timeoutMs: 600_000 });
+  const calls = [bus.call('HELD', 1, { timeoutMs: 600_000 }), bus.call('HELD', 2, { timeoutMs: 600_000 })];
+  const waiter = bus.call('HELD', 3, { timeoutMs: 600_000 });
   assert.equal(bus.pq()[0].waitingForSlot, 1);
+  door.open();
   assert.equal((await waiter).data, 3);
   await Promise.all(calls);
-  // The default timeout is 30 ms; three 20 ms requests in a row need 60 ms: only TPNOTIME gets through.
-  const noTime = [1, 2, 3].map((n) => bus.call('SLOWISH', n, { flags: TPNOTIME }));
+  // TPNOTIME: three requests (running, queued, waiting for a slot) held past the default deadline. A
+  // witness with the default deadline, sent after them, gets its TPETIME first: the default has then
+  // passed for all of them, yet they are still there, with no deadline.
+  door = gate();
+  let answered = 0;
+  const noTime = [1, 2, 3].map((n) => bus.call('HELD', n, { flags: TPNOTIME }).then((reply) => {
+    answered += 1;
+    return reply;
+  }));
+  const witness = bus.call('HELD', 'witness').catch((error: XatmiError) => error.code);
+  assert.equal(await witness, 'TPETIME');
+  assert.equal(answered, 0);
+  assert.deepEqual(bus.requests().map((row) => [row.phase, row.remainingMs]), [['running', null], ['queued', null], ['waiting', null]]);
+  door.open();
   for (const [index, reply] of (await Promise.all(noTime)).entries()) assert.equal(reply.data, index + 1);
   await bus.close();
 });
 
 test('nested calls inherit the remaining time; an own longer timeout does not extend it', async () => {
   const bus = createBus();
-  let innerRemainingMs = 0;
+  const doors = gates();
+  let innerRemainingMs = -1;
   bus.advertise('INNER', async (request) => {
     innerRemainingMs = request.remainingMs();
-    await sleep(1000);
-    return 'never';
-  });
+    doors.open(`${String(request.data)} started`);
+    await doors.named(String(request.data)).wait;
+    return 'inner answered';
+  }, { servers: 2 });
+  let innerCode = '';
   bus.advertise('OUTER', async (request: ServiceRequest) => {
     try {
-      await request.call('INNER', null, { timeoutMs: 10_000 });
-      return 'inner answered';
+      return (await request.call('INNER', request.data, { timeoutMs: 600_000 })).data;
     } catch (error) {
-      return `inner ${(error as XatmiError).code} after ${Math.round(performance.now() - started)} ms`;
+      innerCode = (error as XatmiError).code;
+      return innerCode;
+    } finally {
+      doors.open(`${String(request.data)} answered`);
     }
   });
-  const started = performance.now();
-  const outer = bus.call('OUTER', null, { timeoutMs: 40 }).catch((error: XatmiError) => error.code);
-  assert.equal(await outer, 'TPETIME');
-  assert.ok(innerRemainingMs > 0 && innerRemainingMs <= 40, `inner saw ${innerRemainingMs} ms left`);
-  await bus.close({ drainTimeoutMs: 0 });
+  // Inheritance, read while both run (deadlines far off, so the machine's speed cannot matter): the inner
+  // request's deadline is the outer one's, not its own 600 s.
+  const outer = bus.call('OUTER', 'first', { timeoutMs: 60_000 });
+  await doors.named('first started').wait;
+  const [outerRow, innerRow] = bus.requests();
+  assert.deepEqual([outerRow.service, innerRow.service], ['OUTER', 'INNER']);
+  assert.ok(innerRow.remainingMs! <= outerRow.remainingMs! && outerRow.remainingMs! <= 60_000, `inner ${innerRow.remainingMs} ms left, outer ${outerRow.remainingMs}`);
+  assert.ok(innerRemainingMs > 0 && innerRemainingMs <= 60_000, `inner saw ${innerRemainingMs} ms left`);
+  doors.open('first');
+  assert.equal((await outer).data, 'inner answered');
+  // Expiry: this INNER is held until the test has seen both TPETIMEs. Its own 600 s would hang the test;
+  // the inherited deadline answers it (whether it had started by then or not) when the outer one's runs out.
+  assert.equal(await bus.call('OUTER', 'second', { timeoutMs: 40 }).catch((error: XatmiError) => error.code), 'TPETIME');
+  await until(() => doors.named('second answered').opened, 'the nested call answered at the inherited deadline');
+  assert.equal(innerCode, 'TPETIME');
+  doors.open('second');
+  await bus.close();
 });
 
 test('forward keeps the original deadline and the reply goes straight to the original caller', async () => {
-  const bus = createBus();
+  // A default deadline longer than the call's own: a forward that took the default would show more time left.
+  const bus = createBus({ defaultTimeoutMs: 600_000 });
   const seen: Array<{ service: string; data: unknown; remainingMs: number }> = [];
   bus.advertise('FRONT', (request) => {
     seen.push({ service: request.service, data: request.data, remainingMs: request.remainingMs() });
@@ -115,23 +150,38 @@ test('forward keeps the original deadline and the reply goes straight to the ori
   });
   bus.advertise('BACK', async (request) => {
     seen.push({ service: request.service, data: request.data, remainingMs: request.remainingMs() });
-    await sleep(1);
+    await turn();
     return { answer: request.data };
   });
-  const reply = await bus.call('FRONT', 7, { timeoutMs: 500 });
+  const reply = await bus.call('FRONT', 7, { timeoutMs: 60_000 });
   assert.deepEqual(reply.data, { answer: { wrapped: 7 } });
   assert.equal(seen.length, 2);
-  assert.ok(seen[1].remainingMs <= seen[0].remainingMs && seen[1].remainingMs <= 500);
-  // A forward that outlives the deadline is answered TPETIME; the slow back end's reply is then late.
-  bus.advertise('LATEBACK', async () => {
-    await sleep(40);
+  assert.ok(seen[1].remainingMs <= seen[0].remainingMs && seen[0].remainingMs <= 60_000, `front ${seen[0].remainingMs} ms left, back ${seen[1].remainingMs}`);
+  // A forward that outlives the deadline is answered TPETIME; the held back end's reply is then late.
+  const doors = gates();
+  bus.advertise('LATEBACK', async (request) => {
+    doors.open(`${String(request.data)} started`);
+    await doors.named(String(request.data)).wait;
     return 'late';
   });
-  bus.advertise('FRONT2', (request) => request.forward('LATEBACK', null));
-  const code = await bus.call('FRONT2', null, { timeoutMs: 15 }).catch((error: XatmiError) => error.code);
-  assert.equal(code, 'TPETIME');
-  await sleep(50);
-  assert.equal(bus.stats().lateReplies, 1);
+  bus.advertise('FRONT2', (request) => request.forward('LATEBACK', request.data));
+  // The scenario needs the forward to start LATEBACK before the deadline; a process stalled past a short
+  // deadline in between instead drops it unrun (counted as expired, as the next part checks on purpose).
+  // Then it is tried again with a longer deadline: a wait for the scenario, not an assumption about speed.
+  let timeoutMs = 15;
+  for (let attempt = 0; ; attempt++, timeoutMs *= 2) {
+    assert.ok(timeoutMs < 60_000, 'LATEBACK never started before its deadline');
+    const lateBefore = bus.stats().lateReplies;
+    const code = await bus.call('FRONT2', attempt, { timeoutMs }).catch((error: XatmiError) => error.code);
+    assert.equal(code, 'TPETIME');
+    if (!doors.named(`${attempt} started`).opened) continue;
+    doors.open(String(attempt));
+    // One LATEBACK server: the next call is served after the held run has ended and its reply was dropped.
+    doors.open('next');
+    assert.equal((await bus.call('LATEBACK', 'next')).data, 'late');
+    assert.equal(bus.stats().lateReplies, lateBefore + 1);
+    break;
+  }
   // A handler that overruns the deadline before forwarding (the timer cannot fire while it spins): the
   // next service is not started, the caller gets TPETIME and the request counts as expired.
   let backRan = false;
@@ -156,14 +206,16 @@ test('forward keeps the original deadline and the reply goes straight to the ori
 
 test('a late reply is dropped and counted; the next call on the same server gets its own reply', async () => {
   const bus = createBus();
+  const door = gate();
   bus.advertise('VARIABLE', async (request) => {
-    const { delayMs, tag } = request.data as { delayMs: number; tag: string };
-    await sleep(delayMs);
-    return tag;
+    if (request.data === 'slow') await door.wait;
+    return request.data;
   }, { servers: 1 });
-  const slow = bus.call('VARIABLE', { delayMs: 40, tag: 'slow' }, { timeoutMs: 10 }).catch((error: XatmiError) => error.code);
-  const next = bus.call('VARIABLE', { delayMs: 0, tag: 'next' }, { timeoutMs: 600_000 });
+  // 'slow' is held until its caller has had TPETIME, so its reply can only be late; 'next' queues behind it.
+  const slow = bus.call('VARIABLE', 'slow', { timeoutMs: 10 }).catch((error: XatmiError) => error.code);
+  const next = bus.call('VARIABLE', 'next', { timeoutMs: 600_000 });
   assert.equal(await slow, 'TPETIME');
+  door.open();
   assert.equal((await next).data, 'next');
   assert.equal(bus.stats().lateReplies, 1);
   await bus.close();
