@@ -6,16 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createBus, XatmiError, type BusLogger } from 'purser';
+import { gate, until } from './_gates.js';
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function gate(): { wait: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const wait = new Promise<void>((resolve) => (open = resolve));
-  return { wait, open };
-}
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
   try {
@@ -88,19 +80,22 @@ test('unadvertise takes effect at once: new calls TPENOENT, queued TPESVCERR, th
 
 test('resize: a leaving server finishes its request and leaves the queue to the others', async () => {
   const bus = createBus();
-  const ranBy: string[] = [];
+  const door = gate();
   bus.advertise('SCALE', async (request) => {
-    await sleep(15);
-    ranBy.push(request.data as string);
+    await door.wait;
     return request.data;
   }, { servers: 3 });
   const calls = ['a', 'b', 'c', 'd', 'e', 'f'].map((data) => bus.call('SCALE', data));
-  assert.equal(bus.pq()[0].busy, 3);
+  assert.deepEqual([bus.pq()[0].busy, bus.pq()[0].queued], [3, 3]);
   const shrinking = bus.resize('SCALE', 1);
   assert.equal(bus.pq()[0].servers, 1);
+  // The two leaving servers still hold their requests: they finish them once the gate opens.
+  door.open();
   assert.deepEqual((await Promise.all(calls)).map((reply) => reply.data), ['a', 'b', 'c', 'd', 'e', 'f']);
   await shrinking;
-  assert.equal(bus.psr().length, 1);
+  // The one server left ran its own request and all three queued ones; the leaving ones took none.
+  const [left] = bus.psr();
+  assert.deepEqual([bus.psr().length, left.done], [1, 4], `${left.serverId} ran ${left.done}`);
   await bus.resize('SCALE', 4);
   assert.equal(bus.pq()[0].servers, 4);
   await assert.rejects(bus.resize('SCALE', 0), (error: unknown) => (error as XatmiError).code === 'TPEINVAL');
@@ -110,13 +105,19 @@ test('resize: a leaving server finishes its request and leaves the queue to the 
 
 test('close drains: queued and running requests finish, new calls are refused', async () => {
   const bus = createBus();
+  const door = gate();
   bus.advertise('WORK', async (request) => {
-    await sleep(10);
+    await door.wait;
     return request.data;
   }, { servers: 1 });
   const calls = [1, 2, 3].map((n) => bus.call('WORK', n));
-  const closing = bus.close();
+  let closed = false;
+  const closing = bus.close().then(() => (closed = true));
   assert.equal(await codeOf(bus.call('WORK', 4)), 'TPEPROTO');
+  // Still draining: one running, two queued, all held by the gate.
+  assert.deepEqual(bus.requests().map((row) => row.phase), ['running', 'queued', 'queued']);
+  assert.equal(closed, false);
+  door.open();
   assert.deepEqual((await Promise.all(calls)).map((reply) => reply.data), [1, 2, 3]);
   await closing;
   // A drain that runs out of time answers what is left with TPESVCERR.
@@ -140,11 +141,20 @@ test('one access-log line per call with service, outcome, queue wait, service ti
     error: () => {},
   };
   const bus = createBus({ logger });
+  const door = gate();
+  let firstStartedAtMs = 0;
   bus.advertise('LOGGED', async () => {
-    await sleep(5);
+    if (firstStartedAtMs === 0) firstStartedAtMs = performance.now();
+    await door.wait;
     return 1;
   });
-  await Promise.all([bus.call('LOGGED', 1), bus.call('LOGGED', 2)]);
+  const calls = [bus.call('LOGGED', 1), bus.call('LOGGED', 2)];
+  const submittedAtMs = performance.now();
+  // The gate opens only once the clock has moved 6 ms past the first run's start and the second call's
+  // submission, so both logged times are at least that: a lower bound a loaded machine only makes longer.
+  await until(() => performance.now() >= Math.max(firstStartedAtMs, submittedAtMs) + 6, 'the clock to move 6 ms');
+  door.open();
+  await Promise.all(calls);
   await codeOf(bus.call('NOPE', 1));
   assert.equal(lines.length, 2); // TPENOENT is refused before a request exists
   for (const line of lines) {
@@ -153,8 +163,8 @@ test('one access-log line per call with service, outcome, queue wait, service ti
     assert.equal(line.outcome, 'TPSUCCESS');
     assert.equal(line.busyAtStart, 1);
   }
-  assert.ok((lines[1].queueWaitMs as number) >= 3, 'the second call waited for the one server');
-  assert.ok((lines[0].serviceMs as number) >= 3);
+  assert.ok((lines[0].serviceMs as number) >= 5, `the first call ran while the gate was shut (${String(lines[0].serviceMs)} ms)`);
+  assert.ok((lines[1].queueWaitMs as number) >= 5, `the second call waited for the one server (${String(lines[1].queueWaitMs)} ms)`);
   await bus.close();
 });
 
@@ -195,7 +205,9 @@ test('requests lists waiting, queued and running requests by id; an operator can
   const third = codeOf(bus.call('SLOW', 'waiting', { timeoutMs: 60_000 }));
   const rows = bus.requests();
   assert.deepEqual(rows.map((row) => [row.service, row.phase, row.kind]), [['SLOW', 'running', 'call'], ['SLOW', 'queued', 'call'], ['SLOW', 'waiting', 'call']]);
-  assert.ok(rows.every((row) => row.remainingMs !== null && row.remainingMs > 0 && row.ageMs >= 0));
+  // Oldest first, and each row's own deadline: the waiting one asked for 60 s, the others have the 30 s default.
+  assert.ok(rows[0].ageMs >= rows[1].ageMs && rows[1].ageMs >= rows[2].ageMs, rows.map((row) => row.ageMs).join(' '));
+  assert.ok(rows[0].remainingMs! > 0 && rows[0].remainingMs! <= 30_000 && rows[2].remainingMs! > 30_000, rows.map((row) => row.remainingMs).join(' '));
   assert.deepEqual(bus.requests(2).map((row) => row.phase), ['running', 'queued']);
   const [running, queued] = rows;
   assert.equal(bus.cancelRequest(queued.id), true);

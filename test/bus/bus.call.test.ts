@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createBus, XatmiError, ServiceFailure, ServiceReply, PurserError, TPNOBLOCK, TPNOREPLY, TPGETANY, type Bus } from 'purser';
+import { gate, until } from './_gates.js';
 
 function code(error: unknown): string {
   assert.ok(error instanceof XatmiError, `expected an XatmiError, got ${String(error)}`);
@@ -37,7 +38,7 @@ test('call returns the handler result; ServiceReply carries a urcode; async hand
   bus.advertise('ECHO', (request) => request.data);
   bus.advertise('RC', () => new ServiceReply('ok', 7));
   bus.advertise('ASYNC', async (request) => {
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await new Promise((resolve) => setImmediate(resolve)); // answers on a later turn of the event loop
     return { got: request.data, service: request.service };
   });
   assert.deepEqual(await bus.call('ECHO', { a: 1 }), { cd: 0, data: { a: 1 }, urcode: 0 });
@@ -81,10 +82,9 @@ test('TPESVCFAIL carries the data and urcode of a ServiceFailure; TPESVCERR for 
 
 test('TPEBLOCK: a full queue with TPNOBLOCK fails at once, for call and acall', async () => {
   const bus = createBus();
-  let release!: () => void;
-  const gate = new Promise<void>((resolve) => (release = resolve));
+  const door = gate();
   bus.advertise('GATED', async () => {
-    await gate;
+    await door.wait;
     return 'done';
   }, { servers: 1, queueDepth: 2 });
   const running = bus.call('GATED', 0); // taken by the one server
@@ -95,7 +95,7 @@ test('TPEBLOCK: a full queue with TPNOBLOCK fails at once, for call and acall', 
   // A refused acall holds no descriptor: nothing for TPGETANY to wait on.
   await rejectsWith(bus.getReply(TPGETANY, { flags: TPNOBLOCK }), 'TPEBADDESC');
   assert.equal(bus.pq()[0].queued, 2);
-  release();
+  door.open();
   assert.equal((await running).data, 'done');
   for (const reply of await Promise.all(queued)) assert.equal(reply.data, 'done');
   await bus.close();
@@ -103,13 +103,21 @@ test('TPEBLOCK: a full queue with TPNOBLOCK fails at once, for call and acall', 
 
 test('TPELIMIT past the outstanding-descriptor limit; a freed descriptor makes room again', async () => {
   const bus = createBus({ descriptorsMax: 3 });
-  bus.advertise('SLOW', () => new Promise((resolve) => setTimeout(() => resolve('ok'), 5)));
+  const door = gate();
+  bus.advertise('SLOW', async () => {
+    await door.wait;
+    return 'ok';
+  }, { servers: 4 });
   const cds = [bus.acall('SLOW', 1), bus.acall('SLOW', 2), bus.acall('SLOW', 3)];
   throwsWith(() => bus.acall('SLOW', 4), 'TPELIMIT');
   await rejectsWith(bus.call('SLOW', 4), 'TPELIMIT');
   // TPNOREPLY holds no descriptor, so it is still accepted.
   assert.equal(bus.acall('SLOW', 5, { flags: TPNOREPLY }), 0);
-  await bus.getReply(cds[0]);
+  door.open();
+  // A run that has ended still holds its descriptor until its reply is taken.
+  await until(() => bus.pq()[0].busy === 0, 'the held runs to end');
+  throwsWith(() => bus.acall('SLOW', 6), 'TPELIMIT');
+  assert.equal((await bus.getReply(cds[0])).data, 'ok');
   assert.equal((await bus.call('SLOW', 6)).data, 'ok');
   await bus.getReply(cds[1]);
   await bus.getReply(cds[2]);
