@@ -10,10 +10,12 @@ import { ConfigError, InvalidArgumentError, NodeError, PurserError, XatmiError }
 test('PurserError subclasses carry a stable code, their own name and the cause', () => {
   const cause = new Error('underlying');
   const error = new ConfigError('bad port', { cause });
-  assert.ok(error instanceof PurserError);
+  // (That ConfigError is a PurserError is checked below, for every class, by walking the prototypes.)
   assert.equal(error.code, 'CONFIG_INVALID');
   assert.equal(error.name, 'ConfigError');
   assert.equal(error.cause, cause);
+  // Without a cause, none is recorded (an own `cause: undefined` would show up in logs and util.inspect).
+  assert.equal(Object.hasOwn(new ConfigError('bad port'), 'cause'), false);
   assert.equal(new InvalidArgumentError('x').code, 'INVALID_ARGUMENT');
   assert.equal(new NodeError('NODE_LISTEN_FAILED', 'x').code, 'NODE_LISTEN_FAILED');
 });

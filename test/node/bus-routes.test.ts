@@ -16,6 +16,16 @@ async function post(node: PurserNode, service: string, body: string): Promise<{ 
   return { status: response.status, json: (await response.json()) as Record<string, unknown> };
 }
 
+/** Waits until the node's bus refuses new calls (TPEPROTO): its close has begun. A probe for a service
+ * nobody advertises gets TPENOENT until then, and adds no work the drain would wait for. */
+async function untilBusRefusesCalls(node: PurserNode): Promise<void> {
+  for (;;) {
+    const code = await node.bus.call('NO_SUCH_SERVICE', null).then(() => 'replied', (error: unknown) => (error as { code?: string }).code);
+    if (code === 'TPEPROTO') return;
+    assert.equal(code, 'TPENOENT');
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
 
 test('JSON calls over HTTP, admin views, metrics and the admin command against a started node', async () => {
   // HANG never answers, so close() waits out the drain: keep it short.
@@ -149,12 +159,15 @@ test('node.close() drains: a call in flight is answered before the node stops', 
   const finishing = new Promise<void>((resolve) => (finish = resolve));
   node.bus.advertise('SLOW', async (request) => {
     started();
-    await finishing; // released once the node is closing, so the call is in flight during shutdown
+    await finishing; // released once the bus is draining, so the call is in flight during shutdown
     return request.data;
   });
   const inFlight = node.bus.call('SLOW', 'finished');
   await running;
   const closing = node.close();
+  // The bus closes after the node's other parts: release the call only once the bus refuses new calls
+  // (TPEPROTO), so the answer below is the drain's doing, not a call that finished before the bus closed.
+  await untilBusRefusesCalls(node);
   finish();
   await closing;
   assert.equal((await inFlight).data, 'finished');

@@ -50,6 +50,9 @@ test('reload adds, removes, resizes and swaps code without a gap; unsafe changes
     node.bus.advertise('PROGRAM', () => 'mine'); // advertised by a program: reload never touches it
     const held = node.bus.call('PAY', 'hold');
     const queued = node.bus.call('PAY', 'queued');
+    // Wait for the state: the held call runs on PAY's one (old) server and the other is queued behind it.
+    const phases = () => node.bus.requests().filter((row) => row.service === 'PAY').map((row) => row.phase).sort();
+    while (JSON.stringify(phases()) !== '["queued","running"]') await new Promise((resolve) => setImmediate(resolve));
 
     await writeFile(join(dir, 'pay.mjs'), serviceSource('pay v2'));
     await writeFile(join(dir, 'new.mjs'), serviceSource('new'));

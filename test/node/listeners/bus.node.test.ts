@@ -5,10 +5,21 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { ConfigError, CreateAccountStatus, XatmiError, connect, defaultConfig, startNode } from 'purser';
+import { ConfigError, CreateAccountStatus, XatmiError, connect, defaultConfig, startNode, type PurserNode } from 'purser';
 import { resolveConfig } from '../../../src/node/config.js';
 
 const silent = pino({ level: 'silent' });
+
+/** Waits until the node's bus refuses new calls (TPEPROTO): its close has begun. A probe for a service
+ * nobody advertises gets TPENOENT until then, and adds no work the drain would wait for. */
+async function untilBusRefusesCalls(node: PurserNode): Promise<void> {
+  for (;;) {
+    const code = await node.bus.call('NO_SUCH_SERVICE', null).then(() => 'replied', (error: unknown) => (error as { code?: string }).code);
+    if (code === 'TPEPROTO') return;
+    assert.equal(code, 'TPENOENT');
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
 
 test('a node serves node.bus over TCP; close answers calls in flight, then later calls are TPEPROTO', async () => {
   const node = await startNode({ memory: true, httpPort: 0, logger: silent, shutdownTimeoutMs: 60_000 });
@@ -23,7 +34,7 @@ test('a node serves node.bus over TCP; close answers calls in flight, then later
     const finishing = new Promise<void>((resolve) => (finish = resolve));
     node.bus.advertise('SLOW', async () => {
       started();
-      await finishing; // released once the node is closing: the call is in flight during shutdown
+      await finishing; // released once the bus is draining: the call is in flight during shutdown
       return 'finished';
     });
     const client = await connect(node.busListener.port);
@@ -33,6 +44,9 @@ test('a node serves node.bus over TCP; close answers calls in flight, then later
     const slow = client.call('SLOW', null);
     await slowStarted; // the node has the call: shutdown must answer it, not drop it
     const closing = node.close();
+    // Released only once the bus refuses new calls (its close and the listener's have begun), so the answer
+    // below is the drain's doing, not a call that finished before shutdown reached the bus.
+    await untilBusRefusesCalls(node);
     finish();
     await closing;
     closed = true;
