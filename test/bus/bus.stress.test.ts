@@ -1,14 +1,19 @@
 // Stress: thousands of calls with random service latencies and random timeouts, some synchronous, some
 // asynchronous (acall + getReply by cd, and TPGETANY), through a small queue. Every reply must be the
 // reply to its own request (the handler echoes a unique token), every request gets exactly one outcome,
-// and every reply that arrived after its caller's TPETIME is counted as late and delivered to no one. It also
+// and every reply that arrived after its caller's TPETIME is counted as late and delivered to no one. Which
+// random request times out depends on the machine's speed, so the test also plants requests whose outcome
+// does not: some held until they have all timed out, some with far deadlines that must be answered. It also
 // checks that no more handlers run at once than the service has servers, and (first, behind a gate, so that
 // it does not depend on the scheduler) that all of them are used.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createBus, XatmiError, TPGETANY } from 'purser';
+import { gate, turn } from './_gates.js';
 
 const CALLS = 3000;
+/** Every HELD_EVERY-th request (a getReply-by-cd one) is held until all of them have had TPETIME. */
+const HELD_EVERY = 375;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -20,16 +25,18 @@ test('under random latencies every reply matches its request; late replies are c
   let running = 0;
   let mostRunning = 0;
   let openGate!: () => void;
-  const gate = new Promise<void>((resolve) => (openGate = resolve));
+  const openedGate = new Promise<void>((resolve) => (openGate = resolve));
   let sixteenRunning!: () => void;
   const allServersBusy = new Promise<void>((resolve) => (sixteenRunning = resolve));
+  const holdDoor = gate();
   bus.advertise('RANDOM', async (request) => {
-    const { token, delayMs, gated } = request.data as { token: number; delayMs: number; gated?: boolean };
+    const { token, delayMs, gated, held } = request.data as { token: number; delayMs: number; gated?: boolean; held?: boolean };
     running += 1;
     mostRunning = Math.max(mostRunning, running);
     if (running === 16) sixteenRunning();
-    if (gated === true) await gate;
-    else if (delayMs > 0) await sleep(delayMs);
+    if (gated === true) await openedGate;
+    else if (held === true) await holdDoor.wait;
+    else if (delayMs > 0) await sleep(delayMs); // the random service latency under test, not a wait of the test's
     running -= 1;
     if (gated !== true) handled += 1;
     return { token };
@@ -68,15 +75,26 @@ test('under random latencies every reply matches its request; late replies are c
 
   const anyTokens = new Map<number, number>();
   const work: Array<Promise<unknown>> = [];
+  const heldWork: Array<Promise<unknown>> = [];
+  const heldTokens: number[] = [];
+  const sureTokens: number[] = [];
   for (let token = 0; token < CALLS; token++) {
-    const data = { token, delayMs: Math.random() < 0.3 ? 0 : Math.floor(Math.random() * 12) };
-    const timeoutMs = 3 + Math.floor(Math.random() * 20);
-    const mode = token % 3;
+    const held = token % HELD_EVERY === 1;
+    const sure = token % HELD_EVERY === 2;
+    const data = { token, held, delayMs: sure || Math.random() < 0.3 ? 0 : Math.floor(Math.random() * 12) };
+    const timeoutMs = sure ? 600_000 : 3 + Math.floor(Math.random() * 20);
+    if (held) heldTokens.push(token);
+    if (sure) sureTokens.push(token);
+    const mode = held ? 1 : token % 3;
     if (mode === 0) work.push(check(token, bus.call('RANDOM', data, { timeoutMs })));
-    else if (mode === 1) work.push(check(token, bus.getReply(bus.acall('RANDOM', data, { timeoutMs }))));
+    else if (mode === 1) (held ? heldWork : work).push(check(token, bus.getReply(bus.acall('RANDOM', data, { timeoutMs }))));
     else anyTokens.set(bus.acall('RANDOM', data, { timeoutMs }), token);
-    if (token % 50 === 0) await sleep(1);
+    // Let due deadlines and replies run between batches, so they interleave with new calls.
+    if (token % 50 === 0) await turn();
   }
+  await Promise.all(heldWork);
+  assert.deepEqual(heldTokens.map((token) => outcomes.get(token)), heldTokens.map(() => 'TPETIME'), 'a held request can only time out');
+  holdDoor.open();
   for (let remaining = anyTokens.size; remaining > 0; remaining--) {
     work.push(
       bus.getReply(TPGETANY).then(
@@ -99,7 +117,8 @@ test('under random latencies every reply matches its request; late replies are c
   await bus.close();
   const stats = bus.stats();
   assert.equal(replies + timeouts, CALLS, 'every request got exactly one outcome');
-  assert.ok(timeouts > 0 && replies > 0, `the mix should have both outcomes (replies ${replies}, timeouts ${timeouts})`);
+  assert.deepEqual(sureTokens.filter((token) => outcomes.get(token) !== 'reply'), [], 'a request with a far deadline was not answered');
+  assert.ok(timeouts >= heldTokens.length && replies >= sureTokens.length, `replies ${replies}, timeouts ${timeouts}`);
   // Every timed-out request either never ran (expired in the queue) or ran and its reply was late.
   assert.equal(stats.expiredInQueue + stats.lateReplies, timeouts);
   assert.equal(handled, CALLS - stats.expiredInQueue);
