@@ -13,6 +13,7 @@ import {
 import { FRAME_BYTES_MAX } from '../../src/wire/bus-protocol.js';
 import { FrameWriter } from '../../src/wire/bus-writer.js';
 import { startBusListener, type BusListener } from '../../src/node/listeners/bus.js';
+import { gates, until } from '../bus/_gates.js';
 
 const silent = pino({ level: 'silent' });
 const IN_FLIGHT_MAX = 64;
@@ -20,11 +21,14 @@ let bus: Bus;
 let listener: BusListener;
 let client: BusClient;
 const noReplySeen: unknown[] = [];
-/** Gates that tests open to let a blocked service finish. */
-const gates: Array<() => void> = [];
+/** Openers that tests call to let a blocked GATE request finish. */
+const gateOpeners: Array<() => void> = [];
 /** Releases for the HOLD service's requests. */
 const held: Array<() => void> = [];
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** Gates named by the WAIT service's data: a WAIT request answers its data once the test opens that gate. */
+const waits = gates();
+const busy = (service: string) => bus.pq().find((row) => row.service === service)?.busy;
+const queued = (service: string) => bus.pq().find((row) => row.service === service)?.queued;
 
 function rejectsWith(promise: Promise<unknown>, code: string, check?: (error: XatmiError) => void): Promise<void> {
   return assert.rejects(promise, (error: unknown) => {
@@ -45,11 +49,11 @@ before(async () => {
   bus.advertise('BROKEN', () => {
     throw new Error('bug in the service');
   });
-  bus.advertise('SLOW', async (request) => {
-    await sleep(request.data as number);
+  bus.advertise('WAIT', async (request) => {
+    await waits.named(String(request.data)).wait;
     return request.data;
   }, { servers: 64 });
-  bus.advertise('GATE', () => new Promise((resolve) => gates.push(() => resolve('opened'))), { servers: 1, queueDepth: 1 });
+  bus.advertise('GATE', () => new Promise((resolve) => gateOpeners.push(() => resolve('opened'))), { servers: 1, queueDepth: 1 });
   bus.advertise('REMAINING', (request) => request.remainingMs());
   bus.advertise('NESTED', async (request) => (await request.call('REMAINING', null)).data);
   bus.advertise('NOREPLY', (request) => {
@@ -94,33 +98,36 @@ test('failures carry the bus code: TPENOENT, TPESVCFAIL with data and urcode, TP
 });
 
 test('TPETIME at the deadline; whatever the node answers late is never given to a later call', async () => {
-  await rejectsWith(client.call('SLOW', 200, { timeoutMs: 30 }), 'TPETIME');
-  const cd = client.acall('SLOW', 200, { timeoutMs: 30 });
+  // Both requests are held on the node until their callers have had TPETIME.
+  await rejectsWith(client.call('WAIT', 'late 1', { timeoutMs: 30 }), 'TPETIME');
+  const cd = client.acall('WAIT', 'late 2', { timeoutMs: 30 });
   await rejectsWith(client.getReply(cd), 'TPETIME');
   await rejectsWith(client.getReply(cd), 'TPEBADDESC'); // the timed-out cd is consumed, as in the bus
   assert.equal((await client.call('ECHO', 'next')).data, 'next');
-  // Wait until both SLOW handlers have finished (so whatever the node sends for them is on the wire ahead
-  // of the next reply, on the same ordered connection): the next call still gets its own reply.
-  while (bus.pq().find((row) => row.service === 'SLOW')?.busy !== 0) await sleep(1);
+  // Let both end, and wait until they have (so whatever the node sends for them is on the wire ahead of
+  // the next reply, on the same ordered connection): the next call still gets its own reply.
+  waits.open('late 1');
+  waits.open('late 2');
+  await until(() => busy('WAIT') === 0, 'the held WAIT runs to end');
   assert.equal((await client.call('ECHO', 'after')).data, 'after');
 });
 
 test('TPEBLOCK: a full queue fails at once under TPNOBLOCK; without it the call waits for the slot', async () => {
   const running = client.call('GATE', null);
-  while (gates.length === 0) await sleep(1);
-  const queued = client.call('GATE', null); // fills the one queue slot
-  while (bus.pq().find((row) => row.service === 'GATE')?.queued !== 1) await sleep(1);
+  await until(() => gateOpeners.length === 1, 'the first GATE request to run');
+  const inQueue = client.call('GATE', null); // fills the one queue slot
+  await until(() => queued('GATE') === 1, 'the second GATE request queued');
   await rejectsWith(client.call('GATE', null, { flags: TPNOBLOCK }), 'TPEBLOCK');
   const waiting = client.call('GATE', null, { timeoutMs: 600_000 });
   for (let opened = 0; opened < 3; opened += 1) {
-    while (gates.length === 0) await sleep(1);
-    gates.shift()!();
+    await until(() => gateOpeners.length > 0, 'a GATE request to run');
+    gateOpeners.shift()!();
   }
-  assert.deepEqual((await Promise.all([running, queued, waiting])).map((reply) => reply.data), ['opened', 'opened', 'opened']);
+  assert.deepEqual((await Promise.all([running, inQueue, waiting])).map((reply) => reply.data), ['opened', 'opened', 'opened']);
 });
 
 test('acall/getReply by cd and TPGETANY; cancel makes the cd TPEBADDESC; TPNOREPLY returns 0', async () => {
-  const first = client.acall('SLOW', 300); // long enough that TPNOBLOCK below finds it unanswered
+  const first = client.acall('WAIT', 'first'); // held on the node until the test opens its gate
   const second = client.acall('ECHO', 'fast');
   assert.notEqual(first, second);
   assert.ok(first > TPGETANY && second > TPGETANY);
@@ -129,26 +136,29 @@ test('acall/getReply by cd and TPGETANY; cancel makes the cd TPEBADDESC; TPNOREP
   await rejectsWith(client.getReply(first, { flags: TPNOBLOCK }), 'TPEBLOCK');
   const byCd = client.getReply(first);
   await rejectsWith(client.getReply(first), 'TPEPROTO'); // one waiter per cd
-  assert.deepEqual(await byCd, { cd: first, data: 300, urcode: 0 });
+  waits.open('first');
+  assert.deepEqual(await byCd, { cd: first, data: 'first', urcode: 0 });
   await rejectsWith(client.getReply(TPGETANY), 'TPEBADDESC'); // nothing outstanding
 
-  const cancelled = client.acall('SLOW', 50);
+  const cancelled = client.acall('WAIT', 'cancelled');
   const waiter = client.getReply(cancelled);
   client.cancel(cancelled);
   await rejectsWith(waiter, 'TPEBADDESC');
   await rejectsWith(client.getReply(cancelled), 'TPEBADDESC');
   assert.throws(() => client.cancel(cancelled), (error: unknown) => error instanceof XatmiError && error.code === 'TPEBADDESC');
+  waits.open('cancelled');
 
   assert.equal(client.acall('NOREPLY', 'fire and forget', { flags: TPNOREPLY }), 0);
-  while (noReplySeen.length === 0) await sleep(1);
+  await until(() => noReplySeen.length > 0, 'the TPNOREPLY request to run');
   assert.deepEqual(noReplySeen, ['fire and forget']);
 });
 
 test('TPELIMIT past the connection in-flight limit the node announced', async () => {
-  const cds = Array.from({ length: IN_FLIGHT_MAX }, () => client.acall('SLOW', 20));
+  const cds = Array.from({ length: IN_FLIGHT_MAX }, (_, index) => client.acall('WAIT', `limit ${index}`));
   assert.throws(() => client.acall('ECHO', 1), (error: unknown) => error instanceof XatmiError && error.code === 'TPELIMIT');
   await rejectsWith(client.call('ECHO', 1), 'TPELIMIT');
-  for (const cd of cds) assert.equal((await client.getReply(cd)).data, 20);
+  for (let index = 0; index < IN_FLIGHT_MAX; index += 1) waits.open(`limit ${index}`);
+  for (const [index, cd] of cds.entries()) assert.equal((await client.getReply(cd)).data, `limit ${index}`);
   assert.equal((await client.call('ECHO', 'room again')).data, 'room again');
 });
 
@@ -156,11 +166,11 @@ test('TPNOREPLY calls hold in-flight slots while they run; past the limit they a
   const callsBefore = bus.stats().calls;
   for (let i = 0; i < IN_FLIGHT_MAX + 36; i += 1) assert.equal(client.acall('HOLD', null, { flags: TPNOREPLY }), 0);
   await client.call('ECHO', 'a later frame, so all of them have arrived').catch(() => undefined);
-  while (held.length < IN_FLIGHT_MAX) await sleep(1);
+  await until(() => held.length === IN_FLIGHT_MAX, 'the admitted HOLD requests to run');
   assert.equal(bus.stats().calls - callsBefore, IN_FLIGHT_MAX); // the rest were dropped by the listener
   await rejectsWith(client.call('ECHO', 'while full'), 'TPELIMIT');
   for (const release of held.splice(0)) release();
-  while (bus.pq().find((row) => row.service === 'HOLD')?.busy !== 0) await sleep(1);
+  await until(() => busy('HOLD') === 0, 'the released HOLD requests to end');
   assert.equal((await client.call('ECHO', 'after')).data, 'after');
 });
 
@@ -181,50 +191,52 @@ test('many concurrent calls with random latencies and timeouts: every reply matc
     seed = (seed * 1103515245 + 12345) % 2 ** 31;
     return seed / 2 ** 31;
   };
-  let inFlight = 0;
   let ok = 0;
   let timedOut = 0;
   let fastCalls = 0;
   const work: Array<Promise<void>> = [];
   for (let i = 0; i < calls; i += 1) {
-    while (inFlight >= IN_FLIGHT_MAX) await sleep(0);
-    inFlight += 1;
+    // Timed-out calls keep their slot until the node's answer arrives: throttle on the client's own count.
+    if (client.stats().inFlight >= IN_FLIGHT_MAX) await until(() => client.stats().inFlight < IN_FLIGHT_MAX, 'a free in-flight slot');
+    // A slow call is held on the node until its caller has had TPETIME, so it can only time out; its gate
+    // then opens and the node's late answer crosses the wire among other calls' replies. A fast call's
+    // deadline is beyond the test's own timeout: it must be answered, however loaded the machine.
     const slow = random() < 0.2;
-    const payload = { i, delayMs: slow ? Math.floor(random() * 20) : 0 };
-    // A fast call's deadline is beyond the test's own timeout: it must be answered, however loaded the machine.
-    const timeoutMs = slow ? 1 + Math.floor(random() * 20) : 600_000;
+    const payload = { i, text: 'x'.repeat(Math.floor(random() * 64)) };
     if (!slow) fastCalls += 1;
-    const call = slow ? client.call('SLOW', payload.delayMs, { timeoutMs }) : client.call('ECHO', payload, { timeoutMs });
+    const call = slow ? client.call('WAIT', `random ${i}`, { timeoutMs: 1 + Math.floor(random() * 20) }) : client.call('ECHO', payload, { timeoutMs: 600_000 });
     work.push(call.then(
       (reply) => {
-        assert.deepEqual(reply.data, slow ? payload.delayMs : payload);
+        assert.ok(!slow, `held call ${i} was answered`);
+        assert.deepEqual(reply.data, payload);
         ok += 1;
       },
       (error: unknown) => {
         assert.ok(error instanceof XatmiError && error.code === 'TPETIME' && slow, String(error));
         timedOut += 1;
+        waits.open(`random ${i}`);
       },
-    ).finally(() => (inFlight -= 1)));
+    ));
   }
   await Promise.all(work);
-  assert.equal(ok + timedOut, calls);
-  assert.ok(ok >= fastCalls, `${ok} answered, ${fastCalls} fast calls`);
-  // Timed-out calls keep their slot until the node's answer arrives; all of them arrive (or the test times out).
-  while (client.stats().inFlight !== 0) await sleep(1);
+  assert.deepEqual([ok, timedOut], [fastCalls, calls - fastCalls]);
+  // All the node's answers to timed-out calls arrive (or the hang guard fails the test).
+  await until(() => client.stats().inFlight === 0, 'the node to answer every timed-out call');
+  await until(() => busy('WAIT') === 0, 'the held WAIT runs to end');
 });
 
 test('closing a connection cancels its calls on the node: queued requests are dropped unrun', async () => {
   const other = await connect(listener.address.port);
   const blocker = other.acall('GATE', null);
-  while (gates.length === 0) await sleep(1);
-  const queued = other.acall('GATE', null);
-  while (bus.pq().find((row) => row.service === 'GATE')?.queued !== 1) await sleep(1);
-  const waiting = Promise.allSettled([other.getReply(blocker), other.getReply(queued)]);
+  await until(() => gateOpeners.length === 1, 'the first GATE request to run');
+  const inQueue = other.acall('GATE', null);
+  await until(() => queued('GATE') === 1, 'the second GATE request queued');
+  const waiting = Promise.allSettled([other.getReply(blocker), other.getReply(inQueue)]);
   await other.close();
   const outcomes = await waiting;
   assert.ok(outcomes.every((outcome) => outcome.status === 'rejected' && (outcome.reason as XatmiError).code === 'TPESVCERR'));
-  while (bus.pq().find((row) => row.service === 'GATE')?.queued !== 0) await sleep(1);
-  gates.shift()!(); // the running one finishes; its reply has nobody to go to
+  await until(() => queued('GATE') === 0, 'the queued GATE request dropped');
+  gateOpeners.shift()!(); // the running one finishes; its reply has nobody to go to
   await rejectsWith(other.call('ECHO', 1), 'TPEPROTO');
   assert.equal((await client.call('ECHO', 'others unaffected')).data, 'others unaffected');
 });
