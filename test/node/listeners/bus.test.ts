@@ -29,10 +29,13 @@ after(async () => {
   await bus.close({ drainTimeoutMs: 100 });
 });
 
-/** Opens a raw socket, sends `bytes`, and collects the frames the node sends until it closes the socket. */
-// closeWaitMs bounds the wait for the node to hang up: callers that expect the close keep the long default
-// (a hang guard, not a claim about speed); the fuzz passes a short one and asserts nothing about the close.
-async function exchange(bytes: Buffer[], closeWaitMs = 60_000): Promise<{ frames: Frame[]; closed: boolean }> {
+/**
+ * Opens a raw socket, sends `bytes`, and collects the frames the node sends until it closes the socket.
+ * With `end`, the socket then says it has nothing more to send (FIN), which the node answers by closing its
+ * side once it has read everything before: the fuzz waits for that state, not for a time window. The wait
+ * is bounded by a hang guard only; `closed` says whether the node closed.
+ */
+async function exchange(bytes: Buffer[], options: { end?: boolean } = {}): Promise<{ frames: Frame[]; closed: boolean }> {
   const socket: Socket = connectSocket(listener.address.port, '127.0.0.1');
   const reader = new FrameReader();
   const decoder = new FrameDecoder();
@@ -46,9 +49,10 @@ async function exchange(bytes: Buffer[], closeWaitMs = 60_000): Promise<{ frames
   socket.on('error', () => {}); // a reset after the node's close is expected
   await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
   for (const chunk of bytes) socket.write(chunk);
+  if (options.end === true) socket.end();
   const closed = await new Promise<boolean>((resolve) => {
     socket.once('close', () => resolve(true));
-    setTimeout(() => resolve(false), closeWaitMs).unref();
+    setTimeout(() => resolve(false), 60_000).unref();
   });
   socket.destroy();
   return { frames, closed };
@@ -189,14 +193,17 @@ test('fuzz: random and mutated streams from many connections never disturb the n
   }
   const batchSize = 20;
   for (let i = 0; i < streams.length; i += batchSize) {
-    await Promise.all(streams.slice(i, i + batchSize).map(async (pieces) => {
-      const { frames } = await exchange(pieces, 200);
+    await Promise.all([...streams.slice(i, i + batchSize).map(async (pieces) => {
+      const { frames, closed } = await exchange(pieces, { end: true });
+      assert.equal(closed, true, 'the node closed the fuzzed connection');
       for (const frame of frames) assert.ok([Op.hello, Op.reply, Op.error].includes(frame.op as 0x01));
-    }));
+    }), (async () => {
+      // A call made while this batch's streams come in, so every batch overlaps a well-behaved call.
+      assert.equal((await client.call('ECHO', `batch ${i}`)).data, `batch ${i}`);
+    })()]);
   }
   stop = true;
   await goodClient;
-  assert.ok(goodCalls > 0);
   const fresh = await connect(listener.address.port);
   assert.equal((await fresh.call('ECHO', 'alive')).data, 'alive');
   await fresh.close();
