@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { ConfigError, loadConfigFile, startNode } from 'purser';
+import { waitFor } from '../tasks/_helpers.js';
 
 const silent = pino({ level: 'silent' });
 const key = (text: string) => Buffer.from(text);
@@ -35,9 +36,8 @@ test('a config file\'s tasks run on the node: enqueued and published in a transa
         await node.tasks.enqueue(tx, 'send-receipt', { order: 1 });
         await node.tasks.publish(tx, 'order.paid', { order: 2 });
       });
-      // Wait for the state: both receipts written by their handlers.
       const receipt = (order: string) => node.store.transaction((tx) => tx.get('receipts', key(order)));
-      while ((await receipt('1')) === undefined || (await receipt('2')) === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
+      await waitFor(async () => (await receipt('1')) !== undefined && (await receipt('2')) !== undefined, 'both receipts written by their handlers');
       assert.equal(Buffer.from((await receipt('1'))!).toString(), 'send-receipt');
       assert.equal(Buffer.from((await receipt('2'))!).toString(), 'notify');
     } finally {
