@@ -19,5 +19,9 @@ if (files.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--conditions=purser-source', '--import', 'tsx', '--test', '--test-reporter=spec', ...flags, ...files], { stdio: 'inherit' });
+// Tests wait for states, not times, so a wait that never ends is a hang: a per-test timeout turns it into a failure
+// that names the test. It is a hang guard, not a deadline: the longest test takes about a minute on an idle machine
+// and four on one whose cores are saturated. A --test-timeout given on the command line comes later and wins.
+const HANG_GUARD_MS = 10 * 60 * 1000;
+const result = spawnSync(process.execPath, ['--conditions=purser-source', '--import', 'tsx', '--test', '--test-reporter=spec', `--test-timeout=${HANG_GUARD_MS}`, ...flags, ...files], { stdio: 'inherit' });
 process.exit(result.status ?? 1);
