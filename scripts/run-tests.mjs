@@ -21,7 +21,7 @@ if (files.length === 0) {
 }
 // Tests wait for states, not times, so a wait that never ends is a hang: a per-test timeout turns it into a failure
 // that names the test. It is a hang guard, not a deadline: the longest test takes about a minute on an idle machine
-// and four on one whose cores are saturated. A --test-timeout given on the command line comes later and wins.
-const HANG_GUARD_MS = 10 * 60 * 1000;
+// and almost five with both cores saturated and more work queued (load average 20). A --test-timeout given on the command line comes later and wins.
+const HANG_GUARD_MS = 20 * 60 * 1000;
 const result = spawnSync(process.execPath, ['--conditions=purser-source', '--import', 'tsx', '--test', '--test-reporter=spec', `--test-timeout=${HANG_GUARD_MS}`, ...flags, ...files], { stdio: 'inherit' });
 process.exit(result.status ?? 1);
