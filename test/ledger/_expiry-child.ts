@@ -1,6 +1,6 @@
 // Child of ledger.expiry-million.test.ts: opens the durable ledger in the directory given with its clock
-// at the time given (past the holds' timeout), so the background expiry starts at once, and prints how
-// many holds it has expired after each committed step (`expired <n>`) until it is killed.
+// at the time given (past the timeout of the holds due then), so the background expiry starts at once, and
+// prints how many holds it has expired after each committed step (`expired <n>`) until it is killed.
 // Internals by relative path: the child is bundled alone, without the node's logging dependencies.
 import { openLedger } from '../../src/ledger/open.js';
 

@@ -21,7 +21,10 @@ const handlers: Record<string, (request: ServiceRequest) => unknown> = {
   // Forwards to ECHO, which lives on another node.
   FWD: (request) => request.forward('ECHO', { forwardedBy: name, data: request.data }),
 };
-const node = await startNode({ memory: true, httpPort: 0, nats, nodeName: name, gatewayExports: exports, gatewayHeartbeatMs: 200, logger: pino({ level: 'silent' }) });
+// Heartbeats every second, as by default: a node not heard from for three of them is dead and a call no node
+// acknowledged within three fails, so a node stalled for a second or two on a loaded machine is not taken
+// for dead (with 200 ms, a 600 ms stall of any of these processes failed calls and withdrew services).
+const node = await startNode({ memory: true, httpPort: 0, nats, nodeName: name, gatewayExports: exports, gatewayHeartbeatMs: 1000, logger: pino({ level: 'silent' }) });
 for (const service of services) node.bus.advertise(service, handlers[service], service === 'TINY' ? { servers: 1, queueDepth: 1 } : { servers: 16 });
 await node.gateway!.ready();
 process.stdout.write(`${JSON.stringify({ bus: `${node.busListener.host}:${node.busListener.port}`, http: node.http.url })}\n`);
