@@ -67,15 +67,26 @@ test('random and mutated bytes from many connections never stop the switch; a go
 });
 
 test('connections beyond connectionsMax are closed at once; idle connections are closed after idleTimeoutMs', async () => {
-  const s = await startTestSwitch({ connectionsMax: 2, idleTimeoutMs: 1000 });
+  // Two switches, so neither claim waits on the other's timer: with one switch and a 1 s idle timeout, a
+  // machine slow enough to spend a second between connects let the idle close make room for the third.
+  const capped = await startTestSwitch({ connectionsMax: 2, idleTimeoutMs: 3_600_000 });
   try {
-    const second = await IsoClient.connect(s.cards.address.port);
-    const third = await IsoClient.connect(s.cards.address.port);
+    const second = await IsoClient.connect(capped.cards.address.port);
+    const third = await IsoClient.connect(capped.cards.address.port);
     await third.waitClosed();
-    assert.equal(s.cards.stats().listener.connectionsRefused, 1);
-    await second.waitClosed(); // silent: closed by the idle timeout (a state, not a sleep)
+    assert.equal(capped.cards.stats().listener.connectionsRefused, 1);
+    assert.equal(second.closed, false, 'the connections within the cap stay');
+    second.close();
   } finally {
-    await s.close();
+    await capped.close();
+  }
+  const idle = await startTestSwitch({ idleTimeoutMs: 1000 });
+  try {
+    const silent = await IsoClient.connect(idle.cards.address.port);
+    await silent.waitClosed(); // closed by the idle timeout (a state, not a sleep)
+    assert.equal(idle.cards.stats().listener.connectionsRefused, 0, 'closed as idle, not refused');
+  } finally {
+    await idle.close();
   }
 });
 

@@ -200,8 +200,11 @@ export class RawConnection {
     }
   }
 
-  /** Waits until the server closes the connection, at most `timeoutMs`; returns whether it did. */
-  async waitClosed(timeoutMs = 5000): Promise<boolean> {
+  /**
+   * Waits until the server closes the connection, at most `timeoutMs` (a hang guard: a loaded machine may
+   * take seconds to get there, so the default is a minute, not the 5 s it was); returns whether it did.
+   */
+  async waitClosed(timeoutMs = 60_000): Promise<boolean> {
     await this.waitFor(Number.MAX_SAFE_INTEGER, timeoutMs);
     return this.closed;
   }
