@@ -12,8 +12,9 @@ import { fileURLToPath } from 'node:url';
 const BIN = fileURLToPath(new URL('../../bin/purser.js', import.meta.url));
 const EXAMPLE_CONFIG = fileURLToPath(new URL('../../examples/purser.config.json', import.meta.url));
 
+// The timeout is a hang guard: a CLI process starting on a loaded machine may take seconds.
 function run(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
-  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: options.cwd, env: { ...process.env, ...options.env }, timeout: 20_000 });
+  return spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd: options.cwd, env: { ...process.env, ...options.env }, timeout: 60_000 });
 }
 
 /** Starts `purser start` and resolves with its HTTP URL and bus address once the start-up line is logged. */
