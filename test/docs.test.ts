@@ -55,28 +55,36 @@ function shellProblem(line: string): string | undefined {
   return `${program}: not a command these docs may show in a sh block (use text for output)`;
 }
 
-test('every code block is an example a test runs, a shell line that exists, or text', () => {
+/** What is wrong with one code block, one line per problem; empty when it is fine. */
+function blockProblems(block: Block): string[] {
   const problems: string[] = [];
-  for (const block of DOCS.flatMap(codeBlocks)) {
-    const where = `${block.doc}:${block.line}`;
-    if (block.lang === 'js' || block.lang === 'json' || block.lang === 'ts') {
-      const example = examples.get(block.text);
-      if (!example) problems.push(`${where}: a ${block.lang} block that is not a verbatim copy of a file under examples/`);
-      else if (!testSources.includes(example)) problems.push(`${where}: ${example} is run by no test (no test names it)`);
-    } else if (block.lang === 'sh') {
-      for (const line of block.text.split('\n')) {
-        const problem = shellProblem(line);
-        if (problem) problems.push(`${where}: ${problem}`);
-      }
-    } else if (block.lang !== 'text') {
-      problems.push(`${where}: a block must say its language (js, json, sh or text), not "${block.lang}"`);
+  const where = `${block.doc}:${block.line}`;
+  if (block.lang === 'js' || block.lang === 'json' || block.lang === 'ts') {
+    const example = examples.get(block.text);
+    if (!example) problems.push(`${where}: a ${block.lang} block that is not a verbatim copy of a file under examples/`);
+    else if (!testSources.includes(example)) problems.push(`${where}: ${example} is run by no test (no test names it)`);
+  } else if (block.lang === 'sh') {
+    for (const line of block.text.split('\n')) {
+      const problem = shellProblem(line);
+      if (problem) problems.push(`${where}: ${problem}`);
     }
+  } else if (block.lang !== 'text') {
+    problems.push(`${where}: a block must say its language (js, json, sh or text), not "${block.lang}"`);
   }
-  assert.deepEqual(problems, []);
+  return problems;
+}
+
+test('every code block is an example a test runs, a shell line that exists, or text', () => {
+  assert.deepEqual(DOCS.flatMap(codeBlocks).flatMap(blockProblems), []);
 });
 
 test('the checks above can fail: a made-up block and shell line are caught', () => {
-  assert.equal(examples.get('console.log("not an example")\n'), undefined);
+  // The same check the docs go through, on blocks that must not pass it.
+  const made = (lang: string, text: string): Block => ({ doc: 'made-up.md', line: 1, lang, text });
+  assert.match(blockProblems(made('js', 'console.log("not an example")\n')).join('\n'), /not a verbatim copy of a file under examples\//);
+  assert.match(blockProblems(made('sh', 'curl http://example.com\n')).join('\n'), /curl: not a command/);
+  assert.match(blockProblems(made('', 'no language\n')).join('\n'), /must say its language/);
+  assert.deepEqual(blockProblems(made('text', 'anything at all\n')), []);
   assert.match(shellProblem('npx purser frobnicate') ?? '', /no such command/);
   assert.match(shellProblem('npm run no-such-script') ?? '', /no such npm command/);
   assert.match(shellProblem('rm -rf /') ?? '', /not a command/);
