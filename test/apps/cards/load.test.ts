@@ -31,7 +31,8 @@ test('purser cards load drives the switch and its books check passes', async () 
     const text = output.join('');
     assert.equal(code, 0, text);
     assert.match(text, /books check passed/);
-    assert.match(text, /authorizations: \d+ answered/);
+    // Some authorizations were answered (how many, and how fast, is the benchmark's business).
+    assert.match(text, /authorizations: [1-9]\d* answered/);
     assert.match(text, /holds: \d+ captured, \d+ voided, 0 expired, \d+ pending/);
     assert.match(text, /mini-statements: 50 cards compared with the ledger/);
   } finally {
