@@ -101,6 +101,7 @@ const COUNTERS: Array<Reading<Store>> = [
   ['purser_store_retries_total', 'transaction functions re-run after a deadlock or lock timeout', (s) => s.stats().retries],
   ['purser_store_transaction_timeouts_total', 'transactions that failed at their deadline (timeoutMs)', (s) => s.stats().transactionTimeouts],
   ['purser_store_escrow_rejections_total', 'escrow increments refused because a bound could break', (s) => s.stats().escrowRejections],
+  ['purser_store_after_commit_errors_total', 'afterCommit callbacks that threw or rejected (their commits stood)', (s) => s.stats().afterCommitErrors],
   ['purser_store_log_batches_total', 'write-ahead log batches written (one write and one fsync each)', (s) => storeDurability(s)?.logBatches ?? 0],
   ['purser_store_log_records_total', 'write-ahead log records written', (s) => storeDurability(s)?.logRecords ?? 0],
   ['purser_store_checkpoints_total', 'checkpoints completed', (s) => storeDurability(s)?.checkpoints ?? 0],

@@ -102,6 +102,17 @@ export interface Transaction {
    * `replacesTables` are left out of the commit record, because replaying the extension reproduces them.
    */
   addExtension(kind: string, payload: Uint8Array, options?: { replacesTables?: string[] }): void;
+  /**
+   * Runs `callback` once after this transaction's commit is durable, just before `store.transaction()`
+   * resolves; callbacks run in registration order. Never if the transaction aborts, its function throws, or
+   * the try is retried (a retried try's callbacks are dropped: the new try registers its own), nor if the
+   * commit could not be made durable. For wake-ups of work the commit makes visible (a claimer, a cache),
+   * which would otherwise queue on this transaction's locks or find nothing. A callback that throws (or an
+   * async one that rejects) changes nothing else: it is counted in `stats().afterCommitErrors` and reported
+   * as a process warning. At most `AFTER_COMMIT_CALLBACKS_MAX` (1,024) per transaction
+   * (`TransactionTooLargeError`); a non-function is a `StoreArgumentError`.
+   */
+  afterCommit(callback: () => void): void;
   /** Undoes every write and releases every lock; the transaction function's promise then rejects with `TransactionAbortedError`. */
   abort(): never;
 }
@@ -129,6 +140,8 @@ export interface StoreStats {
   /** Transactions that failed at their deadline (`TransactionTimeoutError`). */
   transactionTimeouts: number;
   escrowRejections: number;
+  /** `afterCommit` callbacks that threw or rejected (the commit stood; see `Transaction.afterCommit`). */
+  afterCommitErrors: number;
   /** Gauges: */
   pages: number;
   records: number;

@@ -13,6 +13,9 @@
  * the tries still running at their deadline — they lose every lock at once, so a stuck function cannot hold
  * a hot page for ever, and fail at their next store call or on return. A try waiting for a lock is left to
  * its lock timer, which never runs past the deadline.
+ *
+ * A committed try's `afterCommit` callbacks run here, once its commit is durable and before the call
+ * resolves: this is the one place that knows the call succeeded. A failed try's callbacks went with it.
  */
 import { DeadlockError, LockTimeoutError, StoreArgumentError, TransactionAbortedError, TransactionTimeoutError } from './errors.js';
 import type { Transaction } from './interfaces.js';
@@ -41,7 +44,7 @@ export interface RunOptions {
 
 /** What the retry loop needs from the engine, besides what a transaction needs. */
 export interface RetryHost extends TransactionContext {
-  readonly counters: { escrowRejections: number; retries: number; transactionTimeouts: number };
+  readonly counters: { escrowRejections: number; retries: number; transactionTimeouts: number; afterCommitErrors: number };
   /** Lock plans for retries (`TransactionRun.lockPlan`); switched off only to measure what they buy. */
   readonly learnLockPlan: boolean;
   /** Ends a failed try: its waits, locks and pending increments are given up. */
@@ -87,8 +90,32 @@ export class TransactionRunner {
       this.running.delete(tx);
       const durable = this.host.commitTry(tx);
       if (durable !== undefined) await durable;
+      const callbacks = tx.takeAfterCommit();
+      if (callbacks !== null) this.runAfterCommit(callbacks);
       return result;
     }
+  }
+
+  /**
+   * Runs a committed transaction's `afterCommit` callbacks in order. The commit already stands, so a callback
+   * that throws (or rejects) must not fail the call nor stop the callbacks after it: it is counted and
+   * reported as a process warning (the store has no logger of its own), and the rest run.
+   */
+  private runAfterCommit(callbacks: Array<() => void>): void {
+    for (const callback of callbacks) {
+      try {
+        const returned: unknown = callback();
+        if (returned instanceof Promise) returned.catch((error: unknown) => this.afterCommitFailed(error));
+      } catch (error) {
+        this.afterCommitFailed(error);
+      }
+    }
+  }
+
+  private afterCommitFailed(error: unknown): void {
+    this.host.counters.afterCommitErrors++;
+    const message = error instanceof Error ? error.message : String(error);
+    process.emitWarning(`an afterCommit callback failed (the transaction is committed): ${message}`, { type: 'PurserAfterCommitWarning', code: 'STORE_AFTER_COMMIT_FAILED' });
   }
 
   /** After a failed try: throws what ends the call, or waits out the back-off before the next try. */

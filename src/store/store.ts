@@ -72,7 +72,7 @@ interface Settings extends RunOptions {
 export class StoreEngine implements Store, EngineHooks, RetryHost {
   readonly locks = new LockManager();
   readonly escrowEntries = new Map<string, EscrowEntry>();
-  readonly counters = { escrowRejections: 0, transactionsCommitted: 0, transactionsAborted: 0, retries: 0, transactionTimeouts: 0 };
+  readonly counters = { escrowRejections: 0, transactionsCommitted: 0, transactionsAborted: 0, retries: 0, transactionTimeouts: 0, afterCommitErrors: 0 };
   readonly valueSizeMaxBytes: number;
   readonly transactionWritesMax: number;
   private readonly tables = new Map<string, Tree>();
@@ -133,9 +133,9 @@ export class StoreEngine implements Store, EngineHooks, RetryHost {
       records += tree.records;
     }
     const { lockWaits, lockTimeouts, deadlocks } = this.locks.counters;
-    const { transactionsCommitted, transactionsAborted, retries, transactionTimeouts, escrowRejections } = this.counters;
+    const { transactionsCommitted, transactionsAborted, retries, transactionTimeouts, escrowRejections, afterCommitErrors } = this.counters;
     return {
-      transactionsCommitted, transactionsAborted, lockWaits, lockTimeouts, deadlocks, retries, transactionTimeouts, escrowRejections,
+      transactionsCommitted, transactionsAborted, lockWaits, lockTimeouts, deadlocks, retries, transactionTimeouts, escrowRejections, afterCommitErrors,
       pages, records, tables: this.tables.size,
     };
   }

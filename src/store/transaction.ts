@@ -33,7 +33,7 @@ import { assert } from '../errors.js';
 import { copyBytes } from './bytes.js';
 import { checkExtension, checkIncrementOptions, checkKey, checkKeys, checkTable, checkValue, readMode } from './checks.js';
 import { decodeCounter, encodeCounter } from './counter.js';
-import { StoreArgumentError, TransactionAbortedError, TransactionFinishedError } from './errors.js';
+import { StoreArgumentError, TransactionAbortedError, TransactionFinishedError, TransactionTooLargeError } from './errors.js';
 import { admitIncrement, type EscrowEntry, escrowKey, type EscrowPending, withdrawPending } from './escrow.js';
 import type { CommitExtension, CommitRecord, CommitWrite, IncrementOptions, RangeOptions, ReadOptions, Transaction } from './interfaces.js';
 import { Leaf } from './leaf.js';
@@ -44,6 +44,12 @@ import { type BufferedWrite, WriteBuffer } from './write-buffer.js';
 
 /** Most pages a lock plan remembers (see `TransactionRun.lockPlan`); past it, a retry locks the rest as it goes. */
 export const LOCK_PLAN_PAGES_MAX = 1024;
+/**
+ * Most `afterCommit` callbacks one transaction holds: they run one after another before `transaction()`
+ * resolves, so an unbounded list would be an unbounded stall. A caller with many things to wake registers
+ * one callback that wakes them all (as the task outbox does per transaction).
+ */
+export const AFTER_COMMIT_CALLBACKS_MAX = 1024;
 /**
  * What every try of one `store.transaction` call shares; the engine's retry loop keeps it across tries.
  *
@@ -92,6 +98,8 @@ export class TransactionState implements LockOwner, ScanOwner, Transaction {
   private readonly escrow = new Map<string, EscrowPending>();
   private readonly extensions: CommitExtension[] = [];
   private readonly replacedTables = new Set<string>();
+  /** `afterCommit` callbacks, in registration order; null until the first (most transactions have none). */
+  private afterCommitCallbacks: Array<() => void> | null = null;
   private finished = false;
   /** Set when the transaction can no longer commit (deadlock victim, lock timeout, deadline, abort). */
   doomed: Error | null = null;
@@ -129,6 +137,7 @@ export class TransactionState implements LockOwner, ScanOwner, Transaction {
   /** Ends an aborted try: withdraws what it waits for and releases what it holds. Idempotent. */
   discard(): void {
     this.finished = true;
+    this.afterCommitCallbacks = null; // an aborted or retried try's callbacks never run
     this.learnLockPlan();
     const locks = this.context.locks;
     if (this.waits.length > 0) locks.cancelWaits(this, new StoreArgumentError('the transaction finished while this operation waited for a lock'));
@@ -270,6 +279,24 @@ export class TransactionState implements LockOwner, ScanOwner, Transaction {
     checkExtension(kind, payload, replaces);
     this.extensions.push({ kind, payload: copyBytes(payload) });
     for (const table of replaces) this.replacedTables.add(table);
+  }
+
+  afterCommit(callback: () => void): void {
+    this.checkUsable();
+    if (typeof callback !== 'function') throw new StoreArgumentError('afterCommit takes a function () => void');
+    const callbacks = (this.afterCommitCallbacks ??= []);
+    if (callbacks.length >= AFTER_COMMIT_CALLBACKS_MAX) {
+      throw new TransactionTooLargeError(`a transaction holds at most ${String(AFTER_COMMIT_CALLBACKS_MAX)} afterCommit callbacks; register one that does all the work`);
+    }
+    callbacks.push(callback);
+  }
+
+  /** After the commit is durable: hands over the callbacks to run, once (the retry loop runs them). */
+  takeAfterCommit(): Array<() => void> | null {
+    assert(this.finished, 'afterCommit callbacks are taken only from a committed transaction');
+    const callbacks = this.afterCommitCallbacks;
+    this.afterCommitCallbacks = null;
+    return callbacks;
   }
 
   abort(): never {
