@@ -197,7 +197,7 @@ export function checkConfigObject(value: unknown, source: string, baseDir: strin
 }
 
 /** Options that name files: relative to the config file's directory. */
-const PATH_KEYS = new Set(['authTokens', 'tlsCert', 'tlsKey']);
+const PATH_KEYS = new Set(['authTokens', 'tlsCert', 'tlsKey', 'natsTlsCa', 'natsTlsCert', 'natsTlsKey']);
 
 /** Returns the value, or '!why' when it does not fit `kind`. JSON types: numbers are numbers, not strings. */
 function checkOption(kind: (typeof OPTIONS)[number]['kind'], raw: unknown): unknown {

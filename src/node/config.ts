@@ -78,6 +78,14 @@ export interface NodeConfig {
   nodeName: string;
   /** A NATS authentication token; empty: none (or user:pass in the URL). */
   natsToken: string;
+  /**
+   * TLS to NATS: a PEM file of the CA certificates the NATS server's certificate is verified against (empty: the
+   * system's CAs), and this node's client certificate and key for servers that require one (both or neither).
+   * Any of them, or a `tls://` URL in `nats`, makes TLS required (verified; never a fallback to plain text).
+   */
+  natsTlsCa: string;
+  natsTlsCert: string;
+  natsTlsKey: string;
   /** Services the gateway exports: `*` for all the node hosts, or a comma-separated list; empty: none. */
   gatewayExports: string;
   /** How often the gateway sends its heartbeat; a node silent for three of them is gone. */
@@ -121,6 +129,9 @@ export function defaultConfig(): NodeConfig {
     nats: '',
     nodeName: '',
     natsToken: '',
+    natsTlsCa: '',
+    natsTlsCert: '',
+    natsTlsKey: '',
     gatewayExports: '*',
     gatewayHeartbeatMs: 1000,
   };
@@ -158,6 +169,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'nats', flag: 'nats', env: 'PURSER_NATS', kind: 'text', valueName: 'urls', help: 'NATS servers for the gateway to other nodes, comma-separated (nats://host:4222); empty: no gateway' },
   { key: 'nodeName', flag: 'node-name', env: 'PURSER_NODE_NAME', kind: 'text', valueName: 'name', help: 'this node\'s name among the nodes (default: host name and bus port)' },
   { key: 'natsToken', flag: 'nats-token', env: 'PURSER_NATS_TOKEN', kind: 'text', valueName: 'token', help: 'NATS authentication token (or user:pass@ in the URL)' },
+  { key: 'natsTlsCa', flag: 'nats-tls-ca', env: 'PURSER_NATS_TLS_CA', kind: 'text', valueName: 'path', help: 'PEM CA certificate(s) the NATS server\'s certificate is verified against (default: the system\'s); makes TLS to NATS required' },
+  { key: 'natsTlsCert', flag: 'nats-tls-cert', env: 'PURSER_NATS_TLS_CERT', kind: 'text', valueName: 'path', help: 'PEM client certificate for NATS servers that verify clients (mutual TLS); with --nats-tls-key' },
+  { key: 'natsTlsKey', flag: 'nats-tls-key', env: 'PURSER_NATS_TLS_KEY', kind: 'text', valueName: 'path', help: 'PEM private key for --nats-tls-cert' },
   { key: 'gatewayExports', flag: 'gateway-exports', env: 'PURSER_GATEWAY_EXPORTS', kind: 'text', valueName: '*|list', help: 'services exported to other nodes: * (all hosted), a comma-separated list, or empty (none)' },
   { key: 'gatewayHeartbeatMs', flag: 'gateway-heartbeat-ms', env: 'PURSER_GATEWAY_HEARTBEAT_MS', kind: 'duration_ms', valueName: 'ms', help: 'gateway heartbeat interval; a node silent for 3 of them is gone and its calls fail TPESVCERR' },
   { key: 'tbAllowedAddresses', flag: 'tb-allowed-addresses', env: 'PURSER_TB_ALLOWED_ADDRESSES', kind: 'text', valueName: 'list', help: 'comma-separated client addresses or CIDR subnets allowed on the TigerBeetle port; empty: all' },
@@ -284,8 +298,13 @@ export function validateConfig(config: NodeConfig): NodeConfig {
   }
   if ((config.tlsCert === '') !== (config.tlsKey === '')) fail('tlsCert and tlsKey go together: give both or neither');
   if (typeof config.insecure !== 'boolean') fail('insecure must be true or false');
-  for (const key of ['nats', 'nodeName', 'natsToken', 'gatewayExports'] as const) {
+  for (const key of ['nats', 'nodeName', 'natsToken', 'natsTlsCa', 'natsTlsCert', 'natsTlsKey', 'gatewayExports'] as const) {
     if (typeof config[key] !== 'string') fail(`${key} must be a string`);
+  }
+  if ((config.natsTlsCert === '') !== (config.natsTlsKey === '')) fail('natsTlsCert (--nats-tls-cert) and natsTlsKey (--nats-tls-key) go together: give both or neither');
+  if (natsServers(config.nats).length === 0) {
+    // TLS settings for a gateway that is not there are a mistake (a forgotten --nats), not something to ignore.
+    for (const key of ['natsTlsCa', 'natsTlsCert'] as const) if (config[key] !== '') fail(`${key} is set but nats is empty: TLS to NATS needs NATS servers (--nats)`);
   }
   for (const url of natsServers(config.nats)) {
     if (!/^(nats|tls):\/\/([^\s/@]+@)?[^\s/@:]+(:\d{1,5})?$/.test(url)) fail(`nats: ${JSON.stringify(url.slice(0, 80))} is not a NATS URL (nats://host:4222)`);

@@ -5,11 +5,16 @@
  */
 import { PurserError } from '../errors.js';
 
-export type NodeErrorCode = 'NODE_LISTEN_FAILED' | 'NODE_DATA_DIR' | 'NODE_CLOSED';
+export type NodeErrorCode =
+  | 'NODE_LISTEN_FAILED'
+  | 'NODE_DATA_DIR'
+  | 'NODE_CLOSED'
+  /** The gateway's TLS handshake with NATS failed: the server's certificate did not verify against the CA, the server refused this node's certificate (or its lack of one), or the server offers no TLS. */
+  | 'NODE_GATEWAY_TLS_FAILED';
 
 /** The node could not start or stopped because a resource failed (port in use, data directory unusable). */
 export class NodeError extends PurserError {
-  static override readonly codes: readonly NodeErrorCode[] = ['NODE_LISTEN_FAILED', 'NODE_DATA_DIR', 'NODE_CLOSED'];
+  static override readonly codes: readonly NodeErrorCode[] = ['NODE_LISTEN_FAILED', 'NODE_DATA_DIR', 'NODE_CLOSED', 'NODE_GATEWAY_TLS_FAILED'];
   declare readonly code: NodeErrorCode;
 
   constructor(code: NodeErrorCode, message: string, options?: { cause?: unknown }) {

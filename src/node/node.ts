@@ -139,11 +139,17 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
   // first, so /health answers 503 ("recovering") while the store replays its log and the ledger loads,
   // which takes a while on a large data directory.
   const parts = new NodeParts(logger);
+  let gateway: Gateway | undefined = undefined; // started last (below); /health reports its link
   const httpLimits = { connectionsMax: config.httpConnectionsMax, connectionsPerAddressMax: config.httpConnectionsPerAddressMax, headersTimeoutMs: config.handshakeTimeoutMs, requestTimeoutMs: config.frameTimeoutMs };
   const http = await parts.start('HTTP listener', () => startHttpListener({ host: config.httpHost, port: config.httpPort, logger, metrics, limits: httpLimits, auth: security.auth, tls: security.tls }), (http) => http.close());
   http.route('GET', '/health', () => healthResponse({
     phase, store, ledger,
-    details: () => ({ version: VERSION, pid: process.pid, uptimeMs: Date.now() - startedAt, dataDir: dataDir ?? null, memory: config.memory, ...(phase === 'starting' && recovery ? { recovery } : {}) }),
+    details: () => ({
+      version: VERSION, pid: process.pid, uptimeMs: Date.now() - startedAt, dataDir: dataDir ?? null, memory: config.memory, ...(phase === 'starting' && recovery ? { recovery } : {}),
+      // The gateway's link (its state, and why it cannot connect when NATS refused its TLS); it does not change
+      // the status: the node's own services serve without it.
+      ...(gateway ? { gateway: gateway.link() } : {}),
+    }),
   }));
   http.route('GET', '/metrics', async () => ({ status: 200, body: await metrics.registry.metrics(), contentType: metrics.registry.contentType }));
   const nodeStore = (store = await parts.start('store', () => openNodeStore({
@@ -204,12 +210,13 @@ export async function startNode(options: StartNodeOptions = {}): Promise<PurserN
   // other nodes before anything here stops serving. It connects in the background (the node never waits
   // for NATS); GET /v1/admin/gateway shows the link, the nodes and what is exported and imported.
   const servers = natsServers(config.nats);
-  const gateway = servers.length === 0 ? undefined : await parts.start('gateway', () => Promise.resolve(startGateway({
-    servers, nodeName: config.nodeName || defaultNodeName(config), token: config.natsToken || undefined,
+  gateway = servers.length === 0 ? undefined : await parts.start('gateway', () => Promise.resolve(startGateway({
+    servers, nodeName: config.nodeName || defaultNodeName(config), token: config.natsToken || undefined, tls: security.natsTls,
     exports: config.gatewayExports.trim() === '*' ? '*' : config.gatewayExports.split(',').map((name) => name.trim()).filter(Boolean),
     heartbeatMs: config.gatewayHeartbeatMs, bus, logger, registry: metrics.registry,
   })), (gateway) => gateway.close());
-  if (gateway) http.route('GET', '/v1/admin/gateway', () => ({ status: 200, body: gateway.stats() }));
+  const started = gateway;
+  if (started) http.route('GET', '/v1/admin/gateway', () => ({ status: 200, body: started.stats() }));
   phase = 'serving';
   logger.info({ http: http.address.url, bus: `${busListener.address.host}:${busListener.address.port}`, dataDir: dataDir ?? '(memory)', version: VERSION }, 'purser node started');
 

@@ -1,6 +1,6 @@
 /**
- * The node's security settings, read once at start: the tokens file, the TLS certificate and key, and the
- * rule that keeps an unprotected node on loopback.
+ * The node's security settings, read once at start: the tokens file, the TLS certificate and key, the
+ * gateway's TLS files for NATS (gateway/tls.ts), and the rule that keeps an unprotected node on loopback.
  *
  * The rule: a listener bound to anything but a loopback address must be protected — HTTP and bus by tokens
  * and TLS together (a token sent in clear text over a network is as good as published), the TigerBeetle port,
@@ -16,12 +16,15 @@ import { loadTokensFile, type Authenticator } from './auth.js';
 import type { NodeConfig } from './config.js';
 import type { Logger } from './logger.js';
 import { parseTigerBeetleAddress } from './listeners/tigerbeetle/address.js';
+import { loadNatsTls, type NatsTls } from './gateway/tls.js';
 
 export interface NodeSecurity {
   auth: Authenticator | undefined;
   tls: TlsOptions | undefined;
   /** The TigerBeetle allow-list, parsed from the comma-separated option; undefined: everyone. */
   tbAllowedAddresses: string[] | undefined;
+  /** TLS to NATS for the gateway (required when set); undefined: plain NATS or no gateway. */
+  natsTls: NatsTls | undefined;
 }
 
 /** `localhost`, 127.0.0.0/8 and ::1: addresses no other machine can reach. */
@@ -37,6 +40,7 @@ export function isLoopback(host: string): boolean {
 export function resolveSecurity(config: NodeConfig, logger: Logger): NodeSecurity {
   const auth = config.authTokens === '' ? undefined : loadTokensFile(config.authTokens);
   const tls = config.tlsCert === '' ? undefined : { cert: readPem(config.tlsCert, 'tlsCert'), key: readPem(config.tlsKey, 'tlsKey') };
+  const natsTls = loadNatsTls(config);
   const tbAllowedAddresses = config.tbAllowedAddresses.trim() === '' ? undefined : config.tbAllowedAddresses.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
   const unprotected: string[] = [];
   const protectedByTokens = auth !== undefined && tls !== undefined;
@@ -53,7 +57,7 @@ export function resolveSecurity(config: NodeConfig, logger: Logger): NodeSecurit
   for (const listener of unprotected) {
     logger.warn({ listener }, 'INSECURE: listening beyond loopback without authentication or encryption (--insecure); any host that can reach it can use it');
   }
-  return { auth, tls, tbAllowedAddresses };
+  return { auth, tls, tbAllowedAddresses, natsTls };
 }
 
 function readPem(path: string, key: string): Buffer {

@@ -13,21 +13,31 @@
  * reconnects on its own and heartbeats bring the services back. A local service always wins over a remote
  * one of the same name (it is never imported).
  *
+ * TLS (tls.ts): with TLS options both connections verify the NATS server and never fall back to plain text.
+ * A first connection that fails on TLS (the server's certificate does not verify, the server refuses this
+ * node's certificate, or it offers no TLS) is not retried quietly forever: the link's state becomes
+ * `refused` with a NODE_GATEWAY_TLS_FAILED error (in /health, GET /v1/admin/gateway and the log), `ready()`
+ * rejects with that error, and the gateway keeps trying every REFUSED_RETRY_MS so that a fixed server is
+ * picked up without a restart.
+ *
  * Deadlines travel as the time left: the serving node starts its own deadline from it and drops a call that
  * arrives with none left; the caller's own bus answers TPETIME on time, and a reply after that is dropped as
  * late (counted by the bus).
  */
 import { randomInt } from 'node:crypto';
-import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Registry } from 'prom-client';
 import { RemoteOutcome, ServiceFailure, ServiceReply, XatmiError } from '../../bus/errors.js';
 import { TIMEOUT_MS_MAX, TPNOBLOCK, TPNOTIME, TPNOTRAN, type Bus, type ServiceRequest } from '../../bus/interfaces.js';
+import { NodeError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { LATENCY_BUCKETS_SECONDS } from '../metrics.js';
+import { connectBoth, RETRY_MS, REFUSED_RETRY_MS } from './link.js';
+import { gatewayMetrics } from './metrics.js';
 import {
   BYE_WILDCARD, HEARTBEAT_WILDCARD, PROTOCOL_VERSION, byeSubject, callSubject, decodeCall, decodeHeartbeat, decodeReplyOrAck, encode, heartbeatSubject, replySubject,
   type CallMessage, type ReplyMessage,
 } from './protocol.js';
+import { describeTlsFailure, isTlsFailure, type NatsTls } from './tls.js';
 
 export const GATEWAY_HEARTBEAT_MS_DEFAULT = 1000;
 /** Services the node advertises for its own parts (the outbox's remote workers); `*` does not export them. */
@@ -47,6 +57,8 @@ export interface GatewayOptions {
   servers: string[];
   nodeName: string;
   token?: string;
+  /** TLS to NATS, required when given (tls.ts reads it); undefined: plain, unless the server requires TLS. */
+  tls?: NatsTls;
   /** Services to export: every one the node hosts ('*'), or these. */
   exports: '*' | readonly string[];
   heartbeatMs?: number;
@@ -55,7 +67,7 @@ export interface GatewayOptions {
   registry: Registry;
 }
 
-interface RemoteNode {
+export interface RemoteNode {
   epoch: number;
   heartbeatMs: number;
   services: Set<string>;
@@ -74,8 +86,19 @@ interface PendingCall {
   reject: (error: unknown) => void;
 }
 
+/**
+ * The link to NATS: `connecting` until first connected (`error`: why the last attempt failed), `refused` while
+ * NATS fails the TLS handshake (`error.code` NODE_GATEWAY_TLS_FAILED), `up`, `down` (lost; reconnecting), `closed`.
+ */
+export interface GatewayLink {
+  state: 'connecting' | 'refused' | 'up' | 'down' | 'closed';
+  /** `code` only on a TLS failure; otherwise why NATS could not be reached (down, refused, timed out). */
+  error?: { code?: 'NODE_GATEWAY_TLS_FAILED'; message: string };
+}
+
 export interface GatewayStats {
-  state: 'connecting' | 'up' | 'down' | 'closed';
+  state: GatewayLink['state'];
+  error?: GatewayLink['error'];
   nodes: Array<{ node: string; services: string[]; lastSeenMsAgo: number }>;
   exported: string[];
   imported: string[];
@@ -110,6 +133,12 @@ export class Gateway {
   private expiredOnArrival = 0;
   private readonly metrics: ReturnType<typeof gatewayMetrics>;
   private connecting: Promise<void> = Promise.resolve();
+  /** Why the last first-connection attempt failed; cleared once connected. */
+  private lastError: GatewayLink['error'];
+  private refusal: NodeError | undefined;
+  private readonly waiters: Array<{ resolve: () => void; reject: (error: NodeError) => void }> = [];
+  /** Aborted by close(): ends the wait between first-connection attempts. */
+  private readonly closing = new AbortController();
 
   constructor(private readonly options: GatewayOptions) {
     this.node = options.nodeName;
@@ -127,24 +156,33 @@ export class Gateway {
     this.connecting = this.connectNow().catch((error: unknown) => this.logger.error({ err: error }, 'gateway could not connect to NATS'));
   }
 
-  /** Resolves once both NATS connections are up (at once when they are). */
+  /**
+   * Resolves once both NATS connections are up (at once when they are, or were), or when the gateway closes
+   * first; rejects with NodeError NODE_GATEWAY_TLS_FAILED while NATS fails the TLS handshake. A server that is
+   * only down or unreachable is waited for.
+   */
   ready(): Promise<void> {
-    return this.connecting;
+    if (this.data !== undefined || this.state === 'closed') return Promise.resolve();
+    if (this.refusal !== undefined) return Promise.reject(this.refusal);
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
+  /** The link's state, and the error that keeps it from connecting (for /health). */
+  link(): GatewayLink {
+    return { state: this.state, ...(this.lastError === undefined ? {} : { error: this.lastError }) };
+  }
+
+  /** Connects both NATS connections (link.ts tries until it works or the gateway closes), then starts. */
   private async connectNow(): Promise<void> {
-    const common = { servers: this.options.servers, token: this.options.token, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 250, waitOnFirstConnect: true, pingInterval: 10_000 };
-    const [data, control] = await Promise.all([
-      connect({ ...common, name: `purser-${this.node}-calls` }),
-      connect({ ...common, name: `purser-${this.node}-control`, noEcho: true }),
-    ]);
+    const connections = await connectBoth({ servers: this.options.servers, token: this.options.token, tls: this.options.tls }, this.node, this.closing.signal, (error) => this.attemptFailed(error));
+    if (connections === undefined) return; // closed first
+    const [data, control] = connections;
     this.data = data;
     this.control = control;
-    if (this.state === 'closed') {
-      // Closed while still connecting: nothing was offered or taken, just hang up.
-      await Promise.all([data.close(), control.close()]);
-      return;
-    }
+    if (this.refusal !== undefined) this.logger.info('NATS accepted the TLS handshake now');
+    this.lastError = undefined;
+    this.refusal = undefined;
+    for (const waiter of this.waiters.splice(0)) waiter.resolve();
     this.state = 'up';
     data.subscribe(replySubject(this.node), { callback: (error, message) => { if (!error) this.onReply(message.data); } });
     control.subscribe(HEARTBEAT_WILDCARD, { callback: (error, message) => { if (!error) this.onHeartbeat(message.data); } });
@@ -156,10 +194,33 @@ export class Gateway {
     this.logger.info({ servers: this.options.servers, heartbeatMs: this.heartbeatMs }, 'gateway connected to NATS');
   }
 
+  /**
+   * A first connection attempt failed: a TLS failure is reported (and fails `ready()`), anything else waited
+   * out. Returns how long to wait before the next attempt.
+   */
+  private attemptFailed(error: unknown): number {
+    const message = error instanceof Error ? error.message : String(error);
+    if (!isTlsFailure(error)) {
+      if (this.lastError?.message !== message) this.logger.warn({ err: error, servers: this.options.servers }, 'NATS not reachable yet; trying again');
+      this.lastError = { message };
+      if (this.state === 'refused') this.state = 'connecting';
+      this.refusal = undefined;
+      return RETRY_MS;
+    }
+    const refusal = new NodeError('NODE_GATEWAY_TLS_FAILED', `the TLS handshake with NATS (${this.options.servers.join(', ')}) failed: ${describeTlsFailure(error)}; check --nats-tls-ca, --nats-tls-cert/--nats-tls-key and the server's TLS settings`, { cause: error });
+    if (this.refusal?.message !== refusal.message) this.logger.error({ err: refusal }, 'gateway cannot connect: NATS TLS failed (trying again every few seconds)');
+    this.refusal = refusal;
+    this.lastError = { code: 'NODE_GATEWAY_TLS_FAILED', message: refusal.message };
+    this.state = 'refused';
+    for (const waiter of this.waiters.splice(0)) waiter.reject(refusal);
+    return REFUSED_RETRY_MS;
+  }
+
   stats(): GatewayStats {
     const now = performance.now();
     return {
       state: this.state,
+      ...(this.lastError === undefined ? {} : { error: this.lastError }),
       nodes: [...this.remote].map(([node, remote]) => ({ node, services: [...remote.services].sort(), lastSeenMsAgo: Math.round(now - remote.lastSeenMs) })),
       exported: [...this.exported.keys()].sort(),
       imported: [...this.proxies].sort(),
@@ -173,6 +234,8 @@ export class Gateway {
     if (this.state === 'closed') return;
     this.state = 'closed';
     clearInterval(this.timer);
+    this.closing.abort();
+    for (const waiter of this.waiters.splice(0)) waiter.resolve();
     try {
       this.control?.publish(byeSubject(this.node), encode({ v: PROTOCOL_VERSION, node: this.node }));
     } catch {
@@ -428,26 +491,4 @@ export class Gateway {
     this.proxies.delete(service);
     if (this.bus.services().includes(service)) await this.bus.unadvertise(service).catch(() => undefined);
   }
-}
-
-function gatewayMetrics(registry: Registry, state: () => GatewayStats['state'], remote: () => Map<string, RemoteNode>) {
-  const registers = [registry];
-  new Gauge({ name: 'purser_gateway_up', help: '1 while the node is connected to NATS', registers, collect() { this.set(state() === 'up' ? 1 : 0); } });
-  const links = new Gauge({
-    name: 'purser_gateway_link_up',
-    help: '1 for each remote node heard from within its heartbeat bound (a node gone is removed)',
-    labelNames: ['node'] as const,
-    registers,
-    collect() {
-      this.reset();
-      for (const node of remote().keys()) this.set({ node }, 1);
-    },
-  });
-  return {
-    calls: new Counter({ name: 'purser_gateway_calls_total', help: 'calls sent to other nodes and answered, by serving node and outcome (ok or the XATMI code)', labelNames: ['node', 'outcome'] as const, registers }),
-    roundTrip: new Histogram({ name: 'purser_gateway_round_trip_seconds', help: 'time from sending a call to another node to its reply, by serving node', labelNames: ['node'] as const, buckets: LATENCY_BUCKETS_SECONDS, registers }),
-    badMessages: new Counter({ name: 'purser_gateway_bad_messages_total', help: 'messages on purser subjects that did not decode (dropped)', registers }),
-    expiredOnArrival: new Counter({ name: 'purser_gateway_expired_on_arrival_total', help: 'calls from other nodes dropped because no time was left when they arrived', registers }),
-    forget: (node: string) => links.remove({ node }),
-  };
 }

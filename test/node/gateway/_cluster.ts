@@ -32,10 +32,14 @@ export interface NatsServer {
   stop(): Promise<void>;
 }
 
-/** Starts nats-server on loopback (`port` 0: a free one) and resolves once it accepts clients. */
-export async function startNatsServer(port = 0): Promise<NatsServer> {
+/**
+ * Starts nats-server on loopback (`port` 0: a free one) and resolves once it accepts clients; `config` is a
+ * configuration file for it (the TLS tests' one).
+ */
+export async function startNatsServer(port = 0, config?: string): Promise<NatsServer> {
   if (!natsServerPath) throw new Error('nats-server is not installed (apt-get install nats-server)');
-  const child = spawn(natsServerPath, ['-a', '127.0.0.1', '-p', port === 0 ? '-1' : String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const args = [...(config === undefined ? [] : ['-c', config]), '-a', '127.0.0.1', '-p', port === 0 ? '-1' : String(port)];
+  const child = spawn(natsServerPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const match = await lineMatching(child, child.stderr, /Listening for client connections on 127\.0\.0\.1:(\d+)/);
   const bound = Number(match[1]);
   return {
@@ -57,7 +61,7 @@ export interface ChildNode {
   kill(): Promise<void>;
 }
 
-export async function startChildNode(options: { nats: string; name: string; exports?: string; services: string[] }): Promise<ChildNode> {
+export async function startChildNode(options: { nats: string; name: string; exports?: string; services: string[]; tls?: { natsTlsCa?: string; natsTlsCert?: string; natsTlsKey?: string } }): Promise<ChildNode> {
   const child = spawn(process.execPath, ['--conditions=purser-source', '--import', 'tsx', CHILD, JSON.stringify({ exports: '*', ...options })], { stdio: ['ignore', 'pipe', 'inherit'] });
   const match = await lineMatching(child, child.stdout, /^(\{.*\})$/);
   const { bus, http } = JSON.parse(match[1]) as { bus: string; http: string };
@@ -77,4 +81,17 @@ export async function startChildNode(options: { nats: string; name: string; expo
 /** Polls `check` (each poll after the previous answered, with a macrotask between) until it returns true. */
 export async function until(check: () => Promise<boolean> | boolean): Promise<void> {
   while (!(await check())) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
+/** A node's `purser admin pq` view, over its HTTP listener. */
+export async function pq(of: ChildNode): Promise<Array<{ service: string; kind: string; queued: number; nodes?: string[] }>> {
+  return (await (await fetch(`${of.http}/v1/admin/pq`)).json()) as Array<{ service: string; kind: string; queued: number; nodes?: string[] }>;
+}
+
+/** Waits until `of` sees `service` served by exactly `servedBy` (an empty list: not at all). */
+export async function untilServed(of: ChildNode, service: string, servedBy: string[]): Promise<void> {
+  await until(async () => {
+    const row = (await pq(of)).find((entry) => entry.service === service);
+    return servedBy.length === 0 ? row === undefined : JSON.stringify(row?.nodes) === JSON.stringify(servedBy);
+  });
 }

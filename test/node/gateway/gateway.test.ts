@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import { ConfigError, connect, startNode, TPNOBLOCK, XatmiError, type BusClient } from 'purser';
-import { natsServerPath, startChildNode, startNatsServer, until, type ChildNode, type NatsServer } from './_cluster.js';
+import { natsServerPath, pq, startChildNode, startNatsServer, until, untilServed, type ChildNode, type NatsServer } from './_cluster.js';
 
 const skip = natsServerPath === undefined ? 'nats-server is not installed (apt-get install nats-server; .ci/run does)' : false;
 
@@ -36,18 +36,6 @@ async function client(of: ChildNode): Promise<BusClient> {
   const opened = await connect(of.bus);
   clients.push(opened);
   return opened;
-}
-
-async function pq(of: ChildNode): Promise<Array<{ service: string; kind: string; queued: number; nodes?: string[] }>> {
-  return (await (await fetch(`${of.http}/v1/admin/pq`)).json()) as Array<{ service: string; kind: string; queued: number; nodes?: string[] }>;
-}
-
-/** Waits until `of` sees `service` served by exactly `servedBy` (an empty list: not at all). */
-async function untilServed(of: ChildNode, service: string, servedBy: string[]): Promise<void> {
-  await until(async () => {
-    const row = (await pq(of)).find((entry) => entry.service === service);
-    return servedBy.length === 0 ? row === undefined : JSON.stringify(row?.nodes) === JSON.stringify(servedBy);
-  });
 }
 
 before(async () => {
