@@ -115,7 +115,7 @@ export class QueueRunner {
     return this.attempts.size;
   }
 
-  /** Asks for a claim soon: after the current event-loop turn, so an enqueuer's transaction usually commits first. */
+  /** Asks for a claim soon: after the current event-loop turn, so pokes that come together make one claim. */
   poke(): void {
     this.wanted = true;
     if (this.pokeScheduled || !this.host.running) return;

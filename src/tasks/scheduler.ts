@@ -32,7 +32,7 @@ export class Scheduler {
 
   constructor(private readonly host: SchedulerHost, private readonly pollIntervalMs: number) {}
 
-  /** Something was scheduled to run at `runAtMs` (a hint: it may belong to a transaction that aborts). */
+  /** Something was scheduled to run at `runAtMs` (its transaction committed). */
   noteDue(runAtMs: number): void {
     if (runAtMs >= this.nextDueMs) return;
     this.nextDueMs = runAtMs;

@@ -1,7 +1,7 @@
 /**
  * `openTasks({ store })`: the transactional outbox. A task is a record the caller's own store transaction
- * writes (`enqueue(tx, …)`), so it exists if and only if that transaction commits — no commit hooks, no
- * second system to write to. Handlers registered in this process claim tasks under a lease, in batches,
+ * writes (`enqueue(tx, …)`), so it exists if and only if that transaction commits — no second system to
+ * write to; the commit hook (`tx.afterCommit`) only wakes the claimer, it carries no task. Handlers registered in this process claim tasks under a lease, in batches,
  * one claim transaction at a time per queue (runner.ts); a failed attempt is retried after an exponential
  * back-off with jitter, up to its `maxAttempts`, then becomes a dead letter that operators can inspect,
  * retry or delete. Every state change is a store transaction (storage.ts), so a crash at any point leaves
@@ -69,6 +69,12 @@ export async function openTasks(options: OpenTasksOptions): Promise<Tasks> {
 
 type Phase = 'open' | 'running' | 'stopping' | 'stopped';
 
+interface PendingWakes {
+  queues: Set<string>;
+  /** The earliest run time among the transaction's scheduled tasks, if any. */
+  dueMs: number | null;
+}
+
 export class TaskOutbox implements Tasks, RunnerHost {
   readonly counters: TasksStats = { claimed: 0, completed: 0, retried: 0, dead: 0, leaseExpiries: 0, recovered: 0, internalErrors: 0 };
   private readonly handlers = new Map<string, { handler: TaskHandler; registration: Registration }>();
@@ -87,6 +93,8 @@ export class TaskOutbox implements Tasks, RunnerHost {
   private readonly scheduler: Scheduler;
   private trimming: Promise<void> | null = null;
   private trimAgain = false;
+  /** What each open transaction that enqueued will wake when it commits (see wakeAfterCommit). */
+  private readonly pendingWakes = new WeakMap<Transaction, PendingWakes>();
 
   constructor(
     readonly store: Store,
@@ -119,7 +127,7 @@ export class TaskOutbox implements Tasks, RunnerHost {
   }
 
   private async insert(tx: Transaction, name: string, registration: Registration, payload: Uint8Array, options: EnqueueOptions): Promise<EnqueueResult> {
-    if (typeof tx?.put !== 'function' || typeof tx.increment !== 'function') throw new TaskArgumentError('enqueue takes the store transaction (tx) of store.transaction(async (tx) => …) first');
+    if (typeof tx?.put !== 'function' || typeof tx.increment !== 'function' || typeof tx.afterCommit !== 'function') throw new TaskArgumentError('enqueue takes the store transaction (tx) of store.transaction(async (tx) => …) first');
     const nowMs = this.clock();
     const checked = checkEnqueueOptions(options, nowMs);
     if (checked.queue !== undefined && checked.queue !== registration.queue) this.checkQueueFor(name, checked.queue);
@@ -129,12 +137,31 @@ export class TaskOutbox implements Tasks, RunnerHost {
       maxAttempts: checked.maxAttempts ?? registration.maxAttempts, enqueuedAtMs: nowMs, runAtMs: checked.runAtMs,
       dedupKey: checked.dedupKey, lastError: null, payload,
     };
-    const { duplicateOf, state } = await insertTask(tx, record, nowMs);
+    // Registered before the write, so a refusal (the store's callback cap) leaves the transaction unchanged.
+    const ready = record.runAtMs <= nowMs; // as place() in storage.ts decides
+    this.wakeAfterCommit(tx, ready ? record.queue : null, ready ? null : record.runAtMs);
+    const { duplicateOf } = await insertTask(tx, record, nowMs);
     if (duplicateOf !== null) return { id: duplicateOf, deduplicated: true };
-    // A hint only: if the transaction aborts, the claim or promotion it causes finds nothing.
-    if (state === 'ready') this.wake(record.queue);
-    else this.scheduler.noteDue(record.runAtMs);
     return { id, deduplicated: false };
+  }
+
+  /**
+   * Wakes `queue`'s claimer (or the scheduler, for a task due at `dueMs`) once `tx` has committed, not at
+   * once: a claim started now would queue on the page lock `tx` holds, tying up the claimer and the tasks
+   * behind it until `tx` ends, and find nothing if it aborts. One callback per transaction (the store caps them).
+   */
+  private wakeAfterCommit(tx: Transaction, queue: string | null, dueMs: number | null): void {
+    let pending = this.pendingWakes.get(tx);
+    if (pending === undefined) {
+      const wakes: PendingWakes = { queues: new Set(), dueMs: null };
+      tx.afterCommit(() => {
+        for (const name of wakes.queues) this.wake(name);
+        if (wakes.dueMs !== null) this.scheduler.noteDue(wakes.dueMs);
+      });
+      this.pendingWakes.set(tx, (pending = wakes));
+    }
+    if (queue !== null) pending.queues.add(queue);
+    if (dueMs !== null) pending.dueMs = Math.min(pending.dueMs ?? dueMs, dueMs);
   }
 
   subscribe(topic: string, taskName: string): void {
