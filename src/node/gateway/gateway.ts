@@ -243,8 +243,13 @@ export class Gateway {
     }
     this.failPending(() => true, 'the gateway closed');
     for (const service of [...this.proxies]) await this.withdrawProxy(service);
-    // drain: stop taking calls, let the replies of calls being served go out, then close.
-    await Promise.all([this.data?.drain().catch(() => undefined), this.control?.drain().catch(() => undefined)]);
+    // drain: stop taking calls, let the replies of calls being served go out, then close. A drain that fails
+    // (the link is down) leaves the client reconnecting, which would keep the process alive: close it too.
+    const hangUp = async (connection: NatsConnection | undefined) => {
+      await connection?.drain().catch(() => undefined);
+      if (connection?.isClosed() === false) await connection.close().catch(() => undefined);
+    };
+    await Promise.all([hangUp(this.data), hangUp(this.control)]);
   }
 
   // ── connection state ─────────────────────────────────────────────────────────────────────────────────

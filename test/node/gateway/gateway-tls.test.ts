@@ -128,3 +128,22 @@ test('a server that verifies clients refuses a node without a certificate; with 
   const health = (await (await fetch(`${calling.http.url}/health`)).json()) as { gateway: { state: string; error?: unknown } };
   assert.deepEqual(health.gateway, { state: 'up' });
 });
+
+test('a refused node connects once the server is fixed, without a restart', { skip }, async () => {
+  // A server without TLS on a port of its own: refused (TLS is required) …
+  const server = await startNatsServer();
+  const port = server.port;
+  const waiting = await node({ nats: tlsUrl(server), nodeName: 'fixed-later', natsTlsCa: pki.ca });
+  await assert.rejects(waiting.gateway!.ready(), NodeError);
+  assert.equal(waiting.gateway!.link().state, 'refused');
+  // … until that port serves TLS with a certificate of the CA: the gateway's own retries find it.
+  await server.stop();
+  const fixed = await startNatsServer(port, natsTlsConfig(pki, false));
+  try {
+    await until(() => waiting.gateway!.link().state === 'up');
+    assert.deepEqual(waiting.gateway!.link(), { state: 'up' });
+    await waiting.gateway!.ready();
+  } finally {
+    await fixed.stop();
+  }
+});

@@ -5,7 +5,11 @@
 // services leave; a NATS restart loses nothing permanently (calls resume); garbage on the purser subjects
 // is dropped and counted; bad options are refused. Every wait is for a state.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import { ConfigError, connect, startNode, TPNOBLOCK, XatmiError, type BusClient } from 'purser';
 import { natsServerPath, pq, startChildNode, startNatsServer, until, untilServed, type ChildNode, type NatsServer } from './_cluster.js';
@@ -131,6 +135,23 @@ test('a NATS restart: calls fail fast while it is down and resume once it is bac
   await until(async () => ['TPENOENT', 'TPESVCERR'].includes(await codeOf(onB.call('ECHO', 'down', { timeoutMs: 600_000 }))));
   nats = await startNatsServer(port);
   await until(async () => (await codeOf(onB.call('ECHO', 'back', { timeoutMs: 2_000 }))) === 'replied');
+});
+
+test('a node closed while its NATS server is gone stops: its process exits by itself', { skip }, async () => {
+  const server = await startNatsServer();
+  const script = fileURLToPath(new URL('./_close-while-down.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--conditions=purser-source', '--import', 'tsx', script, server.url], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = once(child, 'exit');
+  const lines: string[] = [];
+  const up = new Promise<void>((resolve) => createInterface({ input: child.stdout }).on('line', (line) => {
+    lines.push(line);
+    if (line === 'up') resolve();
+  }));
+  await Promise.race([up, exited]);
+  await server.stop();
+  // Before the fix the node closed but its NATS client kept reconnecting, and the process never exited.
+  const [code] = (await exited) as [number | null];
+  assert.deepEqual([code, lines], [0, ['up', 'closed']]);
 });
 
 test('bad gateway options are refused before anything starts', async () => {
