@@ -132,7 +132,6 @@ export class Gateway {
   private badMessages = 0;
   private expiredOnArrival = 0;
   private readonly metrics: ReturnType<typeof gatewayMetrics>;
-  private connecting: Promise<void> = Promise.resolve();
   /** Why the last first-connection attempt failed; cleared once connected. */
   private lastError: GatewayLink['error'];
   private refusal: NodeError | undefined;
@@ -153,7 +152,7 @@ export class Gateway {
    * serves its own services while the client keeps trying; remote services appear once it is connected.
    */
   start(): void {
-    this.connecting = this.connectNow().catch((error: unknown) => this.logger.error({ err: error }, 'gateway could not connect to NATS'));
+    void this.connectNow().catch((error: unknown) => this.logger.error({ err: error }, 'gateway could not connect to NATS'));
   }
 
   /**
