@@ -7,17 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createBus, XatmiError, type BusLogger } from 'purser';
 import { gate, until } from './_gates.js';
+import { codeOf } from '../_xatmi.js';
 
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return 'replied';
-  } catch (error) {
-    assert.ok(error instanceof XatmiError);
-    return error.code;
-  }
-}
 
 test('pq, psr and psc show queues, servers and outcomes', async () => {
   const bus = createBus();

@@ -6,16 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createBus, XatmiError, TPGETANY, TPNOBLOCK, TPNOREPLY, type BusOptions } from 'purser';
 import { gate, gates, until } from './_gates.js';
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return 'replied';
-  } catch (error) {
-    assert.ok(error instanceof XatmiError);
-    return error.code;
-  }
-}
+import { codeOf } from '../_xatmi.js';
 
 /**
  * A bus whose HOLD service answers each request with its tag once the test opens the gate of that name

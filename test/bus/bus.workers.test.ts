@@ -7,18 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createBus, XatmiError, type Bus } from 'purser';
 import { until } from './_gates.js';
+import { codeOf } from '../_xatmi.js';
 
 const MODULE = new URL('./fixtures/worker-service.ts', import.meta.url);
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return 'replied';
-  } catch (error) {
-    assert.ok(error instanceof XatmiError, String(error));
-    return error.code;
-  }
-}
 
 /** A gate a worker can wait on: a flag in shared memory, passed in the request's data (op 'gate'). */
 function sharedGate(): { flag: Int32Array; open: () => void } {

@@ -8,23 +8,13 @@ import { pino } from 'pino';
 import { startNode, ServiceFailure, type PurserNode } from 'purser';
 import { main } from '../../src/cli/main.js';
 import { captureStdout } from '../cli/_capture.js';
+import { untilBusRefusesCalls } from '../_xatmi.js';
 
 const silent = pino({ level: 'silent' });
 
 async function post(node: PurserNode, service: string, body: string): Promise<{ status: number; json: Record<string, unknown> }> {
   const response = await fetch(`${node.http.url}/v1/call/${service}`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
   return { status: response.status, json: (await response.json()) as Record<string, unknown> };
-}
-
-/** Waits until the node's bus refuses new calls (TPEPROTO): its close has begun. A probe for a service
- * nobody advertises gets TPENOENT until then, and adds no work the drain would wait for. */
-async function untilBusRefusesCalls(node: PurserNode): Promise<void> {
-  for (;;) {
-    const code = await node.bus.call('NO_SUCH_SERVICE', null).then(() => 'replied', (error: unknown) => (error as { code?: string }).code);
-    if (code === 'TPEPROTO') return;
-    assert.equal(code, 'TPENOENT');
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
 }
 
 test('JSON calls over HTTP, admin views, metrics and the admin command against a started node', async () => {

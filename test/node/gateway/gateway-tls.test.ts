@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import { connect, NodeError, startNode, XatmiError, type BusClient, type PurserNode } from 'purser';
 import { natsServerPath, pq, startChildNode, startNatsServer, until, untilServed, type ChildNode, type NatsServer } from './_cluster.js';
 import { makeTestPki, natsTlsConfig, opensslPath, type TestPki } from './_tls.js';
+import { codeOf } from '../../_xatmi.js';
 
 const skip = natsServerPath === undefined ? 'nats-server is not installed (apt-get install nats-server; .ci/run does)' : opensslPath === undefined ? 'openssl is not installed' : false;
 
@@ -48,16 +49,6 @@ async function node(options: Parameters<typeof startNode>[0]): Promise<PurserNod
   const started = await startNode({ memory: true, httpPort: 0, gatewayHeartbeatMs: 1000, logger: pino({ level: 'silent' }), ...options });
   inProcess.push(started);
   return started;
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return 'replied';
-  } catch (error) {
-    assert.ok(error instanceof XatmiError, `expected an XatmiError, got ${String(error)}`);
-    return error.code;
-  }
 }
 
 async function gatewayView(of: { http: string }): Promise<{ state: string; error?: { code?: string; message: string } }> {

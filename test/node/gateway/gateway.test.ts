@@ -13,22 +13,13 @@ import { fileURLToPath } from 'node:url';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import { ConfigError, connect, startNode, TPNOBLOCK, XatmiError, type BusClient } from 'purser';
 import { natsServerPath, pq, startChildNode, startNatsServer, until, untilServed, type ChildNode, type NatsServer } from './_cluster.js';
+import { codeOf } from '../../_xatmi.js';
 
 const skip = natsServerPath === undefined ? 'nats-server is not installed (apt-get install nats-server; .ci/run does)' : false;
 
 let nats: NatsServer;
 const nodes: ChildNode[] = [];
 const clients: BusClient[] = [];
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return 'replied';
-  } catch (error) {
-    assert.ok(error instanceof XatmiError, `expected an XatmiError, got ${String(error)}`);
-    return error.code;
-  }
-}
 
 async function node(name: string, services: string[], exports = '*'): Promise<ChildNode> {
   const started = await startChildNode({ nats: nats.url, name, services, exports });

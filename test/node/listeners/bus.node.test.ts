@@ -5,21 +5,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { ConfigError, CreateAccountStatus, XatmiError, connect, defaultConfig, startNode, type PurserNode } from 'purser';
+import { ConfigError, CreateAccountStatus, XatmiError, connect, defaultConfig, startNode } from 'purser';
 import { resolveConfig } from '../../../src/node/config.js';
+import { untilBusRefusesCalls } from '../../_xatmi.js';
 
 const silent = pino({ level: 'silent' });
-
-/** Waits until the node's bus refuses new calls (TPEPROTO): its close has begun. A probe for a service
- * nobody advertises gets TPENOENT until then, and adds no work the drain would wait for. */
-async function untilBusRefusesCalls(node: PurserNode): Promise<void> {
-  for (;;) {
-    const code = await node.bus.call('NO_SUCH_SERVICE', null).then(() => 'replied', (error: unknown) => (error as { code?: string }).code);
-    if (code === 'TPEPROTO') return;
-    assert.equal(code, 'TPENOENT');
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
-}
 
 test('a node serves node.bus over TCP; close answers calls in flight, then later calls are TPEPROTO', async () => {
   const node = await startNode({ memory: true, httpPort: 0, logger: silent, shutdownTimeoutMs: 60_000 });
