@@ -8,6 +8,7 @@
  */
 import type { Store } from '../store/interfaces.js';
 import type { TasksLogger, TasksStats } from './interfaces.js';
+import { CoalescedRun } from '../util/coalesced.js';
 import { nextScheduledMs, promoteDue } from './storage.js';
 
 /** Most tasks one promotion transaction moves. */
@@ -27,8 +28,8 @@ export interface SchedulerHost {
 export class Scheduler {
   private timer: NodeJS.Timeout | undefined;
   private nextDueMs = Infinity;
-  private promoting: Promise<void> | null = null;
-  private promoteAgain = false;
+  /** Moves due tasks into their queues, then arms the timer for the next one. One pass at a time. */
+  private readonly promotion = new CoalescedRun(() => this.promoteDue());
 
   constructor(private readonly host: SchedulerHost, private readonly pollIntervalMs: number) {}
 
@@ -40,34 +41,19 @@ export class Scheduler {
   }
 
   start(): void {
-    this.promote();
+    this.promotion.request();
   }
 
   async stop(): Promise<void> {
     clearTimeout(this.timer);
-    await this.promoting;
+    await this.promotion.idle();
   }
 
   private arm(): void {
     if (!this.host.running) return;
     clearTimeout(this.timer);
     const delayMs = Math.max(0, Math.min(this.pollIntervalMs, this.nextDueMs - this.host.clock()));
-    this.timer = setTimeout(() => this.promote(), delayMs);
-  }
-
-  /** Moves due tasks into their queues, then arms the timer for the next one. One pass at a time. */
-  private promote(): void {
-    if (this.promoting !== null) {
-      this.promoteAgain = true;
-      return;
-    }
-    this.promoting = this.promoteDue().finally(() => {
-      this.promoting = null;
-      if (this.promoteAgain) {
-        this.promoteAgain = false;
-        this.promote();
-      }
-    });
+    this.timer = setTimeout(() => this.promotion.request(), delayMs);
   }
 
   private async promoteDue(): Promise<void> {

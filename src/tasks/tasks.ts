@@ -27,6 +27,7 @@ import {
   trimDone,
 } from './storage.js';
 import { viewOf } from './views.js';
+import { CoalescedRun } from '../util/coalesced.js';
 
 /** Most completions one transaction commits. */
 const COMPLETION_BATCH_MAX = 4096;
@@ -91,8 +92,8 @@ export class TaskOutbox implements Tasks, RunnerHost {
   private pendingCompletions: Array<{ id: bigint; attempt: number }> = [];
   private completing: Promise<void> | null = null;
   private readonly scheduler: Scheduler;
-  private trimming: Promise<void> | null = null;
-  private trimAgain = false;
+  /** With retention, deletes the oldest finished tasks beyond `retainFinished` (one trim at a time). */
+  private readonly trimming = new CoalescedRun(() => this.trimDone());
   /** What each open transaction that enqueued will wake when it commits (see wakeAfterCommit). */
   private readonly pendingWakes = new WeakMap<Transaction, PendingWakes>();
 
@@ -377,20 +378,9 @@ export class TaskOutbox implements Tasks, RunnerHost {
     this.completing = null;
   }
 
-  /** Tasks finished: with retention, the oldest beyond `retainFinished` go (one trim at a time, coalesced). */
+  /** Tasks finished: with retention, the oldest beyond `retainFinished` go. */
   finished(): void {
-    if (this.retainFinished === 0) return;
-    if (this.trimming !== null) {
-      this.trimAgain = true;
-      return;
-    }
-    this.trimming = this.trimDone().finally(() => {
-      this.trimming = null;
-      if (this.trimAgain) {
-        this.trimAgain = false;
-        this.finished();
-      }
-    });
+    if (this.retainFinished > 0) this.trimming.request();
   }
 
   private async trimDone(): Promise<void> {
@@ -447,7 +437,7 @@ export class TaskOutbox implements Tasks, RunnerHost {
       }).catch((error: unknown) => this.logger.error({ err: error }, 'giving back unfinished tasks failed; the next start recovers them'));
     }
     await this.completing;
-    await this.trimming;
+    await this.trimming.idle();
     this.phase = 'stopped';
     storesWithOutbox.delete(this.store);
   }
