@@ -1,6 +1,6 @@
 // Waiting for a state, never for a time (issue 19): a test that sleeps N ms hoping the other side got there
 // first fails on a machine busy enough that it did not. These are the bus tests' (and the client test's)
-// ways to wait for the fact itself.
+// ways to wait for the fact itself (the store tests use its gate too).
 
 /** A promise the test resolves when it chooses: a handler awaits `wait`, the test calls `open`. */
 export interface Gate {

@@ -44,11 +44,7 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** A promise the test opens by hand: one transaction goes on only once another has reached a step. */
-export function gate(): { opened: Promise<void>; open: () => void } {
-  let open = () => {};
-  const opened = new Promise<void>((resolve) => (open = resolve));
-  return { opened, open };
-}
+export { gate } from '../bus/_gates.js';
 
 /**
  * Resolves at the first turn of the event loop at which `condition()` holds. There is no time cap: a cap

@@ -15,7 +15,7 @@ test('callbacks run after the commit is durable, in registration order, once, be
   engineOf(store).setDurability({
     logCommit: () => {
       logged++;
-      return fsync.opened; // the commit is durable only when the test says so
+      return fsync.wait; // the commit is durable only when the test says so
     },
     logSequence: () => undefined,
     durableNow: () => undefined,
@@ -91,14 +91,14 @@ test('a deadlock victim\'s first try drops its callbacks; only the committed ret
     tx.afterCommit(() => ran.push('T1'));
     await tx.put('left', text('k'), text('T1'));
     t1HoldsLeft.open();
-    await t2HoldsRight.opened;
+    await t2HoldsRight.wait;
     await tx.put('right', text('k'), text('T1')); // waits for T2
   }).finally(() => (t1Finished = true));
   let tries = 0;
   const t2 = store.transaction(async (tx) => {
     const attempt = ++tries;
     tx.afterCommit(() => ran.push(`T2 try ${String(attempt)}`));
-    await t1HoldsLeft.opened;
+    await t1HoldsLeft.wait;
     await tx.put('right', text('k'), text('T2'));
     t2HoldsRight.open();
     await until(() => store.stats().lockWaits >= 1 || t1Finished); // T1 is queued on right (or was let through)

@@ -193,7 +193,7 @@ test('a swept try fails at its next store call, and its pending increments are w
   const stuck = store.transaction(async (tx) => {
     await tx.increment('c', text('n'), -5n, { min: 0n });
     pending.open();
-    await hang.opened;
+    await hang.wait;
     await tx.get('c', text('other'));
   }, { timeoutMs: 50 });
   const takeAll = () => store.transaction(async (tx) => tx.increment('c', text('n'), -10n, { min: 0n }));
@@ -201,7 +201,7 @@ test('a swept try fails at its next store call, and its pending increments are w
   // sweep has wounded the stuck try (the state waited for: the store counts the timeout when it wounds).
   // The refusal cannot race the 50 ms deadline: from the stuck try's increment to this one's admission check
   // only promise callbacks run, and the sweep is a timer, which runs only after them.
-  await pending.opened;
+  await pending.wait;
   await assert.rejects(takeAll(), EscrowBoundError);
   await until(() => store.stats().transactionTimeouts >= 1);
   await takeAll();
@@ -230,7 +230,7 @@ test('getMany and range forUpdate take EXCLUSIVE: a plain reader of those pages 
       await until(() => store.stats().lockWaits > waitsBefore || readerFinished);
       order.push(`${read} commits`);
     });
-    await locked.opened;
+    await locked.wait;
     const reader = store.transaction(async (tx) => {
       await tx.get('t', u32Key(1_990));
       order.push('reader reads');

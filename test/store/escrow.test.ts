@@ -23,7 +23,7 @@ test('200 concurrent decrements with min 0 of a balance of 100: exactly 100 admi
     } finally {
       if (++arrived === 200) allArrived.open();
     }
-    await allArrived.opened;
+    await allArrived.wait;
   })));
   const admitted = results.filter((r) => r.status === 'fulfilled').length;
   const rejected = results.filter((r) => r.status === 'rejected' && r.reason instanceof EscrowBoundError);
@@ -42,18 +42,18 @@ test('admission is by worst case: pending increments do not count toward min, pe
   const incrementer = store.transaction(async (tx) => {
     await tx.increment('c', text('k'), 10n);
     incremented.open();
-    await commit.opened; // +10 pending, not committed
+    await commit.wait; // +10 pending, not committed
   });
-  await incremented.opened;
+  await incremented.wait;
   await assert.rejects(store.transaction(async (tx) => tx.increment('c', text('k'), -1n, { min: 0n })), EscrowBoundError);
   const boundedChecked = gate();
   const bounded = store.transaction(async (tx) => {
     await tx.increment('c', text('k'), 5n, { max: 15n }); // worst case 0 + 10 + 5 = 15: admitted
     await assert.rejects(tx.increment('c', text('k'), 1n, { max: 15n }), EscrowBoundError);
     boundedChecked.open();
-    await commit.opened;
+    await commit.wait;
   });
-  await boundedChecked.opened; // both of its increments were decided while the +10 was pending
+  await boundedChecked.wait; // both of its increments were decided while the +10 was pending
   commit.open();
   await Promise.all([incrementer, bounded]);
   assert.equal(await store.transaction(async (tx) => tx.counter('c', text('k'))), 15n);
@@ -72,7 +72,7 @@ test('a counter read waits for other transactions\' pending increments, then see
     await until(() => store.stats().lockWaits >= 1 || readerFinished);
     order.push('writer commits');
   });
-  await incremented.opened;
+  await incremented.wait;
   const reader = store.transaction(async (tx) => {
     const read = await tx.counter('c', text('k'));
     order.push('reader reads');

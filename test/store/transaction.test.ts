@@ -100,7 +100,7 @@ test('gzochi a1/a2/a3: page locks serialize the two transactions instead of dead
     order.push('T1 commits');
   }, { retries: 1 });
   const t2 = store.transaction(async (tx) => {
-    await t1HoldsA1.opened;
+    await t1HoldsA1.wait;
     const a2 = await tx.get('a', text('a2')); // 2. T2 reads a2: waits for T1's page lock
     await tx.put('a', text('a3'), text('3 by T2')); // 3. T2 inserts a3
     order.push('T2 commits');
@@ -134,11 +134,11 @@ test('no phantoms: a range locks every page it covers, including the one where i
     };
     scans.push(await count());
     scanned.open();
-    await rescan.opened;
+    await rescan.wait;
     scans.push(await count());
     order.push('reader commits');
   });
-  await scanned.opened;
+  await scanned.wait;
   const waitsBefore = store.stats().lockWaits;
   let writersFinished = 0;
   // Odd keys fall in the gaps: at the range's start, middle, and just below its end bound.
@@ -173,12 +173,12 @@ test('a deadlock picks the youngest in the cycle when it closes the cycle; the v
     attempts.t1++;
     await tx.put('left', text('k'), text('T1'));
     t1HoldsLeft.open();
-    await t2HoldsRight.opened;
+    await t2HoldsRight.wait;
     await tx.put('right', text('k'), text('T1')); // waits for T2
   }).finally(() => (t1Finished = true));
   const t2 = store.transaction(async (tx) => {
     attempts.t2++;
-    await t1HoldsLeft.opened;
+    await t1HoldsLeft.wait;
     await tx.put('right', text('k'), text('T2'));
     t2HoldsRight.open();
     await until(() => store.stats().lockWaits >= 1 || t1Finished); // T1 is queued on right (or was let through)
@@ -211,7 +211,7 @@ test('a deadlock picks the youngest in the cycle even when an older transaction 
   });
   const younger = store.transaction(async (tx) => {
     tries.younger++;
-    await olderHoldsLeft.opened;
+    await olderHoldsLeft.wait;
     await tx.put('right', text('k'), text('younger'));
     await tx.put('left', text('k'), text('younger')); // waits for the older one
     order.push('younger commits');
@@ -231,11 +231,11 @@ test('a victim out of retries gets DeadlockError and its writes are undone', asy
   const t1 = store.transaction(async (tx) => {
     await tx.put('left', text('k'), text('T1'));
     t1HoldsLeft.open();
-    await t2HoldsRight.opened;
+    await t2HoldsRight.wait;
     await tx.put('right', text('k'), text('T1')); // waits for T2
   }).finally(() => (t1Finished = true));
   const t2 = store.transaction(async (tx) => {
-    await t1HoldsLeft.opened;
+    await t1HoldsLeft.wait;
     await tx.put('right', text('k'), text('T2'));
     await tx.put('other', text('k'), text('T2'));
     t2HoldsRight.open();
@@ -257,9 +257,9 @@ test('a lock wait longer than lockTimeoutMs undoes the try; with retries: 1 it f
   const holder = store.transaction(async (tx) => {
     await tx.put('t', text('k'), text('holder'));
     holding.open();
-    await held.opened; // the lock is held until the waiter has failed: its timeout is the only way out
+    await held.wait; // the lock is held until the waiter has failed: its timeout is the only way out
   });
-  await holding.opened;
+  await holding.wait;
   const waiter = store.transaction(async (tx) => {
     await tx.put('u', text('k'), text('waiter'));
     await tx.get('t', text('k'));
@@ -279,9 +279,9 @@ test('lock timeouts are retried until the deadline, then TransactionTimeoutError
   const holder = store.transaction(async (tx) => {
     await tx.put('t', text('k'), text('holder'));
     holding.open();
-    await held.opened;
+    await held.wait;
   }, { timeoutMs: 3_600_000 });
-  await holding.opened;
+  await holding.wait;
   // Retried: with no deadline in reach, the waiter times out, tries again, and commits once the lock is free.
   // Whether a try was retried is read from the store's counters, not inferred from how long anything took.
   let tries = 0;

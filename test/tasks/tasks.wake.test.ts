@@ -55,9 +55,9 @@ test('a transaction that enqueued and stays open does not hold up the claiming o
   const held = store.transaction(async (tx) => {
     bId = (await tasks.enqueue(tx, 'work', { label: 'B' })).id;
     enqueued.open();
-    await release.opened;
+    await release.wait;
   }).then(() => (heldCommitted = true));
-  await enqueued.opened;
+  await enqueued.wait;
   await turns(3); // a claim woken by the enqueue itself (the old behaviour) would start, and queue on B's page, here
   const waitsBefore = store.stats().lockWaits;
 
